@@ -1,0 +1,127 @@
+import { z } from 'zod'
+
+/**
+ * The plan's intervals, timeouts and thresholds, in one validated object. Every timing constant in chiral-sim
+ * lives here: scenarios compress time through `timeScale`, never by editing a number elsewhere.
+ *
+ * Values are the plan's real-time figures; `scaled()` applies `timeScale` to the ones that are durations.
+ * Latency thresholds are measurements, not waits, so they are never scaled.
+ */
+export const PlanTimingSchema = z.object({
+  /** Solution #1.2: configurable, default 10 s, range 5–30 s (Risk #1). */
+  connectionTimeoutMs: z.number().int().min(5_000, 'connectionTimeoutMs must be at least 5000 (the plan allows 5–30 s)').max(30_000, 'connectionTimeoutMs must be at most 30000 (the plan allows 5–30 s)').default(10_000),
+  /** Solution #1.3: a "busy" bootstrap is retried with a 15 s timeout. */
+  busyRetryTimeoutMs: z.number().int().min(5_000).max(30_000).default(15_000),
+  /** Solution #1.3: max 2 retries before failing completely. */
+  maxRetries: z.number().int().min(0).max(5).default(2),
+  /** Solution #2.5: health check every 30 s. */
+  healthCheckIntervalMs: z.number().int().min(100).default(30_000),
+  /** Solution #4.4: a DHT that does not answer a ping within 5 s is frozen. */
+  healthPingTimeoutMs: z.number().int().min(100).default(5_000),
+  /** Solution #2.3: keep the last 20 checks. */
+  healthHistorySize: z.number().int().min(1).max(10_000).default(20),
+  /** Solution #2.3: uptime percentage over the last hour. */
+  uptimeWindowMs: z.number().int().min(1_000).default(3_600_000),
+  /** Solution #2.6: green below 200 ms. */
+  healthyLatencyMs: z.number().int().min(1).default(200),
+  /** Solution #2.6: yellow from 200 to 500 ms. */
+  degradedLatencyMs: z.number().int().min(1).default(500),
+  /** Solution #2.7: latency above `degradedLatencyMs` on 3 consecutive checks warns the user. */
+  highLatencyConsecutiveChecks: z.number().int().min(1).default(3),
+  /** Solution #2.7: unreachable for 2 minutes raises the prominent alert. */
+  unreachableAlertMs: z.number().int().min(100).default(120_000),
+  /** Solution #3.1: verification starts 3 s after the bootstrap connection. */
+  discoveryVerificationDelayMs: z.number().int().min(0).default(3_000),
+  /** Solution #3.10: poll every 2 s for newly discovered peers. */
+  discoveryPollIntervalMs: z.number().int().min(50).default(2_000),
+  /** Test 3: mutual visibility within 15 s of the second peer connecting. */
+  bidirectionalDiscoveryTimeoutMs: z.number().int().min(100).default(15_000),
+  /** Deadline for one DHT query (put, get, findProviders, findPeer) so a verification step can never hang. */
+  dhtQueryTimeoutMs: z.number().int().min(100).default(10_000),
+  /** Deadline for dialling a discovered peer during verification. */
+  peerDialTimeoutMs: z.number().int().min(100).default(10_000),
+  /** How often the countdown event is emitted while a connection attempt runs (the plan's UI countdown). */
+  countdownIntervalMs: z.number().int().min(100).default(1_000),
+  /**
+   * 1 = the plan's real timings. 0.1 runs every interval and timeout ten times faster. The report states it.
+   * Latency thresholds are not scaled: they compare measured round trips.
+   */
+  timeScale: z.number().positive().max(1).default(1)
+}).strict().refine(t => t.healthyLatencyMs < t.degradedLatencyMs, {
+  message: 'healthyLatencyMs must be below degradedLatencyMs', path: ['healthyLatencyMs']
+})
+
+export type PlanTimingInput = z.input<typeof PlanTimingSchema>
+export type PlanTiming = z.output<typeof PlanTimingSchema>
+
+const DURATION_KEYS = [
+  'connectionTimeoutMs', 'busyRetryTimeoutMs', 'healthCheckIntervalMs', 'healthPingTimeoutMs', 'uptimeWindowMs',
+  'unreachableAlertMs', 'discoveryVerificationDelayMs', 'discoveryPollIntervalMs', 'bidirectionalDiscoveryTimeoutMs',
+  'dhtQueryTimeoutMs', 'peerDialTimeoutMs', 'countdownIntervalMs'
+] as const satisfies ReadonlyArray<keyof PlanTiming>
+
+/** The timing with `timeScale` applied to every duration: what the nodes actually wait. */
+export function scaled (timing: PlanTiming): PlanTiming {
+  const out = { ...timing }
+  for (const key of DURATION_KEYS) {
+    out[key] = Math.max(1, Math.round(timing[key] * timing.timeScale))
+  }
+  return out
+}
+
+export const TransportSchema = z.enum(['memory', 'tcp'])
+export type Transport = z.infer<typeof TransportSchema>
+
+export const DhtModeSchema = z.enum(['server', 'client'])
+export const AddressMapperSchema = z.enum(['passthrough', 'removePrivate', 'removePublic'])
+
+export const DhtOptionsSchema = z.object({
+  /**
+   * kad-dht decides client/server from the node's addresses unless told; loopback TCP nodes would silently become
+   * clients that nobody adds (cause 1 of asymmetric discovery). chiral-sim always sets it explicitly.
+   */
+  mode: DhtModeSchema.default('server'),
+  /** Nodes only talk DHT when their protocol names match (cause 7). */
+  protocol: z.string().regex(/^\//, 'a DHT protocol name starts with "/", e.g. /chiral/kad/1.0.0').default('/chiral/kad/1.0.0'),
+  /** The default kad-dht mapper drops loopback addresses (cause 2), so the harness defaults to passthrough. */
+  addressMapper: AddressMapperSchema.default('passthrough'),
+  /** First self-query (kad-dht default 1 s); `null` disables self-queries, reproducing a late-joiner gap. */
+  initialQuerySelfIntervalMs: z.number().int().min(0).nullable().default(1_000),
+  /** Whether the DHT pings a new contact before admitting it (cause 5 needs this on). */
+  pingBeforeAdmission: z.boolean().default(true)
+}).strict()
+export type DhtOptions = z.output<typeof DhtOptionsSchema>
+
+const MultiaddrString = z.string().regex(/^\/(ip4|ip6|dns4|dns6|dns|memory)\//, 'a multiaddr such as /ip4/127.0.0.1/tcp/4001/p2p/12D3… or /memory/boot/p2p/12D3…')
+
+export const NodeConfigSchema = z.object({
+  /** The harness's name for the node: events, matrices and reports use it. */
+  name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, "_", "." or "-", at most 64 characters'),
+  role: z.enum(['bootstrap', 'peer']),
+  transport: TransportSchema.default('memory'),
+  /** Listen addresses; default: `/memory/<name>-<seed>` or `/ip4/127.0.0.1/tcp/0`. */
+  listen: z.array(MultiaddrString).optional(),
+  /**
+   * Addresses announced through identify and the DHT. Toxiproxy faults only work when peers dial these proxied
+   * addresses, so the harness sets them for faulted links.
+   */
+  announce: z.array(MultiaddrString).optional(),
+  /** Deterministic identity: the same seed gives the same peer ID, so a restarted bootstrap keeps its address. */
+  identitySeed: z.string().min(1),
+  dht: DhtOptionsSchema.default(DhtOptionsSchema.parse({})),
+  /** Peer only: bootstrap multiaddrs (with /p2p/), tried in order until one succeeds (failover). */
+  bootstrapAddrs: z.array(MultiaddrString).default([]),
+  /**
+   * Bootstrap only: above this many connected peers the bootstrap answers "busy". libp2p's own limit is set above
+   * it so that the refusal is an answer the client can categorize, not a reset socket.
+   */
+  maxPeers: z.number().int().min(1).max(100_000).default(1_000),
+  timing: PlanTimingSchema.default(PlanTimingSchema.parse({})),
+  /** Start the BootstrapMonitor as soon as a connection succeeds (Solution #2.5). */
+  autoMonitor: z.boolean().default(true),
+  /** Run verifyPeerDiscovery `discoveryVerificationDelayMs` after a successful connect (Solution #3.1). */
+  autoVerify: z.boolean().default(false)
+}).strict()
+
+export type NodeConfigInput = z.input<typeof NodeConfigSchema>
+export type NodeConfig = z.output<typeof NodeConfigSchema>

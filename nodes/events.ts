@@ -1,0 +1,110 @@
+import { z } from 'zod'
+import {
+  BootstrapHealthSchema, CategorizedErrorSchema, DiscoveryStatusSchema, ErrorCategorySchema, HealthStatusSchema, AttemptOutcomeSchema
+} from './schemas.ts'
+
+/**
+ * Everything a node does that the plan's UI would show, as one typed stream. The harness builds timelines,
+ * KPIs and diagnoses from it, so an event carries facts (times, addresses, outcomes), not prose alone.
+ */
+const e = <T extends string, S extends z.ZodRawShape>(type: T, shape: S) =>
+  z.object({ type: z.literal(type), ...shape })
+
+export const NodeEventBodySchema = z.discriminatedUnion('type', [
+  e('node:started', { peerId: z.string(), multiaddrs: z.array(z.string()) }),
+  e('node:stopped', {}),
+  /** Solution #1.5: which bootstrap is being tried, with which timeout. */
+  e('connect:attempt', { attempt: z.number().int(), bootstrap: z.string(), timeoutMs: z.number() }),
+  /** Solution #1.5: the countdown shown while an attempt runs. */
+  e('connect:countdown', { bootstrap: z.string(), remainingMs: z.number() }),
+  e('connect:result', {
+    attempt: z.number().int(), bootstrap: z.string(), outcome: AttemptOutcomeSchema, durationMs: z.number(),
+    error: CategorizedErrorSchema.optional()
+  }),
+  /** Solution #1.3: the next attempt and why. */
+  e('connect:retry', { attempt: z.number().int(), bootstrap: z.string(), timeoutMs: z.number(), reason: ErrorCategorySchema }),
+  e('connect:done', { success: z.boolean(), bootstrap: z.string().optional(), attempts: z.number().int(), error: CategorizedErrorSchema.optional() }),
+  e('health:check', { health: BootstrapHealthSchema, status: HealthStatusSchema }),
+  e('health:status', { from: HealthStatusSchema, to: HealthStatusSchema, address: z.string() }),
+  /** Solution #2.7: latency > 500 ms on 3 consecutive checks. */
+  e('health:warning', { address: z.string(), consecutive: z.number().int(), latencyMs: z.number(), message: z.string() }),
+  /** Solution #2.7: unreachable for 2 minutes. */
+  e('health:alert', { address: z.string(), unreachableForMs: z.number(), message: z.string() }),
+  e('health:recovered', { address: z.string(), downtimeMs: z.number() }),
+  e('monitor:started', { address: z.string(), intervalMs: z.number() }),
+  e('monitor:stopped', {}),
+  /** Solution #3.9: the progressive phases of discovery. */
+  e('discovery:phase', {
+    phase: z.enum(['connected', 'populating', 'verifying', 'verified', 'partial', 'failed', 'first-peer', 'slow']),
+    message: z.string()
+  }),
+  e('discovery:step', { step: z.string(), ok: z.boolean(), detail: z.string() }),
+  e('discovery:status', { status: DiscoveryStatusSchema }),
+  e('peer:discovered', { peerId: z.string(), source: z.enum(['dht', 'routing-table', 'query']) }),
+  e('peer:verified', { peerId: z.string(), reachable: z.boolean(), latencyMs: z.number().optional(), address: z.string().optional(), error: z.string().optional() }),
+  e('routing:add', { peerId: z.string(), size: z.number().int() }),
+  e('routing:remove', { peerId: z.string(), size: z.number().int() }),
+  /** Solution #3.8 (metrics): bootstrap walk completion. */
+  e('dht:walk', { durationMs: z.number(), routingTableSize: z.number().int() }),
+  e('dht:test', { success: z.boolean(), latencyMs: z.number(), error: z.string().optional() }),
+  e('connection:open', { peerId: z.string(), remoteAddr: z.string(), direction: z.enum(['inbound', 'outbound']) }),
+  e('connection:close', { peerId: z.string(), remoteAddr: z.string() }),
+  e('dial:failed', { peerId: z.string(), category: ErrorCategorySchema, detail: z.string() }),
+  e('bootstrap:busy', { peerId: z.string(), connectedPeers: z.number().int(), maxPeers: z.number().int() }),
+  e('file:shared', { cid: z.string(), name: z.string(), size: z.number().int() }),
+  e('file:provided', { cid: z.string(), ok: z.boolean(), error: z.string().optional() }),
+  e('file:found', { cid: z.string(), providers: z.array(z.string()) }),
+  e('file:downloaded', { cid: z.string(), provider: z.string().optional(), success: z.boolean(), hashVerified: z.boolean(), error: z.string().optional() }),
+  e('log', { level: z.enum(['info', 'warn', 'error']), message: z.string() })
+])
+
+/** An event as it leaves a node: numbered per node so a stream reader can resume after a reconnect. */
+export const NodeEventSchema = z.intersection(
+  z.object({ seq: z.number().int().min(0), time: z.number(), node: z.string() }),
+  NodeEventBodySchema
+)
+
+export type NodeEventBody = z.infer<typeof NodeEventBodySchema>
+export type NodeEvent = z.infer<typeof NodeEventSchema>
+export type NodeEventType = NodeEventBody['type']
+export type NodeEventOf<T extends NodeEventType> = Extract<NodeEvent, { type: T }>
+export type NodeEventListener = (event: NodeEvent) => void
+
+/**
+ * A per-node event log: numbers and stamps events, fans them out, and keeps them so that a late subscriber
+ * (the control channel's stream, a reconnecting runner) can replay from a sequence number.
+ */
+export class EventLog {
+  readonly #node: string
+  readonly #events: NodeEvent[] = []
+  readonly #listeners = new Set<NodeEventListener>()
+  readonly #now: () => number
+
+  constructor (node: string, now: () => number = Date.now) {
+    this.#node = node
+    this.#now = now
+  }
+
+  emit (body: NodeEventBody): NodeEvent {
+    const event = { seq: this.#events.length, time: this.#now(), node: this.#node, ...body } as NodeEvent
+    this.#events.push(event)
+    for (const listener of this.#listeners) {
+      try { listener(event) } catch { /* a faulty subscriber must not break the node */ }
+    }
+    return event
+  }
+
+  /** Events with `seq >= from`. */
+  since (from = 0): NodeEvent[] {
+    return this.#events.slice(from)
+  }
+
+  subscribe (listener: NodeEventListener): () => void {
+    this.#listeners.add(listener)
+    return () => { this.#listeners.delete(listener) }
+  }
+
+  has (type: NodeEventType): boolean {
+    return this.#events.some(ev => ev.type === type)
+  }
+}

@@ -1,0 +1,160 @@
+import { z } from 'zod'
+import { NodeEventSchema } from '../nodes/events.ts'
+import { ErrorCategorySchema } from '../nodes/schemas.ts'
+
+/**
+ * The RunRecord: everything a run observed, with times. It is the single source of every output — reports are
+ * pure functions of it, and no assertion reaches into a live node after the run.
+ */
+export const ModeSchema = z.enum(['memory', 'tcp', 'process', 'docker'])
+export type Mode = z.infer<typeof ModeSchema>
+
+export const ScenarioStatusSchema = z.enum(['passed', 'failed', 'error', 'skipped'])
+export type ScenarioStatus = z.infer<typeof ScenarioStatusSchema>
+
+export const AssertionResultSchema = z.object({
+  /** Stable id within the scenario, e.g. "timeout-within-10s". */
+  id: z.string(),
+  description: z.string(),
+  /** Where in the plan the expectation comes from, e.g. "Test 2 / Expected Results". */
+  planRef: z.string().optional(),
+  expected: z.string(),
+  actual: z.string(),
+  passed: z.boolean(),
+  /** Index of the step that made the check. */
+  step: z.number().int().optional(),
+  at: z.number()
+})
+export type AssertionResult = z.infer<typeof AssertionResultSchema>
+
+export const StepRecordSchema = z.object({
+  index: z.number().int(),
+  /** The step's kind as written in the scenario (start, kill, fault, assert, …). */
+  kind: z.string(),
+  /** Human summary, e.g. "kill boot", "latency 300ms on boot links". */
+  label: z.string(),
+  startedAt: z.number(),
+  endedAt: z.number(),
+  ok: z.boolean(),
+  error: z.string().optional(),
+  /** Node names the step acted on (for correlating with node events, e.g. failure detection after a kill). */
+  targets: z.array(z.string()).default([])
+})
+export type StepRecord = z.infer<typeof StepRecordSchema>
+
+export const SeesCellSchema = z.object({
+  from: z.string(),
+  to: z.string(),
+  inRoutingTable: z.boolean(),
+  discovered: z.boolean(),
+  /** null when the lookup was not performed. */
+  foundByLookup: z.boolean().nullable(),
+  dialable: z.boolean().nullable(),
+  /** The summary used for symmetry: in the routing table or discovered. */
+  sees: z.boolean()
+})
+
+export const AsymmetryCauseSchema = z.enum([
+  'client-mode', 'address-mapper', 'bootstrap-limits', 'join-order', 'ping-check', 'identify', 'protocol-mismatch', 'one-way-fault', 'unknown'
+])
+export type AsymmetryCause = z.infer<typeof AsymmetryCauseSchema>
+
+export const AsymmetrySchema = z.object({
+  /** `sees` sees `unseen`… */
+  sees: z.string(),
+  /** …but `unseen` does not see `sees`. */
+  unseen: z.string(),
+  cause: AsymmetryCauseSchema,
+  explanation: z.string(),
+  /** The node-state facts the diagnosis rests on. */
+  evidence: z.array(z.string())
+})
+export type Asymmetry = z.infer<typeof AsymmetrySchema>
+
+export const MatrixSchema = z.object({
+  /** Peer names in matrix order (bootstraps excluded). */
+  peers: z.array(z.string()),
+  at: z.number(),
+  cells: z.array(SeesCellSchema),
+  asymmetries: z.array(AsymmetrySchema)
+})
+export type Matrix = z.infer<typeof MatrixSchema>
+
+export const NodeRecordSchema = z.object({
+  name: z.string(),
+  role: z.enum(['bootstrap', 'peer', 'external']),
+  peerId: z.string().optional(),
+  multiaddrs: z.array(z.string()).default([])
+})
+
+/** A fault applied through Toxiproxy, for the timeline and the sweep charts. */
+export const FaultRecordSchema = z.object({
+  step: z.number().int(),
+  link: z.string(),
+  kind: z.string(),
+  attributes: z.record(z.string(), z.unknown()),
+  appliedAt: z.number(),
+  removedAt: z.number().nullable()
+})
+
+/** One point of a sweep: the swept parameter's value and what the checks measured there. */
+export const SweepPointSchema = z.object({
+  parameter: z.string(),
+  value: z.number(),
+  connectionSuccessRate: z.number().nullable(),
+  discoverySuccessRate: z.number().nullable(),
+  samples: z.number().int()
+})
+
+export const ScenarioRecordSchema = z.object({
+  name: z.string(),
+  title: z.string(),
+  description: z.string().default(''),
+  /** The plan's test number (1–6) when the scenario is one of the plan's six tests. */
+  planTest: z.number().int().min(1).max(6).optional(),
+  tags: z.array(z.string()).default([]),
+  file: z.string().optional(),
+  status: ScenarioStatusSchema,
+  /** Why a scenario was skipped or errored (e.g. "needs process or docker mode"). */
+  reason: z.string().optional(),
+  /** Set when the run cannot be trusted (e.g. traffic bypassed a faulted link's proxy): never reported as passed. */
+  invalid: z.string().optional(),
+  mode: ModeSchema,
+  seed: z.number().int(),
+  timeScale: z.number(),
+  startedAt: z.number(),
+  endedAt: z.number(),
+  durationMs: z.number(),
+  nodes: z.array(NodeRecordSchema),
+  steps: z.array(StepRecordSchema),
+  assertions: z.array(AssertionResultSchema),
+  events: z.array(NodeEventSchema),
+  matrix: MatrixSchema.optional(),
+  faults: z.array(FaultRecordSchema).default([]),
+  sweep: z.array(SweepPointSchema).optional(),
+  /** Supervisor restarts observed (Solution #4), for autoRecoveryRate. */
+  recoveries: z.array(z.object({
+    node: z.string(), failedAt: z.number(), detectedAt: z.number().nullable(), recoveredAt: z.number().nullable(), automatic: z.boolean()
+  })).default([])
+})
+export type ScenarioRecord = z.infer<typeof ScenarioRecordSchema>
+export type ScenarioRecordInput = z.input<typeof ScenarioRecordSchema>
+
+export const RunRecordSchema = z.object({
+  schemaVersion: z.literal(1),
+  run: z.object({
+    id: z.string(),
+    startedAt: z.number(),
+    endedAt: z.number(),
+    seed: z.number().int(),
+    mode: ModeSchema,
+    timeScale: z.number(),
+    versions: z.object({ node: z.string(), libp2p: z.string(), kadDht: z.string(), chiralSim: z.string() }),
+    host: z.object({ platform: z.string(), arch: z.string(), cpus: z.number().int(), memoryMiB: z.number() }),
+    argv: z.array(z.string()).default([])
+  }),
+  scenarios: z.array(ScenarioRecordSchema)
+})
+export type RunRecord = z.infer<typeof RunRecordSchema>
+
+export { ErrorCategorySchema }
