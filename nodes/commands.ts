@@ -13,6 +13,7 @@ import type { NodeEventListener } from './events.ts'
 const PeerIdString = z.string().min(1, 'a peer ID such as 12D3KooW…')
 const CidString = z.string().min(1, 'a CID such as bafkrei…')
 const none = z.object({}).strict()
+const RoutingTableSizeSchema = z.object({ size: z.number().int(), peers: z.number().int() })
 const cmd = <Req extends z.ZodType, Res extends z.ZodType>(request: Req, response: Res, roles: ReadonlyArray<'bootstrap' | 'peer'> = ['peer']) =>
   ({ request, response, roles })
 
@@ -29,8 +30,9 @@ export const commands = {
   startHealthMonitoring: cmd(z.object({ address: z.string().optional() }).strict(), MonitorStateSchema),
   stopHealthMonitoring: cmd(none, MonitorStateSchema),
   getHealth: cmd(none, MonitorStateSchema),
-  getDhtRoutingTableSize: cmd(none, z.object({ size: z.number().int() }), ['bootstrap', 'peer']),
-  refreshRoutingTable: cmd(none, z.object({ size: z.number().int() }), ['bootstrap', 'peer']),
+  /** `size`: every routing-table entry; `peers`: entries that are not bootstraps (the plan's "Routing table: N peers"). */
+  getDhtRoutingTableSize: cmd(none, RoutingTableSizeSchema, ['bootstrap', 'peer']),
+  refreshRoutingTable: cmd(none, RoutingTableSizeSchema, ['bootstrap', 'peer']),
   testPeerDiscovery: cmd(z.object({ testContent: z.string().default('discovery-test') }).strict(), DhtTestResultSchema),
   listDiscoveredPeerIds: cmd(none, z.object({ peerIds: z.array(z.string()) }), ['bootstrap', 'peer']),
   verifyPeerReachable: cmd(z.object({ peerId: PeerIdString }).strict(), ReachabilitySchema),

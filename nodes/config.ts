@@ -5,9 +5,9 @@ import { z } from 'zod'
  * lives here: scenarios compress time through `timeScale`, never by editing a number elsewhere.
  *
  * Values are the plan's real-time figures; `scaled()` applies `timeScale` to the ones that are durations.
- * Latency thresholds are measurements, not waits, so they are never scaled.
+ * Latency thresholds are measurements, not waits, so they are never scaled; nor is the wait for libp2p's own walk.
  */
-export const PlanTimingSchema = z.object({
+export const PlanTimingFields = z.object({
   /** Solution #1.2: configurable, default 10 s, range 5–30 s (Risk #1). */
   connectionTimeoutMs: z.number().int().min(5_000, 'connectionTimeoutMs must be at least 5000 (the plan allows 5–30 s)').max(30_000, 'connectionTimeoutMs must be at most 30000 (the plan allows 5–30 s)').default(10_000),
   /** Solution #1.3: a "busy" bootstrap is retried with a 15 s timeout. */
@@ -30,7 +30,10 @@ export const PlanTimingSchema = z.object({
   highLatencyConsecutiveChecks: z.number().int().min(1).default(3),
   /** Solution #2.7: unreachable for 2 minutes raises the prominent alert. */
   unreachableAlertMs: z.number().int().min(100).default(120_000),
-  /** Solution #3.1: verification starts 3 s after the bootstrap connection. */
+  /**
+   * Solution #3.1: verification waits up to 3 s after the bootstrap connection for the Kademlia walk. Not scaled:
+   * it waits for libp2p's own (uncompressible) admission, and ends early once the routing table has an entry.
+   */
   discoveryVerificationDelayMs: z.number().int().min(0).default(3_000),
   /** Solution #3.10: poll every 2 s for newly discovered peers. */
   discoveryPollIntervalMs: z.number().int().min(50).default(2_000),
@@ -47,16 +50,26 @@ export const PlanTimingSchema = z.object({
    * Latency thresholds are not scaled: they compare measured round trips.
    */
   timeScale: z.number().positive().max(1).default(1)
-}).strict().refine(t => t.healthyLatencyMs < t.degradedLatencyMs, {
+}).strict()
+
+export const PlanTimingSchema = PlanTimingFields.refine(t => t.healthyLatencyMs < t.degradedLatencyMs, {
   message: 'healthyLatencyMs must be below degradedLatencyMs', path: ['healthyLatencyMs']
 })
+
+/**
+ * The same fields with no defaults, all optional: overrides that a scenario or a node layers over the plan's
+ * values. (zod's partial() would still fill in every default and so override everything.)
+ */
+export const PlanTimingOverridesSchema = z.object(Object.fromEntries(
+  Object.entries(PlanTimingFields.shape).filter(([key]) => key !== 'timeScale').map(([key, field]) => [key, field.unwrap().optional()])
+)).strict() as unknown as z.ZodType<Partial<Omit<z.output<typeof PlanTimingFields>, 'timeScale'>>>
 
 export type PlanTimingInput = z.input<typeof PlanTimingSchema>
 export type PlanTiming = z.output<typeof PlanTimingSchema>
 
 const DURATION_KEYS = [
   'connectionTimeoutMs', 'busyRetryTimeoutMs', 'healthCheckIntervalMs', 'healthPingTimeoutMs', 'uptimeWindowMs',
-  'unreachableAlertMs', 'discoveryVerificationDelayMs', 'discoveryPollIntervalMs', 'bidirectionalDiscoveryTimeoutMs',
+  'unreachableAlertMs', 'discoveryPollIntervalMs', 'bidirectionalDiscoveryTimeoutMs',
   'dhtQueryTimeoutMs', 'peerDialTimeoutMs', 'countdownIntervalMs'
 ] as const satisfies ReadonlyArray<keyof PlanTiming>
 
@@ -87,8 +100,11 @@ export const DhtOptionsSchema = z.object({
   addressMapper: AddressMapperSchema.default('passthrough'),
   /** First self-query (kad-dht default 1 s); `null` disables self-queries, reproducing a late-joiner gap. */
   initialQuerySelfIntervalMs: z.number().int().min(0).nullable().default(1_000),
-  /** Whether the DHT pings a new contact before admitting it (cause 5 needs this on). */
-  pingBeforeAdmission: z.boolean().default(true)
+  /**
+   * The prefix of this node's ping protocol. kad-dht pings a contact over `/ipfs/ping/1.0.0` before admitting it,
+   * so a node answering ping elsewhere is never admitted by others (cause 5 of asymmetric discovery).
+   */
+  pingProtocolPrefix: z.string().regex(/^[a-z0-9-]+$/).default('ipfs')
 }).strict()
 export type DhtOptions = z.output<typeof DhtOptionsSchema>
 

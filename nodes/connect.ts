@@ -1,0 +1,104 @@
+import { multiaddr } from '@multiformats/multiaddr'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { categorizeBootstrapError } from './errors.ts'
+import { askHello, BusyError } from './hello.ts'
+import { isConnectedTo, type NodeContext } from './context.ts'
+import type { CategorizedError, ConnectionAttempt, ConnectResult } from './schemas.ts'
+import { deadline, peerIdOfAddr } from './util.ts'
+
+/**
+ * Plan Solution #1: connect to a bootstrap with a deadline, retry a busy one with the longer timeout, and fail over
+ * across the bootstrap list, fastest first when latencies are known.
+ *
+ * The deadline aborts the dial through its AbortSignal rather than racing it, so no connection can appear after a
+ * timeout was reported; a connection that completed at the very deadline is closed before the timeout is reported.
+ */
+export async function connectWithTimeout (
+  ctx: NodeContext, request: { bootstrapAddrs?: string[], timeoutMs?: number }, outer?: AbortSignal
+): Promise<ConnectResult> {
+  const addrs = orderFastestFirst(request.bootstrapAddrs ?? ctx.config.bootstrapAddrs, ctx.bootstrapLatency)
+  if (addrs.length === 0) {
+    const error: CategorizedError = categorizeBootstrapError(new Error('no bootstrap address configured'))
+    ctx.log.emit({ type: 'connect:done', success: false, attempts: 0, error })
+    return { success: false, attempts: [], error }
+  }
+  for (const addr of addrs) {
+    const id = peerIdOfAddr(addr)
+    if (id != null) ctx.bootstrapPeerIds.add(id)
+  }
+  const firstTimeout = request.timeoutMs == null
+    ? ctx.timing.connectionTimeoutMs
+    : Math.max(1, Math.round(request.timeoutMs * ctx.timing.timeScale))
+
+  const attempts: ConnectionAttempt[] = []
+  let lastError: CategorizedError | undefined
+  for (const addr of addrs) {
+    let timeoutMs = firstTimeout
+    for (let retry = 0; ; retry++) {
+      const attempt = await attemptOnce(ctx, addr, attempts.length + 1, timeoutMs, outer)
+      attempts.push(attempt)
+      ctx.metrics.recordAttempt(attempt)
+      if (attempt.outcome === 'success') {
+        ctx.currentBootstrap = addr
+        ctx.connectedAt = Date.now()
+        ctx.log.emit({ type: 'connect:done', success: true, bootstrap: addr, attempts: attempts.length })
+        ctx.log.emit({ type: 'discovery:phase', phase: 'connected', message: `Connected to bootstrap ${addr}` })
+        return { success: true, bootstrap: addr, attempts }
+      }
+      lastError = attempt.error
+      if (outer?.aborted === true) break
+      // Only "busy" is retried on the same bootstrap (Solution #1.3); anything else moves on to the next one.
+      if (attempt.outcome !== 'busy' || retry >= ctx.config.timing.maxRetries) break
+      timeoutMs = ctx.timing.busyRetryTimeoutMs
+      ctx.log.emit({ type: 'connect:retry', attempt: attempts.length + 1, bootstrap: addr, timeoutMs, reason: 'busy' })
+    }
+    if (outer?.aborted === true) break
+  }
+  ctx.log.emit({ type: 'connect:done', success: false, attempts: attempts.length, ...(lastError != null ? { error: lastError } : {}) })
+  return { success: false, attempts, ...(lastError != null ? { error: lastError } : {}) }
+}
+
+async function attemptOnce (ctx: NodeContext, addr: string, attempt: number, timeoutMs: number, outer?: AbortSignal): Promise<ConnectionAttempt> {
+  const startedAt = Date.now()
+  ctx.log.emit({ type: 'connect:attempt', attempt, bootstrap: addr, timeoutMs })
+  const { signal, timedOut } = deadline(timeoutMs, AbortSignal.any([ctx.stopSignal, ...(outer != null ? [outer] : [])]))
+  const countdown = setInterval(() => {
+    ctx.log.emit({ type: 'connect:countdown', bootstrap: addr, remainingMs: Math.max(0, startedAt + timeoutMs - Date.now()) })
+  }, ctx.timing.countdownIntervalMs)
+  const finish = (outcome: ConnectionAttempt['outcome'], error?: CategorizedError): ConnectionAttempt => {
+    clearInterval(countdown)
+    const endedAt = Date.now()
+    const result: ConnectionAttempt = {
+      attempt, bootstrap: addr, timeoutMs, startedAt, endedAt, durationMs: endedAt - startedAt, outcome, ...(error != null ? { error } : {})
+    }
+    ctx.log.emit({ type: 'connect:result', attempt, bootstrap: addr, outcome, durationMs: result.durationMs, ...(error != null ? { error } : {}) })
+    return result
+  }
+  try {
+    const connection = await ctx.libp2p.dial(multiaddr(addr), { signal })
+    const hello = await askHello(connection, signal)
+    if (hello?.status === 'busy') {
+      throw new BusyError(`bootstrap has ${hello.peers} peers (max ${hello.maxPeers})`)
+    }
+    ctx.bootstrapLatency.set(addr, Date.now() - startedAt)
+    return finish('success')
+  } catch (err) {
+    const error = categorizeBootstrapError(err, { timedOut: timedOut(), timeoutMs })
+    ctx.bootstrapLatency.set(addr, Number.POSITIVE_INFINITY)
+    const id = peerIdOfAddr(addr)
+    // A connection that raced the deadline must not outlive the reported failure.
+    if (id != null && isConnectedTo(ctx, id)) {
+      await ctx.libp2p.hangUp(peerIdFromString(id)).catch(() => {})
+    }
+    return finish(error.category, error)
+  }
+}
+
+/**
+ * Fastest known first, then the untried ones in configured order, then the ones that last failed (their latency
+ * is recorded as Infinity). The sort is stable, so equal latencies keep the configured order.
+ */
+export function orderFastestFirst (addrs: string[], latency: ReadonlyMap<string, number>): string[] {
+  const rank = (a: string): number => latency.get(a) ?? Number.MAX_SAFE_INTEGER
+  return [...addrs].sort((a, b) => rank(a) - rank(b))
+}

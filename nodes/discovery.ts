@@ -1,0 +1,261 @@
+import { EventTypes } from '@libp2p/kad-dht'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { CID } from 'multiformats/cid'
+import { categorizeBootstrapError } from './errors.ts'
+import { dhtOf, isConnectedTo, routingTablePeers, type NodeContext } from './context.ts'
+import { RECORD_NAMESPACE } from './libp2p.ts'
+import type { DiscoveryStatus } from './schemas.ts'
+import { deadline, describeError } from './util.ts'
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+
+function linked (ctx: NodeContext, outer?: AbortSignal): AbortSignal {
+  return AbortSignal.any([ctx.stopSignal, ...(outer != null ? [outer] : [])])
+}
+
+/** Routing table entries that are not bootstraps: the plan's "Routing table: N peers". */
+export function routingTableSize (ctx: NodeContext): { size: number, peers: number } {
+  const all = routingTablePeers(ctx)
+  return { size: all.length, peers: all.filter(p => !ctx.bootstrapPeerIds.has(p)).length }
+}
+
+export function listDiscoveredPeerIds (ctx: NodeContext): string[] {
+  return [...ctx.discovered.keys()].filter(p => !ctx.bootstrapPeerIds.has(p) && p !== ctx.libp2p.peerId.toString())
+}
+
+/**
+ * Plan Step 4: publish `discovery-test-{peerId}` and read it back. kad-dht's put never throws (it yields
+ * QUERY_ERROR events), so success is judged by reading the value back, and the writes are counted from the
+ * PEER_RESPONSE events.
+ */
+export async function testPeerDiscovery (ctx: NodeContext, testContent: string, outer?: AbortSignal): Promise<{ success: boolean, latencyMs: number, error?: string }> {
+  const started = performance.now()
+  const key = encoder.encode(`/${RECORD_NAMESPACE}/${testContent}-${ctx.libp2p.peerId.toString()}`)
+  const value = encoder.encode(String(Date.now()))
+  const { signal, timedOut } = deadline(ctx.timing.dhtQueryTimeoutMs, linked(ctx, outer))
+  const dht = dhtOf(ctx)
+  let stored = 0
+  let error: string | undefined
+  try {
+    for await (const ev of dht.put(key, value, { signal })) {
+      if (ev.type === EventTypes.PEER_RESPONSE) stored++
+      if (ev.type === EventTypes.QUERY_ERROR) error = describeError(ev.error)
+    }
+    ctx.metrics.lastSuccessfulDhtWrite = Date.now()
+    let readBack: string | undefined
+    for await (const ev of dht.get(key, { signal })) {
+      if (ev.type === EventTypes.VALUE) { readBack = decoder.decode(ev.value); break }
+    }
+    const success = readBack === decoder.decode(value)
+    if (success) ctx.metrics.lastSuccessfulDhtRead = Date.now()
+    const latencyMs = Math.round(performance.now() - started)
+    ctx.metrics.recordQuery(success)
+    const result = success
+      ? { success, latencyMs }
+      : { success, latencyMs, error: `record not read back (stored on ${stored} peers${error != null ? `; ${error}` : ''})` }
+    ctx.log.emit({ type: 'dht:test', ...result })
+    return result
+  } catch (err) {
+    const latencyMs = Math.round(performance.now() - started)
+    const result = { success: false, latencyMs, error: timedOut() ? `DHT test timed out after ${ctx.timing.dhtQueryTimeoutMs} ms` : describeError(err) }
+    ctx.metrics.recordQuery(false)
+    ctx.log.emit({ type: 'dht:test', ...result })
+    return result
+  }
+}
+
+/** Plan command `verify_peer_reachable`: dial the peer (through the DHT if its address is unknown) and ping it. */
+export async function verifyPeerReachable (ctx: NodeContext, peerId: string, outer?: AbortSignal): Promise<{ reachable: boolean, address?: string, latencyMs?: number, error?: string }> {
+  const { signal, timedOut } = deadline(ctx.timing.peerDialTimeoutMs, linked(ctx, outer))
+  try {
+    const connection = await ctx.libp2p.dial(peerIdFromString(peerId), { signal })
+    let latencyMs: number | undefined
+    try {
+      latencyMs = Math.round(await ctx.libp2p.services.ping.ping(connection.remoteAddr, { signal }) * 100) / 100
+    } catch (err) {
+      // Reachable but not answering ping on the standard protocol: kad-dht will not admit it (cause 5).
+      ctx.pingFailures.add(peerId)
+    }
+    const result = { reachable: true, address: connection.remoteAddr.toString(), ...(latencyMs != null ? { latencyMs } : {}) }
+    ctx.log.emit({ type: 'peer:verified', peerId, ...result })
+    return result
+  } catch (err) {
+    const category = categorizeBootstrapError(err, { timedOut: timedOut() })
+    ctx.dialFailures.push({ peerId, category: category.category, detail: category.detail, at: Date.now() })
+    ctx.log.emit({ type: 'dial:failed', peerId, category: category.category, detail: category.detail })
+    const result = { reachable: false, error: `${category.category}: ${category.detail}` }
+    ctx.log.emit({ type: 'peer:verified', peerId, ...result })
+    return result
+  }
+}
+
+/** A DHT lookup of a peer: "found by a DHT lookup" in the who-sees-whom matrix. */
+export async function findPeer (ctx: NodeContext, peerId: string, outer?: AbortSignal): Promise<{ found: boolean, addresses: string[], latencyMs: number, error?: string }> {
+  const started = performance.now()
+  const { signal } = deadline(ctx.timing.dhtQueryTimeoutMs, linked(ctx, outer))
+  try {
+    for await (const ev of dhtOf(ctx).findPeer(peerIdFromString(peerId), { signal })) {
+      if (ev.type === EventTypes.FINAL_PEER) {
+        ctx.metrics.recordQuery(true)
+        return { found: true, addresses: ev.peer.multiaddrs.map(String), latencyMs: Math.round(performance.now() - started) }
+      }
+    }
+    ctx.metrics.recordQuery(false)
+    return { found: false, addresses: [], latencyMs: Math.round(performance.now() - started) }
+  } catch (err) {
+    ctx.metrics.recordQuery(false)
+    return { found: false, addresses: [], latencyMs: Math.round(performance.now() - started), error: describeError(err) }
+  }
+}
+
+export async function getProviderRecords (ctx: NodeContext, cid: string, outer?: AbortSignal): Promise<string[]> {
+  const { signal } = deadline(ctx.timing.dhtQueryTimeoutMs, linked(ctx, outer))
+  const providers = new Set<string>()
+  try {
+    for await (const ev of dhtOf(ctx).findProviders(CID.parse(cid), { signal })) {
+      if (ev.type === EventTypes.PROVIDER) for (const p of ev.providers) providers.add(p.id.toString())
+    }
+  } catch {
+    // A lookup cut short by its deadline still reports the providers it found.
+  }
+  ctx.metrics.recordQuery(providers.size > 0)
+  return [...providers]
+}
+
+export async function provide (ctx: NodeContext, cid: string, outer?: AbortSignal): Promise<{ ok: boolean, error?: string }> {
+  const { signal } = deadline(ctx.timing.dhtQueryTimeoutMs, linked(ctx, outer))
+  let responses = 0
+  let error: string | undefined
+  try {
+    for await (const ev of dhtOf(ctx).provide(CID.parse(cid), { signal })) {
+      if (ev.type === EventTypes.PEER_RESPONSE) responses++
+      if (ev.type === EventTypes.QUERY_ERROR) error = describeError(ev.error)
+    }
+  } catch (err) {
+    error = describeError(err)
+  }
+  // Alone in the network the record is only stored locally, which is still a successful publish.
+  const ok = responses > 0 || routingTablePeers(ctx).length === 0 || error == null
+  ctx.log.emit({ type: 'file:provided', cid, ok, ...(ok || error == null ? {} : { error }) })
+  return ok ? { ok } : { ok, error: error ?? 'no peer accepted the provider record' }
+}
+
+/**
+ * Plan Solution #3: the six-step verification. Checks that do not apply (no other peer to dial, no shared file)
+ * are listed in `skipped` and do not count against the overall result; a peer alone in the network is
+ * "you might be first", which is a verified state, not an error.
+ */
+export async function verifyPeerDiscovery (ctx: NodeContext, sharedCids: string[], outer?: AbortSignal): Promise<DiscoveryStatus> {
+  const step = (name: string, ok: boolean, detail: string): boolean => {
+    ctx.log.emit({ type: 'discovery:step', step: name, ok, detail })
+    return ok
+  }
+  await waitForWalk(ctx, outer)
+  ctx.log.emit({ type: 'discovery:phase', phase: 'verifying', message: 'Verifying peer discovery...' })
+  const skipped: string[] = []
+  const bootstrapConnected = step('bootstrapConnected', [...ctx.bootstrapPeerIds].some(id => isConnectedTo(ctx, id)),
+    ctx.currentBootstrap ?? 'no bootstrap connection')
+  const table = routingTableSize(ctx)
+  const routingTablePopulated = step('routingTablePopulated', table.size > 0, `DHT routing table has ${table.size} entries (${table.peers} peers)`)
+  // Plan Step 3: "if no events fired, discovery events are broken" — a populated table must have been announced.
+  const announced = ctx.log.since(0).filter(e => e.type === 'routing:add').length
+  const eventsWorking = step('eventsWorking', table.size > 0 && announced > 0, `${announced} routing-table events for ${table.size} entries`)
+  const dhtTest = await testPeerDiscovery(ctx, 'discovery-test', outer)
+  const dhtReadWrite = step('dhtReadWrite', dhtTest.success, dhtTest.success ? `read back in ${dhtTest.latencyMs} ms` : dhtTest.error ?? 'failed')
+  const peers = listDiscoveredPeerIds(ctx)
+  let peerDialing = false
+  if (peers.length === 0) {
+    skipped.push('peerDialing')
+    step('peerDialing', true, 'skipped: no other peer discovered')
+  } else {
+    const results = await Promise.all(peers.map(async p => await verifyPeerReachable(ctx, p, outer)))
+    const reachable = results.filter(r => r.reachable).length
+    peerDialing = step('peerDialing', reachable === peers.length, `${reachable}/${peers.length} discovered peers dialled`)
+  }
+  let fileDiscovery = false
+  if (sharedCids.length === 0) {
+    skipped.push('fileDiscovery')
+    step('fileDiscovery', true, 'skipped (no files shared)')
+  } else {
+    const self = ctx.libp2p.peerId.toString()
+    const found = await Promise.all(sharedCids.map(async cid => (await getProviderRecords(ctx, cid, outer)).includes(self)))
+    fileDiscovery = step('fileDiscovery', found.every(Boolean), `${found.filter(Boolean).length}/${sharedCids.length} own provider records found`)
+  }
+  const checks = { bootstrapConnected, routingTablePopulated, eventsWorking, dhtReadWrite, peerDialing, fileDiscovery }
+  const applicable = Object.entries(checks).filter(([name]) => !skipped.includes(name))
+  const passed = applicable.filter(([, ok]) => ok).length
+  const overall = passed === applicable.length ? 'verified' : passed === 0 || !bootstrapConnected ? 'failed' : 'partial'
+  const firstPeer = overall === 'verified' && peers.length === 0
+  const message = firstPeer
+    ? '⚠️ No peers online yet - you might be first'
+    : overall === 'verified'
+      ? `✅ Discovered ${peers.length} peer${peers.length === 1 ? '' : 's'} - discovery verified`
+      : overall === 'partial'
+        ? `⚠️ Partial discovery - some features may not work (${applicable.filter(([, ok]) => !ok).map(([n]) => n).join(', ')} failed)`
+        : '❌ Discovery broken - cannot find peers'
+  const status: DiscoveryStatus = {
+    ...checks, overall, firstPeer, routingTableSize: table.peers, discoveredPeers: peers, skipped, message
+  }
+  ctx.log.emit({ type: 'discovery:phase', phase: firstPeer ? 'first-peer' : overall, message })
+  ctx.log.emit({ type: 'discovery:status', status })
+  return status
+}
+
+/**
+ * Plan Step 1: give the Kademlia walk up to `discoveryVerificationDelayMs` after the bootstrap connection to put
+ * something in the routing table. It returns as soon as the table has an entry, so a fast network is not slowed.
+ */
+async function waitForWalk (ctx: NodeContext, outer?: AbortSignal): Promise<void> {
+  if (ctx.connectedAt == null || routingTablePeers(ctx).length > 0) return
+  const remaining = ctx.connectedAt + ctx.timing.discoveryVerificationDelayMs - Date.now()
+  if (remaining <= 0) return
+  ctx.log.emit({ type: 'discovery:phase', phase: 'populating', message: 'Waiting for DHT routing table to populate...' })
+  const signal = linked(ctx, outer)
+  await new Promise<void>(resolve => {
+    const finish = (): void => { clearTimeout(timer); unsubscribe(); signal.removeEventListener('abort', finish); resolve() }
+    const timer = setTimeout(finish, remaining)
+    const unsubscribe = ctx.log.subscribe(ev => { if (ev.type === 'routing:add') finish() })
+    signal.addEventListener('abort', finish, { once: true })
+  })
+}
+
+/**
+ * Plan Solution #3.10: poll every 2 s (woken early by discovery events) until every expected peer — or, with
+ * none named, at least one new peer — has been discovered and dialled.
+ */
+export async function waitForBidirectionalDiscovery (
+  ctx: NodeContext, request: { peerIds?: string[], timeoutMs?: number }, outer?: AbortSignal
+): Promise<{ success: boolean, durationMs: number, verified: Array<{ peerId: string, afterMs: number, latencyMs?: number }>, missing: string[] }> {
+  const started = Date.now()
+  const timeoutMs = request.timeoutMs == null ? ctx.timing.bidirectionalDiscoveryTimeoutMs : Math.max(1, Math.round(request.timeoutMs * ctx.timing.timeScale))
+  const { signal } = deadline(timeoutMs, linked(ctx, outer))
+  const expected = request.peerIds
+  const verified = new Map<string, { peerId: string, afterMs: number, latencyMs?: number }>()
+  const done = (): boolean => expected == null ? verified.size > 0 : expected.every(p => verified.has(p))
+  let wake: (() => void) | undefined
+  const unsubscribe = ctx.log.subscribe(ev => { if (ev.type === 'peer:discovered') wake?.() })
+  try {
+    while (!done() && !signal.aborted) {
+      const candidates = listDiscoveredPeerIds(ctx).filter(p => !verified.has(p) && (expected == null || expected.includes(p)))
+      for (const peerId of candidates) {
+        ctx.log.emit({ type: 'log', level: 'info', message: `✅ Discovered peer ${peerId} - testing connection...` })
+        const r = await verifyPeerReachable(ctx, peerId, signal)
+        if (r.reachable) {
+          verified.set(peerId, { peerId, afterMs: Date.now() - started, ...(r.latencyMs != null ? { latencyMs: r.latencyMs } : {}) })
+          ctx.log.emit({ type: 'log', level: 'info', message: `✅ Connected to ${peerId} - discovery verified!` })
+        }
+      }
+      if (done()) break
+      await new Promise<void>(resolve => {
+        const t = setTimeout(resolve, ctx.timing.discoveryPollIntervalMs)
+        wake = () => { clearTimeout(t); resolve() }
+        signal.addEventListener('abort', wake, { once: true })
+      })
+    }
+  } finally {
+    unsubscribe()
+  }
+  const missing = expected == null ? (verified.size > 0 ? [] : ['(any new peer)']) : expected.filter(p => !verified.has(p))
+  return { success: done(), durationMs: Date.now() - started, verified: [...verified.values()], missing }
+}

@@ -1,0 +1,65 @@
+import { lpStream } from '@libp2p/utils'
+import type { Connection, Stream } from '@libp2p/interface'
+import { z } from 'zod'
+import type { ChiralLibp2p } from './libp2p.ts'
+
+/**
+ * The bootstrap's greeting. A full bootstrap must say "busy" in a way the client can categorize (the plan retries
+ * a busy bootstrap with a longer timeout); a reset socket would be indistinguishable from a crash. A bootstrap that
+ * does not speak this protocol (an external one) is simply not asked.
+ */
+export const HELLO_PROTOCOL = '/chiral/bootstrap/1.0.0'
+
+export const HelloAnswerSchema = z.object({
+  status: z.enum(['ok', 'busy']),
+  /** Peers connected to the bootstrap, the asker included: the plan's peer count via bootstrap. */
+  peers: z.number().int(),
+  maxPeers: z.number().int()
+})
+export type HelloAnswer = z.infer<typeof HelloAnswerSchema>
+
+export class BusyError extends Error {
+  override readonly name = 'BusyError'
+  readonly code = 'busy'
+}
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+
+async function writeJson (stream: Stream, value: unknown, signal?: AbortSignal): Promise<void> {
+  await lpStream(stream).write(encoder.encode(JSON.stringify(value)), { signal })
+}
+
+export async function handleHello (libp2p: ChiralLibp2p, maxPeers: number, onBusy: (peerId: string, peers: number) => void): Promise<void> {
+  await libp2p.handle(HELLO_PROTOCOL, async (stream: Stream, connection: Connection) => {
+    const peers = libp2p.getPeers().length
+    const status = peers > maxPeers ? 'busy' : 'ok'
+    try {
+      await writeJson(stream, { status, peers, maxPeers } satisfies HelloAnswer, AbortSignal.timeout(5_000))
+      await stream.close()
+    } catch {
+      stream.abort(new Error('hello failed'))
+    }
+    if (status === 'busy') {
+      onBusy(connection.remotePeer.toString(), peers)
+      await connection.close().catch(() => {})
+    }
+  })
+}
+
+/** Asks a connected bootstrap for its status; null when it does not speak the protocol. */
+export async function askHello (connection: Connection, signal: AbortSignal): Promise<HelloAnswer | null> {
+  let stream: Stream
+  try {
+    stream = await connection.newStream(HELLO_PROTOCOL, { signal })
+  } catch (err) {
+    if ((err as Error).name === 'UnsupportedProtocolError') return null
+    throw err
+  }
+  try {
+    const bytes = await lpStream(stream).read({ signal })
+    return HelloAnswerSchema.parse(JSON.parse(decoder.decode(bytes.subarray())))
+  } finally {
+    await stream.close().catch(() => {})
+  }
+}

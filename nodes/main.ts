@@ -1,0 +1,193 @@
+import { readFileSync } from 'node:fs'
+import { parseArgs } from 'node:util'
+import type { z } from 'zod'
+import { NodeConfigSchema, type NodeConfig } from './config.ts'
+import { serveControl, type ControlServer } from './control/server.ts'
+import { LocalNode } from './node.ts'
+import { describeError } from './util.ts'
+
+/**
+ * The node entry point for process and docker modes:
+ *
+ *   node nodes/main.ts --config '<json>' | --config-file F     (or env CHIRAL_NODE_CONFIG)
+ *                      [--control-host 127.0.0.1] [--control-port 0] [--exit-on-stdin-close]
+ *
+ * stdout carries exactly one line, `CHIRAL_READY {"control":…,"peerId":…,"multiaddrs":[…]}`, which the backends
+ * parse; everything else goes to stderr. Exit codes: 0 after SIGTERM/SIGINT or the `shutdown` command, 1 when the
+ * node cannot start or stop, 2 for a bad command line or config (one line naming the field, no stack).
+ */
+
+export const READY_PREFIX = 'CHIRAL_READY '
+export const EXIT_USAGE = 2
+export const EXIT_FAILURE = 1
+/** libp2p stops in well under a second; past this the process is wedged and exiting is the only useful thing left. */
+const STOP_DEADLINE_MS = 10_000
+
+export interface ReadyLine {
+  control: string
+  peerId: string
+  multiaddrs: string[]
+}
+
+class UsageError extends Error {
+  override readonly name = 'UsageError'
+}
+
+const USAGE = 'usage: node nodes/main.ts (--config <json> | --config-file <path>) [--control-host <ip>] [--control-port <port>] [--exit-on-stdin-close]; or set CHIRAL_NODE_CONFIG'
+
+interface Args {
+  config: NodeConfig
+  controlHost: string
+  controlPort: number
+  /**
+   * A parent that spawns the node keeps its stdin open; the pipe closes when the parent dies, however it dies
+   * (SIGKILL included, when no 'exit' handler runs), so the node cannot outlive the harness that started it.
+   */
+  exitOnStdinClose: boolean
+}
+
+export function parseCommandLine (argv: string[], env: NodeJS.ProcessEnv): Args {
+  let values: { config?: string, 'config-file'?: string, 'control-host'?: string, 'control-port'?: string, 'exit-on-stdin-close'?: boolean }
+  try {
+    values = parseArgs({
+      args: argv,
+      options: {
+        config: { type: 'string' },
+        'config-file': { type: 'string' },
+        'control-host': { type: 'string' },
+        'control-port': { type: 'string' },
+        'exit-on-stdin-close': { type: 'boolean' }
+      },
+      strict: true,
+      allowPositionals: false
+    }).values
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}; ${USAGE}`)
+  }
+  if (values.config != null && values['config-file'] != null) throw new UsageError(`give --config or --config-file, not both; ${USAGE}`)
+  let source: string
+  let text: string
+  if (values.config != null) {
+    source = '--config'
+    text = values.config
+  } else if (values['config-file'] != null) {
+    source = values['config-file']
+    try {
+      text = readFileSync(source, 'utf8')
+    } catch (err) {
+      throw new UsageError(`cannot read config file ${source}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+    }
+  } else if (env.CHIRAL_NODE_CONFIG != null && env.CHIRAL_NODE_CONFIG !== '') {
+    source = 'CHIRAL_NODE_CONFIG'
+    text = env.CHIRAL_NODE_CONFIG
+  } else {
+    throw new UsageError(`no config given; ${USAGE}`)
+  }
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch (err) {
+    throw new UsageError(`config from ${source} is not valid JSON: ${(err as Error).message}`)
+  }
+  const parsed = NodeConfigSchema.safeParse(json)
+  if (!parsed.success) {
+    const more = parsed.error.issues.length - 1
+    throw new UsageError(`invalid config from ${source}: ${describeIssue(parsed.error.issues[0])}${more > 0 ? ` (and ${more} more issue${more > 1 ? 's' : ''})` : ''}`)
+  }
+
+  const controlHost = values['control-host'] ?? '127.0.0.1'
+  const portText = values['control-port'] ?? '0'
+  const controlPort = Number(portText)
+  if (!/^\d+$/.test(portText) || controlPort > 65_535) throw new UsageError(`--control-port must be 0–65535, got "${portText}"`)
+  return { config: parsed.data, controlHost, controlPort, exitOnStdinClose: values['exit-on-stdin-close'] === true }
+}
+
+/** One line that names the field: the person reading it is editing a scenario or a JSON blob, not this code. */
+function describeIssue (issue: z.core.$ZodIssue | undefined): string {
+  if (issue == null) return 'invalid'
+  const path = issue.path.map(String).join('.')
+  if (issue.code === 'unrecognized_keys') {
+    const keys = issue.keys.map(k => (path === '' ? k : `${path}.${k}`))
+    return `unknown field${keys.length > 1 ? 's' : ''} ${keys.map(k => `"${k}"`).join(', ')}`
+  }
+  return `field "${path === '' ? '(root)' : path}": ${issue.message}`
+}
+
+async function main (): Promise<void> {
+  let args: Args
+  try {
+    args = parseCommandLine(process.argv.slice(2), process.env)
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err
+    process.stderr.write(`chiral-node: ${err.message}\n`)
+    process.exit(EXIT_USAGE)
+  }
+  const { config } = args
+
+  let node: LocalNode
+  try {
+    node = await LocalNode.start(config)
+  } catch (err) {
+    process.stderr.write(`chiral-node: node "${config.name}" could not start: ${describeError(err)}\n`)
+    process.exit(EXIT_FAILURE)
+  }
+
+  let control: ControlServer
+  try {
+    control = await serveControl({ name: node.name, role: node.role, handlers: node.handlers, log: node.log }, { host: args.controlHost, port: args.controlPort })
+  } catch (err) {
+    process.stderr.write(`chiral-node: node "${config.name}" could not serve its control channel on ${args.controlHost}:${args.controlPort}: ${describeError(err)}\n`)
+    await withDeadline(node.stop()).catch(() => {})
+    process.exit(EXIT_FAILURE)
+  }
+
+  let exiting = false
+  const exit = (reason: string): void => {
+    if (exiting) return
+    exiting = true
+    const forced = setTimeout(() => {
+      process.stderr.write(`chiral-node: node "${config.name}" did not stop within ${STOP_DEADLINE_MS} ms after ${reason}; exiting anyway\n`)
+      process.exit(EXIT_FAILURE)
+    }, STOP_DEADLINE_MS)
+    forced.unref()
+    void (async () => {
+      // The node goes first so that its goodbye reaches peers; the control server last, so callers see it stopping.
+      const results = await Promise.allSettled([node.stop()])
+      await control.close()
+      const failed = results.find(r => r.status === 'rejected')
+      if (failed != null) {
+        process.stderr.write(`chiral-node: node "${config.name}" failed to stop cleanly: ${describeError(failed.reason)}\n`)
+        process.exit(EXIT_FAILURE)
+      }
+      // libp2p leaves unref'd timers and sockets in flight; waiting for the loop to drain would only delay the exit.
+      process.exit(0)
+    })()
+  }
+
+  process.once('SIGTERM', () => { exit('SIGTERM') })
+  process.once('SIGINT', () => { exit('SIGINT') })
+  // The `shutdown` command stops the node itself (after answering); the process follows.
+  node.log.subscribe(ev => { if (ev.type === 'node:stopped') exit('the shutdown command') })
+  if (args.exitOnStdinClose) {
+    process.stdin.on('end', () => { exit('stdin closed (the parent is gone)') })
+    process.stdin.on('error', () => { exit('stdin failed (the parent is gone)') })
+    process.stdin.resume()
+  }
+
+  const ready: ReadyLine = { control: control.url, peerId: node.peerId.toString(), multiaddrs: node.multiaddrs() }
+  process.stdout.write(`${READY_PREFIX}${JSON.stringify(ready)}\n`)
+}
+
+async function withDeadline<T> (promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => { reject(new Error(`did not finish within ${STOP_DEADLINE_MS} ms`)) }, STOP_DEADLINE_MS)
+  })
+  try {
+    return await Promise.race([promise, timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+if (import.meta.main) await main()

@@ -1,0 +1,216 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { z } from 'zod'
+import type { NodeConfigInput } from '../config.ts'
+import { READY_PREFIX, type ReadyLine } from '../main.ts'
+
+/**
+ * A chiral node as a child process running nodes/main.ts: the process backend's nodes, and the bootstrap a
+ * supervisor restarts. It is killed with its parent: by an 'exit' handler when the parent exits normally, and by
+ * the closing stdin pipe (`--exit-on-stdin-close`) when the parent is killed outright.
+ */
+
+export const MAIN_ENTRY = fileURLToPath(new URL('../main.ts', import.meta.url))
+
+const ReadyLineSchema = z.object({ control: z.string(), peerId: z.string(), multiaddrs: z.array(z.string()) })
+
+export interface SpawnNodeOptions {
+  config: NodeConfigInput
+  /** Default `process.execPath`: the Node that runs the harness, which must already strip types. */
+  nodeBinary?: string
+  controlHost?: string
+  controlPort?: number
+  env?: NodeJS.ProcessEnv
+  /** Until the READY line; default 30 s (a cold start loads libp2p from disk). */
+  startTimeoutMs?: number
+  signal?: AbortSignal
+}
+
+/** Enough stderr to show a stack trace or libp2p's last complaint, not a whole debug log. */
+const STDERR_KEEP_BYTES = 16 * 1024
+
+const live = new Set<ChildProcess>()
+let exitHookInstalled = false
+
+function installExitHook (): void {
+  if (exitHookInstalled) return
+  exitHookInstalled = true
+  // 'exit' handlers must be synchronous: a signal is all there is time for.
+  process.on('exit', () => {
+    for (const child of live) {
+      try { child.kill('SIGKILL') } catch { /* already gone */ }
+    }
+  })
+}
+
+export class ChildNode implements AsyncDisposable {
+  readonly name: string
+  readonly pid: number
+  readonly ready: ReadyLine
+  readonly #child: ChildProcess
+  readonly #stderr: { text: string }
+  readonly #exited: Promise<void>
+  #exitedAt: number | undefined
+  #exitCode: number | null = null
+  #exitSignal: NodeJS.Signals | null = null
+
+  private constructor (name: string, child: ChildProcess, ready: ReadyLine, stderr: { text: string }, exited: Promise<void>) {
+    this.name = name
+    this.#child = child
+    this.pid = child.pid ?? -1
+    this.ready = ready
+    this.#stderr = stderr
+    this.#exited = exited
+  }
+
+  static async spawn (options: SpawnNodeOptions): Promise<ChildNode> {
+    const name = options.config.name
+    const startTimeoutMs = options.startTimeoutMs ?? 30_000
+    options.signal?.throwIfAborted()
+    installExitHook()
+    const child = spawn(options.nodeBinary ?? process.execPath, [
+      MAIN_ENTRY,
+      '--config', JSON.stringify(options.config),
+      '--control-host', options.controlHost ?? '127.0.0.1',
+      '--control-port', String(options.controlPort ?? 0),
+      '--exit-on-stdin-close'
+    ], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      detached: false,
+      env: options.env ?? process.env
+    })
+    live.add(child)
+    const stderr = { text: '' }
+    child.stderr?.setEncoding('utf8')
+    child.stderr?.on('data', (chunk: string) => {
+      stderr.text = (stderr.text + chunk).slice(-STDERR_KEEP_BYTES)
+    })
+    // The node reads nothing from stdin; it only watches for the pipe to close. An EPIPE after the child died is expected.
+    child.stdin?.on('error', () => {})
+
+    let node: ChildNode | undefined
+    const exited = new Promise<void>(resolve => {
+      child.once('exit', (code, signal) => {
+        live.delete(child)
+        if (node != null) {
+          node.#exitedAt = Date.now()
+          node.#exitCode = code
+          node.#exitSignal = signal
+        }
+        resolve()
+      })
+    })
+
+    const ready = await new Promise<ReadyLine>((resolve, reject) => {
+      let buffered = ''
+      let settled = false
+      const fail = (why: string): void => {
+        if (settled) return
+        settled = true
+        cleanup()
+        child.kill('SIGKILL')
+        // Give stderr a moment to drain after the kill so the error shows the child's own last words.
+        void Promise.race([exited, new Promise(r => setTimeout(r, 500))]).then(() => {
+          const tail = stderr.text.trim()
+          reject(new Error(`node "${name}" ${why}${tail === '' ? '' : `; its stderr:\n${tail}`}`))
+        })
+      }
+      const onData = (chunk: string): void => {
+        buffered += chunk
+        let newline = buffered.indexOf('\n')
+        while (newline >= 0) {
+          const line = buffered.slice(0, newline)
+          buffered = buffered.slice(newline + 1)
+          newline = buffered.indexOf('\n')
+          if (!line.startsWith(READY_PREFIX)) continue
+          let parsed: ReadyLine
+          try {
+            parsed = ReadyLineSchema.parse(JSON.parse(line.slice(READY_PREFIX.length)))
+          } catch (err) {
+            fail(`printed an unreadable ready line (${(err as Error).message}): ${line.slice(0, 200)}`)
+            return
+          }
+          settled = true
+          cleanup()
+          resolve(parsed)
+          return
+        }
+      }
+      const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
+        fail(`exited before it was ready (${signal != null ? `signal ${signal}` : `code ${code}`})`)
+      }
+      const onError = (err: Error): void => { fail(`could not be spawned: ${err.message}`) }
+      const onAbort = (): void => { fail('start was aborted') }
+      const timer = setTimeout(() => { fail(`was not ready within ${startTimeoutMs} ms`) }, startTimeoutMs)
+      const cleanup = (): void => {
+        clearTimeout(timer)
+        child.stdout?.off('data', onData)
+        child.off('exit', onExit)
+        child.off('error', onError)
+        options.signal?.removeEventListener('abort', onAbort)
+      }
+      child.stdout?.setEncoding('utf8')
+      child.stdout?.on('data', onData)
+      child.once('exit', onExit)
+      child.once('error', onError)
+      options.signal?.addEventListener('abort', onAbort, { once: true })
+    })
+    // Keep draining stdout: a full pipe would block the child on its next write.
+    child.stdout?.resume()
+    node = new ChildNode(name, child, ready, stderr, exited)
+    return node
+  }
+
+  get exited (): boolean {
+    return this.#child.exitCode != null || this.#child.signalCode != null
+  }
+
+  /** When the 'exit' event arrived; the exact failure time for the supervisor's recovery record. */
+  get exitedAt (): number | undefined {
+    return this.#exitedAt
+  }
+
+  /** "code 0", "signal SIGKILL", or undefined while running. */
+  get exitStatus (): string | undefined {
+    if (!this.exited) return undefined
+    const signal = this.#exitSignal ?? this.#child.signalCode
+    return signal != null ? `signal ${signal}` : `code ${this.#exitCode ?? this.#child.exitCode}`
+  }
+
+  stderrTail (): string {
+    return this.#stderr.text
+  }
+
+  sendSignal (signal: NodeJS.Signals): void {
+    if (!this.exited) this.#child.kill(signal)
+  }
+
+  /** Resolves true once the process has exited, false if it is still running after `timeoutMs`. */
+  async waitForExit (timeoutMs: number): Promise<boolean> {
+    if (this.exited) return true
+    let timer: NodeJS.Timeout | undefined
+    const timedOut = new Promise<false>(resolve => { timer = setTimeout(() => { resolve(false) }, timeoutMs) })
+    try {
+      return await Promise.race([this.#exited.then(() => true as const), timedOut])
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  /** SIGKILL and wait for the exit (bounded: the kernel reaps a SIGKILLed process in milliseconds). */
+  async kill (): Promise<void> {
+    this.sendSignal('SIGKILL')
+    if (!await this.waitForExit(5_000)) throw new Error(`node "${this.name}" (pid ${this.pid}) survived SIGKILL for 5 s`)
+  }
+
+  /** SIGTERM, then SIGKILL after `graceMs`. */
+  async terminate (graceMs: number): Promise<void> {
+    this.sendSignal('SIGTERM')
+    if (await this.waitForExit(graceMs)) return
+    await this.kill()
+  }
+
+  async [Symbol.asyncDispose] (): Promise<void> {
+    await this.kill()
+  }
+}

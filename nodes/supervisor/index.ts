@@ -1,0 +1,6 @@
+export { Supervisor, systemClock, type Clock, type CycleResult, type OperatorAlert, type ProbeResult, type SupervisedTarget, type SupervisorOptions } from './supervisor.ts'
+export { SupervisorConfigSchema, scaledSupervisorConfig, supervisorConfigFromPlanTiming, type SupervisorConfig, type SupervisorConfigInput } from './config.ts'
+export { SupervisorEventSchema, SupervisorHistorySchema, RecoverySchema, CheckOutcomeSchema, type SupervisorEvent, type SupervisorEventListener, type SupervisorHistory, type Recovery, type CheckOutcome } from './schemas.ts'
+export { loadHistory, saveHistory, emptyHistory } from './history.ts'
+export { createPinger, probePort, tcpHostPort, type Pinger, type PingerOptions } from './probes.ts'
+export { ChildNode, MAIN_ENTRY, type SpawnNodeOptions } from './child.ts'

@@ -1,0 +1,71 @@
+/** The report's stylesheet, inlined so report.html is one file that opens anywhere, offline. */
+export const STYLESHEET = `
+:root { --pass: #1a7f37; --fail: #cf222e; --error: #a40e26; --invalid: #9a6700; --skip: #6e7781;
+  --connect: #0969da; --health: #1f883d; --discovery: #8250df; --file: #bc4c00; --fault: #cf222e; --node: #8c959f;
+  --border: #d0d7de; --muted: #57606a; --bg-soft: #f6f8fa; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; color: #1f2328; background: #fff; }
+main { max-width: 1200px; margin: 0 auto; padding: 16px 24px 48px; }
+h1 { font-size: 22px; margin: 8px 0 4px; } h2 { font-size: 18px; margin: 28px 0 10px; border-bottom: 1px solid var(--border); padding-bottom: 4px; }
+h3 { font-size: 15px; margin: 16px 0 6px; } h4 { font-size: 14px; margin: 14px 0 6px; }
+code, pre, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12.5px; }
+pre { white-space: pre-wrap; word-break: break-word; margin: 0; }
+.facts { display: grid; grid-template-columns: repeat(auto-fill, minmax(230px, 1fr)); gap: 2px 16px; margin: 8px 0; }
+.facts div { color: var(--muted); } .facts b { color: #1f2328; font-weight: 600; }
+.summary-bar { display: flex; height: 22px; border-radius: 4px; overflow: hidden; border: 1px solid var(--border); margin: 10px 0 4px; }
+.summary-bar span { display: block; height: 100%; }
+.counts { display: flex; flex-wrap: wrap; gap: 14px; }
+.o-passed { background: var(--pass); } .o-failed { background: var(--fail); } .o-error { background: var(--error); }
+.o-invalid { background: var(--invalid); } .o-skipped { background: var(--skip); }
+.badge { display: inline-block; padding: 0 7px; border-radius: 10px; color: #fff; font-size: 12px; font-weight: 600; vertical-align: 1px; }
+.failure-card { border: 1px solid var(--fail); border-left: 5px solid var(--fail); border-radius: 6px; padding: 8px 12px; margin: 10px 0; background: #fff8f8; }
+.failure-card.invalid { border-color: var(--invalid); background: #fffbea; }
+.failure-card.error { border-color: var(--error); }
+table { border-collapse: collapse; width: 100%; margin: 6px 0; }
+th, td { border: 1px solid var(--border); padding: 3px 6px; text-align: left; vertical-align: top; }
+th { background: var(--bg-soft); font-weight: 600; }
+tr.fail td, tr.regression td { background: #ffebe9; }
+td.expected, td.actual { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12.5px; white-space: pre-wrap; word-break: break-word; }
+.kpis { display: grid; grid-template-columns: repeat(auto-fill, minmax(330px, 1fr)); gap: 12px; }
+.kpi { border: 1px solid var(--border); border-radius: 6px; padding: 10px 12px; }
+.kpi .value { font-size: 22px; font-weight: 600; } .kpi .verdict { margin-left: 8px; }
+.kpi .meta, .kpi .detail, .muted { color: var(--muted); font-size: 12.5px; }
+.verdict.met { color: var(--pass); } .verdict.unmet { color: var(--fail); } .verdict.unmeasured { color: var(--skip); }
+svg { display: block; max-width: 100%; height: auto; }
+svg text { font: 11px system-ui, sans-serif; fill: #1f2328; }
+.gauge-track { fill: #eaeef2; } .gauge-fill.met { fill: var(--pass); } .gauge-fill.unmet { fill: var(--fail); }
+.gauge-target { stroke: #1f2328; stroke-width: 2; } .gauge-baseline { stroke: var(--muted); stroke-width: 1.5; stroke-dasharray: 3 2; }
+text.gauge-note { fill: var(--muted); font-size: 10.5px; } text.gauge-empty { fill: var(--skip); font-style: italic; }
+details.scenario { border: 1px solid var(--border); border-radius: 6px; margin: 8px 0; }
+details.scenario > summary { cursor: pointer; padding: 6px 10px; background: var(--bg-soft); font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 13px; white-space: pre-wrap; }
+details.scenario.problem > summary { background: #ffebe9; }
+details.scenario > .body { padding: 4px 12px 12px; }
+.timeline { border: 1px solid var(--border); border-radius: 4px; }
+.lane.even { fill: #fff; } .lane.odd { fill: var(--bg-soft); }
+text.lane-label { font-weight: 600; } .tick { stroke: #eaeef2; } text.tick-label { fill: var(--muted); font-size: 10px; }
+.mark { opacity: .85; } .mark:hover { opacity: 1; stroke: #000; }
+.fam-connect { fill: var(--connect); background: var(--connect); } .fam-health { fill: var(--health); background: var(--health); }
+.fam-discovery { fill: var(--discovery); background: var(--discovery); } .fam-file { fill: var(--file); background: var(--file); }
+.fam-fault { fill: var(--fault); background: var(--fault); fill-opacity: .35; } .fam-node { fill: var(--node); background: var(--node); }
+.step line { stroke: #1f2328; stroke-width: 1; stroke-dasharray: 4 3; } .step.failed line { stroke: var(--fail); stroke-width: 2; }
+.step text { font-size: 9.5px; fill: var(--muted); }
+.legend { display: flex; flex-wrap: wrap; gap: 12px; margin: 4px 0; font-size: 12px; color: var(--muted); }
+.swatch { display: inline-block; width: 10px; height: 10px; margin-right: 4px; border-radius: 2px; vertical-align: -1px; }
+.step-swatch { border-left: 2px dashed #1f2328; width: 2px; border-radius: 0; }
+table.matrix { width: auto; } table.matrix td { width: 44px; height: 30px; text-align: center; font-size: 16px; }
+table.matrix td.sees { color: var(--pass); } table.matrix td.self { color: var(--skip); background: var(--bg-soft); }
+table.matrix td.asym { background: #ffcecb; outline: 2px solid var(--fail); outline-offset: -2px; color: var(--fail); }
+.asymmetries > li { margin: 6px 0; } .cause { display: inline-block; margin-left: 6px; padding: 0 6px; border-radius: 4px; background: var(--fail); color: #fff; font-size: 12px; }
+.asymmetries p { margin: 2px 0; } .evidence { color: var(--muted); font-size: 12.5px; }
+.ok-note { color: var(--pass); }
+.series polyline { fill: none; stroke-width: 2; } .series circle { stroke: #fff; stroke-width: 1; }
+.series-connection polyline, .series-connection .target-line { stroke: var(--connect); } .series-connection circle, .swatch.series-connection { fill: var(--connect); background: var(--connect); }
+.series-discovery polyline, .series-discovery .target-line { stroke: var(--discovery); } .series-discovery circle, .swatch.series-discovery { fill: var(--discovery); background: var(--discovery); }
+.target-line { stroke-dasharray: 6 4; stroke-width: 1.2; opacity: .7; }
+.knee line { stroke: var(--fail); stroke-width: 2; } .knee text { fill: var(--fail); font-weight: 600; } .knee-swatch { background: var(--fail); }
+text.axis-label { fill: var(--muted); }
+.events td { font-size: 12px; } .events td.type { white-space: nowrap; }
+svg.sweep { max-width: 720px; } .events td.detail { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; word-break: break-word; }
+.note { color: var(--muted); font-style: italic; }
+footer { margin-top: 32px; color: var(--muted); font-size: 12px; }
+`

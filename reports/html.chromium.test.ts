@@ -1,0 +1,163 @@
+import { existsSync } from 'node:fs'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { chromium, type Browser, type Locator, type Page } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { NodeEventBody } from '../nodes/events.ts'
+import { fixtureRunRecord, makeRun, makeScenario, T0, timeline } from './fixtures.ts'
+import { toHtml } from './html.ts'
+import { toJUnitXml } from './junit.ts'
+import { KPI_IDS } from './kpis.ts'
+import { buildReport, type Report } from './report-schema.ts'
+
+/**
+ * report.html as people see it: rendered by a real browser. A string test cannot tell whether the failing
+ * assertion is actually visible, whether the page throws, or whether it reaches for the network.
+ */
+
+const CHROMIUM = '/usr/bin/chromium'
+const LAUNCH_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync']
+const present = existsSync(CHROMIUM)
+// In CI a missing browser must turn the build red: a silently skipped check is no check.
+const required = process.env.CI === 'true'
+const missing = `${CHROMIUM} not found (install Debian's chromium package to run the report's browser checks)`
+
+interface Rendered { page: Page, problems: string[], requests: string[] }
+
+let browser: Browser
+let dir: string
+const fixtureReport = buildReport(fixtureRunRecord())
+
+async function render (name: string, markup: string): Promise<Rendered> {
+  const file = join(dir, `${name}.html`)
+  await writeFile(file, markup)
+  const url = pathToFileURL(file).href
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } })
+  const problems: string[] = []
+  const requests: string[] = []
+  page.on('console', msg => { if (msg.type() === 'error' || msg.type() === 'warning') problems.push(`console ${msg.type()}: ${msg.text()}`) })
+  page.on('pageerror', err => { problems.push(`page error: ${err.message}`) })
+  page.on('request', req => { if (req.url() !== url) requests.push(req.url()) })
+  await page.goto(url, { waitUntil: 'load' })
+  return { page, problems, requests }
+}
+
+/** Rendered text, whitespace-collapsed as a reader sees it. */
+const text = async (locator: Locator): Promise<string> => (await locator.innerText()).replace(/\s+/g, ' ').trim()
+
+const renderReport = async (name: string, report: Report): Promise<Rendered> => await render(name, toHtml(report))
+
+describe.skipIf(!present && !required)(`report.html in headless Chromium${present ? '' : ` — skipped: ${missing}`}`, () => {
+  let fixture: Rendered
+
+  beforeAll(async () => {
+    if (!present) throw new Error(`${missing}; CI=true, so this fails instead of skipping`)
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: LAUNCH_ARGS })
+    dir = await mkdtemp(join(tmpdir(), 'chiral-html-'))
+    fixture = await renderReport('fixture', fixtureReport)
+  })
+
+  afterAll(async () => {
+    await browser?.close()
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true })
+  })
+
+  it('renders with no console error and no network request', async () => {
+    expect(await fixture.page.locator('h1')).toContainText('run-fixture-0001')
+    expect(fixture.problems).toEqual([])
+    expect(fixture.requests).toEqual([])
+  })
+
+  it('shows the failed scenario\'s failing assertion, expected vs actual, without any click', async () => {
+    const card = fixture.page.locator('#failures .failure-card[data-scenario="plan-3-bidirectional-discovery"]')
+    const row = card.locator('tr.fail')
+    expect(await row.isVisible()).toBe(true)
+    expect(await row.locator('td.expected')).toHaveText('peerB in peerA\'s discovered peers within 15s')
+    expect(await row.locator('td.actual')).toHaveText('missing after 15.0s: routing table <boot> only & "no dial"')
+    // The scenario's own section is open as well, so its assertion table is visible too.
+    expect(await fixture.page.locator('details[data-scenario="plan-3-bidirectional-discovery"] table.assertions tr.fail').isVisible()).toBe(true)
+    // Passing scenarios stay folded, so the failures are what one sees.
+    expect(await fixture.page.locator('details[data-scenario="plan-1-normal-connection"] table.assertions').isVisible()).toBe(false)
+    // Failures come before the KPIs on the page.
+    const failuresTop = (await fixture.page.locator('#failures').boundingBox())!.y
+    expect(failuresTop).toBeLessThan((await fixture.page.locator('#kpis').boundingBox())!.y)
+  })
+
+  it('marks the asymmetric pair in red and lists its diagnosis under the grid', async () => {
+    const matrix = fixture.page.locator('details[data-scenario="plan-3-bidirectional-discovery"] table.matrix')
+    expect(await text(matrix.isVisible()).toBe(true)
+    const asym = matrix.locator('td.asym')
+    expect(await asym.count()).toBe(2)
+    const seen = matrix.locator('td[data-from="peerB"][data-to="peerA"]')
+    expect(await seen)).toBe('✔')
+    expect(await text(seen).toHaveClass(/asym/)
+    expect(await matrix.locator('td[data-from="peerA"][data-to="peerB"]').getAttribute('class')).toMatch(/asym/)
+    expect(await seen.getAttribute('title')).toContain('cause: one-way-fault')
+    const background = await seen.evaluate(el => getComputedStyle(el).backgroundColor)
+    expect(background).toBe('rgb(255, 206, 203)')
+    const diagnosis = fixture.page.locator('details[data-scenario="plan-3-bidirectional-discovery"] .asymmetries > li')
+    await expect(diagnosis)).toContain('peerB sees peerA but peerA does not see peerB')
+    await expect(diagnosis.locator('.cause')).toHaveText('one-way-fault')
+    await expect(diagnosis).toContainText('the fault on link peerA->peerB drops every packet')
+  })
+
+  it('shows every KPI with its gauge, target and sample count', async () => {
+    for (const id of KPI_IDS) {
+      const kpi = fixtureReport.kpis[id]
+      const card = fixture.page.locator(`#kpis #kpi-${id}`)
+      await expect(card.isVisible()).toBe(true)
+      expect(await card.locator('h3')).toHaveText(kpi.name)
+      await expect(card).toContainText(`${kpi.samples} sample`)
+      await expect(card).toContainText('target')
+      const gauge = await card.locator('svg.gauge').boundingBox()
+      expect(gauge!.width).toBeGreaterThan(100)
+    }
+    await expect(fixture.page.locator('#kpi-connectionSuccessRate .value')).toHaveText('90 %')
+    await expect(fixture.page.locator('#kpi-timeToFailureDetectionMs .verdict')).toHaveText('✔ met')
+  })
+
+  it('says "not measured" for KPIs without samples', async () => {
+    const empty = await renderReport('empty', buildReport(makeRun([makeScenario('only-skipped', { status: 'skipped', reason: 'needs docker' })])))
+    for (const id of KPI_IDS) {
+      await expect(empty.page.locator(`#kpi-${id} .value`)).toHaveText('not measured')
+      await expect(empty.page.locator(`#kpi-${id} .gauge-empty`).isVisible()).toBe(true)
+    }
+    expect(empty.problems).toEqual([])
+  })
+
+  it('draws the timeline, the sweep knee and the baseline comparison with regressions first', async () => {
+    const sweep = fixture.page.locator('details[data-scenario="sweep-bootstrap-latency"]')
+    await sweep.locator('summary').click()
+    await expect(sweep.locator('svg.sweep .knee text').first()).toHaveText('knee: connection 80 % at latencyMs = 400')
+    await expect(sweep.locator('svg.timeline rect.mark').count()).toBe(8)
+
+    const before = structuredClone(fixtureRunRecord())
+    before.scenarios = before.scenarios.map(s => s.name === 'plan-3-bidirectional-discovery' ? { ...s, status: 'passed' } : s)
+    const compared = await renderReport('baseline', buildReport(fixtureRunRecord(), { baseline: buildReport(before) }))
+    const firstRow = compared.page.locator('#baseline table').nth(1).locator('tbody tr').first()
+    expect(await firstRow).toHaveClass(/regression/)
+    await expect(firstRow).toContainText('plan-3-bidirectional-discovery')
+    expect(compared.problems).toEqual([])
+  })
+
+  it('stays usable with a thousand events', async () => {
+    const rows = Array.from({ length: 1_000 }, (_, i): readonly [number, string, NodeEventBody] =>
+      [i * 20, `peer${i % 5}`, i % 3 === 0 ? { type: 'routing:add', peerId: `p${i}`, size: i } : { type: 'log', level: 'info', message: `tick ${i}` }])
+    const busy = await renderReport('busy', buildReport(makeRun([makeScenario('busy', { status: 'failed', endedAt: T0 + 20_000, events: timeline(T0, rows) })])))
+    await expect(busy.page.locator('svg.timeline rect.mark').count()).toBe(1_000)
+    expect(await busy.page.locator('table.events tr.ev').count()).toBe(500)
+    await expect(busy.page.getByText('Showing the first 500 of 1000 events').count()).toBe(1)
+    expect(busy.problems).toEqual([])
+  })
+
+  it('the JUnit file parses as XML in the browser', async () => {
+    const errors = await fixture.page.evaluate(xml => {
+      const doc = new DOMParser().parseFromString(xml, 'application/xml')
+      return [doc.getElementsByTagName('parsererror').length, doc.getElementsByTagName('testcase').length]
+    }, toJUnitXml(fixtureReport))
+    expect(errors).toEqual([0, fixtureReport.scenarios.length])
+  })
+})

@@ -1,0 +1,41 @@
+import type { z } from 'zod'
+import type { SweepPointSchema } from '../sim/record.ts'
+import { KPI_DEFINITIONS, meets } from './kpis.ts'
+
+/**
+ * Sweeps: a KPI measured while one parameter (e.g. bootstrap latency) is stepped. Sweep rates are percentages
+ * (0–100), like the KPIs, and are judged against the same targets.
+ */
+
+export type SweepPoint = z.infer<typeof SweepPointSchema>
+export const SWEEP_KPIS = ['connectionSuccessRate', 'discoverySuccessRate'] as const
+export type SweepKpi = typeof SWEEP_KPIS[number]
+
+/** The first parameter value (ascending) at which a KPI no longer meets its target. */
+export interface Knee { kpi: SweepKpi, value: number, kpiValue: number }
+
+export interface SweepSeries {
+  parameter: string
+  /** Sorted by the swept value. */
+  points: SweepPoint[]
+  knees: Knee[]
+}
+
+function kneeOf (kpi: SweepKpi, points: readonly SweepPoint[]): Knee | undefined {
+  const { target, comparator } = KPI_DEFINITIONS[kpi]
+  for (const p of points) {
+    const v = p[kpi]
+    if (v !== null && !meets(v, target, comparator)) return { kpi, value: p.value, kpiValue: v }
+  }
+  return undefined
+}
+
+/** One series per swept parameter, in order of first appearance. */
+export function sweepSeries (points: readonly SweepPoint[]): SweepSeries[] {
+  const parameters = [...new Set(points.map(p => p.parameter))]
+  return parameters.map(parameter => {
+    const sorted = points.filter(p => p.parameter === parameter).sort((a, b) => a.value - b.value)
+    const knees = SWEEP_KPIS.map(kpi => kneeOf(kpi, sorted)).filter((k): k is Knee => k !== undefined)
+    return { parameter, points: sorted, knees }
+  })
+}

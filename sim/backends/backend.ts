@@ -1,0 +1,38 @@
+import type { CommandName, NodeHandle } from '../../nodes/commands.ts'
+import type { NodeConfig, Transport } from '../../nodes/config.ts'
+import type { Mode } from '../record.ts'
+
+/**
+ * A backend is "how to start a node and reach its commands", nothing more (shape.md). The runner never learns
+ * where a node lives: in this process, in a child process or in a container, it gets a NodeHandle.
+ */
+export interface StartedNode extends AsyncDisposable {
+  readonly handle: NodeHandle
+  readonly peerId: string
+  /** Addresses other nodes of the run can dial (container addresses in docker mode). */
+  readonly multiaddrs: string[]
+  /** Graceful stop: the node says goodbye to its peers. */
+  stop(): Promise<void>
+  /** Abrupt end, as `kill -9`: no goodbye, sockets reset. */
+  kill(): Promise<void>
+}
+
+/** A listener that accepts and never answers (the plan's hung bootstrap). */
+export interface StartedBlackhole extends AsyncDisposable {
+  readonly multiaddr: string
+  close(): Promise<void>
+}
+
+export interface Backend extends AsyncDisposable {
+  readonly mode: Mode
+  readonly transport: Transport
+  /**
+   * Fixes a node's listen addresses before it first starts, so that peers can be pointed at a bootstrap that is
+   * down, and a restarted bootstrap comes back at the same address.
+   */
+  place(config: NodeConfig, signal: AbortSignal): Promise<{ listen: string[] }>
+  startNode(config: NodeConfig, signal: AbortSignal): Promise<StartedNode>
+  startBlackhole(name: string, signal: AbortSignal): Promise<StartedBlackhole>
+}
+
+export type { CommandName }

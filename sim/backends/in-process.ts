@@ -1,0 +1,56 @@
+import { LocalNode } from '../../nodes/node.ts'
+import { defaultListen } from '../../nodes/libp2p.ts'
+import { startBlackhole } from '../../nodes/blackhole.ts'
+import type { NodeConfig } from '../../nodes/config.ts'
+import { freePort } from '../faults/free-port.ts'
+import type { Backend, StartedBlackhole, StartedNode } from './backend.ts'
+
+/**
+ * Nodes as LocalNode objects in this process, on the memory transport or on loopback TCP. The fastest mode, and
+ * the one the built-in suite uses; it cannot kill a process, so `kill` stops the node without waiting for peers.
+ */
+export class InProcessBackend implements Backend {
+  readonly mode: 'memory' | 'tcp'
+  readonly transport: 'memory' | 'tcp'
+  readonly #running = new Set<AsyncDisposable>()
+
+  constructor (mode: 'memory' | 'tcp') {
+    this.mode = mode
+    this.transport = mode
+  }
+
+  async place (config: NodeConfig): Promise<{ listen: string[] }> {
+    if (this.transport === 'memory') return { listen: defaultListen({ ...config, transport: 'memory' }) }
+    return { listen: [`/ip4/127.0.0.1/tcp/${await freePort()}`] }
+  }
+
+  async startNode (config: NodeConfig): Promise<StartedNode> {
+    const node = await LocalNode.start({ ...config, transport: this.transport })
+    const started: StartedNode = {
+      handle: node,
+      peerId: node.peerId.toString(),
+      multiaddrs: node.multiaddrs(),
+      stop: async () => { await node.stop(); this.#running.delete(started) },
+      kill: async () => { await node.stop(); this.#running.delete(started) },
+      [Symbol.asyncDispose]: async () => { await started.stop() }
+    }
+    this.#running.add(started)
+    return started
+  }
+
+  async startBlackhole (name: string): Promise<StartedBlackhole> {
+    const hole = await startBlackhole({ transport: this.transport, name: `${name}-${process.pid}-${Math.random().toString(36).slice(2, 8)}` })
+    const started: StartedBlackhole = {
+      multiaddr: hole.multiaddr,
+      close: async () => { await hole.close(); this.#running.delete(started) },
+      [Symbol.asyncDispose]: async () => { await started.close() }
+    }
+    this.#running.add(started)
+    return started
+  }
+
+  async [Symbol.asyncDispose] (): Promise<void> {
+    await Promise.allSettled([...this.#running].map(async r => { await r[Symbol.asyncDispose]() }))
+    this.#running.clear()
+  }
+}

@@ -1,0 +1,188 @@
+#!/usr/bin/env node
+import { parseArgs, type ParseArgsOptionsConfig } from 'node:util'
+import path from 'node:path'
+import { ModeSchema, type Mode } from '../record.ts'
+import { InputError, loadBuiltin, loadScenarios, findScenarioFiles, loadScenarioFile } from '../../scenarios/load.ts'
+import { scenarioJsonSchema } from '../../scenarios/json-schema.ts'
+import { readReport, rebuildReports, runSummary, summaryLine, writeReports, buildReport } from '../../reports/index.ts'
+import { runSuite } from '../suite.ts'
+import { newSeed } from '../seed.ts'
+
+const HELP: Record<string, string> = {
+  main: `chiral-sim — bootstrap-stability scenarios for a libp2p network
+
+Usage:
+  chiral-sim [run] [files or folders…] [options]   run scenarios (default: the built-in suite, memory mode)
+  chiral-sim list [files or folders…]              list scenarios
+  chiral-sim validate FILE…                        check scenario files against the schema
+  chiral-sim report DIR [--baseline OLD/report.json]  rebuild report.html from DIR/report.json
+  chiral-sim schema                                print the scenario JSON Schema
+
+Run "chiral-sim <command> --help" for a command's options.
+Exit codes: 0 all passed, 1 a scenario failed, 2 bad input or usage, 130 interrupted.`,
+  run: `chiral-sim run [files or folders…] [options]
+
+Runs scenarios and writes report.json, report.html and junit.xml. With no paths, runs the built-in suite.
+
+Options:
+  --mode MODE          memory (default) | tcp | process | docker
+  --seed N             seed for identities, content and schedules (default: random, printed and in the report)
+  --time-scale X       0 < X ≤ 1; 1 = the plan's real timings (default: each scenario's own, 0.1 for the suite)
+  --peers N            resize every peer group (peers declared with "count") to N
+  --filter REGEX       run only scenarios whose name matches
+  --report-dir DIR     where reports go (default: chiral-reports)
+  --junit [PATH]       JUnit XML path (default: REPORT-DIR/junit.xml; always written)
+  --baseline FILE      compare with an earlier report.json; regressions are listed first
+  --jobs N             scenarios run at once (default 2; 1 in docker mode)
+  -h, --help           this help`,
+  list: `chiral-sim list [files or folders…]\n\nLists scenarios (default: the built-in suite) with their plan test and supported modes.`,
+  validate: `chiral-sim validate FILE…\n\nValidates scenario files; prints one line per file, or the problems with their field paths. Exit 2 if any is invalid.`,
+  report: `chiral-sim report DIR [--baseline OLD/report.json]\n\nRebuilds DIR/report.html (and the baseline comparison) from DIR/report.json without re-running anything.`,
+  schema: `chiral-sim schema\n\nPrints the JSON Schema of scenario files (also at scenarios/scenario.schema.json).`
+}
+
+class UsageError extends InputError {}
+
+type Parsed = { values: Record<string, string | boolean | undefined>, positionals: string[] }
+
+function parse (args: string[], options: ParseArgsOptionsConfig, help: string): Parsed {
+  try {
+    return parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true }) as Parsed
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message.replace(/\. To specify a positional.*$/s, '')}\n\n${help}`)
+  }
+}
+
+function numberOption (name: string, value: string | undefined, check: (n: number) => boolean, what: string): number | undefined {
+  if (value == null) return undefined
+  const n = Number(value)
+  if (!Number.isFinite(n) || !check(n)) throw new UsageError(`--${name} ${value}: ${what}`)
+  return n
+}
+
+async function run (args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    mode: { type: 'string' }, seed: { type: 'string' }, 'time-scale': { type: 'string' }, peers: { type: 'string' },
+    filter: { type: 'string' }, 'report-dir': { type: 'string' }, junit: { type: 'string' }, baseline: { type: 'string' }, jobs: { type: 'string' }
+  }, HELP.run!)
+  if (values.help === true) { console.log(HELP.run); return 0 }
+  const modeResult = ModeSchema.safeParse(values.mode ?? 'memory')
+  if (!modeResult.success) throw new UsageError(`--mode ${String(values.mode)}: unknown mode; use one of ${ModeSchema.options.join(', ')}`)
+  const mode: Mode = modeResult.data
+  const seed = numberOption('seed', values.seed as string | undefined, n => Number.isInteger(n) && n >= 0, 'the seed is a whole number ≥ 0') ?? newSeed()
+  const timeScale = numberOption('time-scale', values['time-scale'] as string | undefined, n => n > 0 && n <= 1, 'the time scale is a number with 0 < X ≤ 1 (1 = real time)')
+  const peers = numberOption('peers', values.peers as string | undefined, n => Number.isInteger(n) && n >= 1 && n <= 2000, 'the number of peers is a whole number from 1 to 2000')
+  const jobs = numberOption('jobs', values.jobs as string | undefined, n => Number.isInteger(n) && n >= 1 && n <= 16, 'jobs is a whole number from 1 to 16')
+  let filter: RegExp | undefined
+  if (values.filter != null) {
+    try { filter = new RegExp(values.filter as string) } catch (err) { throw new UsageError(`--filter: not a valid regular expression (${(err as Error).message})`) }
+  }
+  const baseline = values.baseline != null ? await readReport(values.baseline as string) : undefined
+  let scenarios = positionals.length === 0 ? await loadBuiltin() : await loadScenarios(positionals)
+  if (filter != null) scenarios = scenarios.filter(s => filter.test(s.scenario.name))
+  if (scenarios.length === 0) throw new UsageError(`--filter ${String(values.filter)}: no scenario matches; "chiral-sim list" shows their names`)
+  if (peers != null) {
+    scenarios = scenarios.map(s => ({ ...s, scenario: { ...s.scenario, nodes: s.scenario.nodes.map(n => n.role === 'peer' && n.count != null ? { ...n, count: peers } : n) } }))
+  }
+  const reportDir = (values['report-dir'] as string | undefined) ?? 'chiral-reports'
+  const interactive = process.stdout.isTTY === true && process.env.CI == null
+  console.log(`chiral-sim: ${scenarios.length} scenario(s), mode ${mode}, seed ${seed}${timeScale != null ? `, time scale ${timeScale}` : ''}`)
+  const controller = new AbortController()
+  let interrupts = 0
+  const onSigint = (): void => {
+    interrupts++
+    if (interrupts > 1) process.exit(130)
+    console.error('\nchiral-sim: interrupted — tearing down (Ctrl-C again to force)')
+    controller.abort(new Error('interrupted'))
+  }
+  process.on('SIGINT', onSigint)
+  process.on('SIGTERM', onSigint)
+  const record = await runSuite(scenarios, {
+    mode, seed, timeScale, jobs, signal: controller.signal, argv: process.argv.slice(2),
+    onStep: interactive ? (name, label) => { process.stdout.write(`\r\x1b[2K  … ${name}: ${label}`.slice(0, process.stdout.columns ?? 120)) } : undefined,
+    onScenarioEnd: (r) => {
+      if (interactive) process.stdout.write('\r\x1b[2K')
+      console.log(summaryLine(r as Parameters<typeof summaryLine>[0]))
+    }
+  })
+  process.off('SIGINT', onSigint)
+  process.off('SIGTERM', onSigint)
+  const junit = values.junit as string | undefined
+  const written = await writeReports(record, reportDir, { ...(baseline != null ? { baseline } : {}), junit: junit ?? true })
+  const report = buildReport(record, baseline != null ? { baseline } : {})
+  console.log(runSummary(report))
+  console.log(`reports: ${written.jsonPath}, ${written.htmlPath}${written.junitPath != null ? `, ${written.junitPath}` : ''}`)
+  if (controller.signal.aborted) return 130
+  return record.scenarios.every(s => s.status === 'passed' || s.status === 'skipped') ? 0 : 1
+}
+
+async function list (args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {}, HELP.list!)
+  if (values.help === true) { console.log(HELP.list); return 0 }
+  const scenarios = positionals.length === 0 ? await loadBuiltin() : await loadScenarios(positionals)
+  for (const { scenario, file } of scenarios) {
+    const plan = scenario.planTest != null ? `Test ${scenario.planTest}` : scenario.tags.join(',')
+    console.log(`${scenario.name.padEnd(34)} ${plan.padEnd(12)} ${(scenario.modes ?? ['all modes']).join(',').padEnd(22)} ${path.relative(process.cwd(), file)}`)
+  }
+  return 0
+}
+
+async function validate (args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {}, HELP.validate!)
+  if (values.help === true) { console.log(HELP.validate); return 0 }
+  if (positionals.length === 0) throw new UsageError(`validate needs at least one scenario file\n\n${HELP.validate}`)
+  let bad = 0
+  for (const file of await findScenarioFiles(positionals)) {
+    try {
+      const s = await loadScenarioFile(file)
+      console.log(`ok  ${file}  (${s.name}: ${s.nodes.length} node specs, ${s.steps.length} steps)`)
+    } catch (err) {
+      if (!(err instanceof InputError)) throw err
+      bad++
+      console.error(err.message)
+    }
+  }
+  return bad === 0 ? 0 : 2
+}
+
+async function report (args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { baseline: { type: 'string' } }, HELP.report!)
+  if (values.help === true) { console.log(HELP.report); return 0 }
+  if (positionals.length !== 1) throw new UsageError(`report needs exactly one report folder\n\n${HELP.report}`)
+  const baseline = values.baseline != null ? await readReport(values.baseline as string) : undefined
+  const written = await rebuildReports(positionals[0]!, baseline != null ? { baseline } : {})
+  console.log(`rebuilt ${written.htmlPath}`)
+  return 0
+}
+
+export async function main (argv: string[]): Promise<number> {
+  const [first, ...rest] = argv
+  try {
+    switch (first) {
+      case undefined: return await run([])
+      case 'run': return await run(rest)
+      case 'list': return await list(rest)
+      case 'validate': return await validate(rest)
+      case 'report': return await report(rest)
+      case 'schema': console.log(JSON.stringify(scenarioJsonSchema(), null, 2)); return 0
+      case '-h': case '--help': case 'help': console.log(HELP.main); return 0
+      default:
+        // "chiral-sim scenarios/x.yaml --mode tcp" reads as a run.
+        if (first.startsWith('-') || /\.(ya?ml|json)$/.test(first) || first.includes('/')) return await run(argv)
+        throw new UsageError(`unknown command "${first}"\n\n${HELP.main}`)
+    }
+  } catch (err) {
+    const name = (err as Error)?.name
+    if (err instanceof InputError || name === 'ReportFileError' || name === 'ToxiproxyUnavailableError') {
+      console.error(`chiral-sim: ${(err as Error).message}`)
+      return 2
+    }
+    console.error(`chiral-sim: internal error: ${(err as Error)?.message ?? String(err)}\n(set CHIRAL_DEBUG=1 for the stack trace)`)
+    if (process.env.CHIRAL_DEBUG != null) console.error(err)
+    return 1
+  }
+}
+
+if (import.meta.main) {
+  process.exitCode = await main(process.argv.slice(2))
+}

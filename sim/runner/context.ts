@@ -1,0 +1,135 @@
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { NodeConfigSchema, type NodeConfig, type PlanTiming } from '../../nodes/config.ts'
+import type { NodeEvent } from '../../nodes/events.ts'
+import { privateKeyFromSeed } from '../../nodes/libp2p.ts'
+import type { NodeHandle } from '../../nodes/commands.ts'
+import type { NodeSpec, Scenario } from '../../scenarios/schema.ts'
+import type { AssertionResult, Matrix, StepRecord } from '../record.ts'
+import type { Backend, StartedBlackhole, StartedNode } from '../backends/backend.ts'
+
+/** One node of a scenario run: its spec, its fixed config and address, and whatever is running now. */
+export interface RunNode {
+  readonly name: string
+  readonly spec: NodeSpec
+  /** Undefined for blackholes and external nodes, which are not chiral-sim nodes. */
+  config: NodeConfig | undefined
+  /** Peers: the bootstrap node names to try, in failover order. */
+  bootstrapRefs: string[]
+  peerId: string | undefined
+  /** The address peers dial: fixed before the first start, so a never-started bootstrap is a closed port. */
+  address: string | undefined
+  running: StartedNode | undefined
+  blackhole: StartedBlackhole | undefined
+  unsubscribe: (() => void) | undefined
+}
+
+/** A failed expectation that must end the scenario (a `wait` that never held). */
+export class ScenarioAbort extends Error {
+  override readonly name = 'ScenarioAbort'
+}
+
+export class RunContext {
+  readonly scenario: Scenario
+  readonly backend: Backend
+  readonly seed: number
+  readonly timeScale: number
+  readonly signal: AbortSignal
+  readonly nodes = new Map<string, RunNode>()
+  readonly events: NodeEvent[] = []
+  readonly assertions: AssertionResult[] = []
+  readonly steps: StepRecord[] = []
+  readonly files = new Map<string, { cid: string, owner: string }>()
+  matrix: Matrix | undefined
+  currentStep = 0
+
+  constructor (init: { scenario: Scenario, backend: Backend, seed: number, timeScale: number, signal: AbortSignal }) {
+    this.scenario = init.scenario
+    this.backend = init.backend
+    this.seed = init.seed
+    this.timeScale = init.timeScale
+    this.signal = init.signal
+  }
+
+  /** Plan milliseconds → the milliseconds this run actually waits. */
+  scaled (planMs: number): number {
+    return Math.max(1, Math.round(planMs * this.timeScale))
+  }
+
+  node (name: string): RunNode {
+    const node = this.nodes.get(name)
+    if (node == null) throw new Error(`unknown node "${name}"`)
+    return node
+  }
+
+  /** The running chiral-sim node's handle, or a clear error naming the node's state. */
+  handle (name: string): NodeHandle {
+    const node = this.node(name)
+    if (node.running == null) throw new Error(`node "${name}" is not running (start it first)`)
+    return node.running.handle
+  }
+
+  nameOfPeer (peerId: string): string {
+    for (const n of this.nodes.values()) if (n.peerId === peerId) return n.name
+    return peerId
+  }
+
+  expect (a: { id: string, description: string, expected: unknown, actual: unknown, passed: boolean, planRef?: string | undefined }): boolean {
+    this.assertions.push({
+      id: a.id,
+      description: a.description,
+      ...(a.planRef != null ? { planRef: a.planRef } : {}),
+      expected: typeof a.expected === 'string' ? a.expected : JSON.stringify(a.expected),
+      actual: typeof a.actual === 'string' ? a.actual : JSON.stringify(a.actual),
+      passed: a.passed,
+      step: this.currentStep,
+      at: Date.now()
+    })
+    return a.passed
+  }
+
+  record (ev: NodeEvent): void {
+    this.events.push(ev)
+  }
+}
+
+/**
+ * The node configs of a scenario: deterministic identities from the scenario name, the seed and the node name,
+ * plan timing with the scenario's overrides and the run's timeScale.
+ */
+export async function buildNodes (ctx: RunContext): Promise<void> {
+  const { scenario } = ctx
+  const bootstrapNames = scenario.nodes.filter(n => n.role === 'bootstrap' || n.role === 'blackhole' || n.role === 'external').map(n => n.name)
+  for (const spec of scenario.nodes) {
+    const names = spec.role === 'peer' && spec.count != null ? Array.from({ length: spec.count }, (_, i) => `${spec.name}-${i + 1}`) : [spec.name]
+    for (const name of names) {
+      let config: NodeConfig | undefined
+      let peerId: string | undefined
+      if (spec.role === 'bootstrap' || spec.role === 'peer') {
+        const identitySeed = `${scenario.name}/${ctx.seed}/${name}`
+        const timing: Partial<PlanTiming> = { ...scenario.timing, ...spec.timing, timeScale: ctx.timeScale }
+        config = NodeConfigSchema.parse({
+          name,
+          role: spec.role,
+          transport: ctx.backend.transport,
+          identitySeed,
+          timing,
+          ...(spec.dht != null ? { dht: spec.dht } : {}),
+          ...(spec.role === 'bootstrap' && spec.maxPeers != null ? { maxPeers: spec.maxPeers } : {}),
+          ...(spec.role === 'peer' && spec.autoMonitor != null ? { autoMonitor: spec.autoMonitor } : {}),
+          ...(spec.role === 'peer' && spec.autoVerify != null ? { autoVerify: spec.autoVerify } : {})
+        })
+        peerId = peerIdFromPrivateKey(await privateKeyFromSeed(identitySeed)).toString()
+        if (spec.role === 'bootstrap') {
+          const { listen } = await ctx.backend.place(config, ctx.signal)
+          config = { ...config, listen }
+        }
+      }
+      const address = config?.role === 'bootstrap' && config.listen?.[0] != null && peerId != null
+        ? `${config.listen[0]}/p2p/${peerId}`
+        : spec.role === 'external' ? spec.multiaddr : undefined
+      // Peers default to every bootstrap of the scenario, in declaration order (failover order).
+      const bootstrapRefs = spec.role === 'peer' ? spec.bootstraps ?? bootstrapNames : []
+      ctx.nodes.set(name, { name, spec, config, bootstrapRefs, peerId, address, running: undefined, blackhole: undefined, unsubscribe: undefined })
+    }
+  }
+}

@@ -1,0 +1,322 @@
+import type { NodeEvent } from '../../nodes/events.ts'
+import type { ConnectResult } from '../../nodes/schemas.ts'
+import { resolveRefs, type Check, type Condition, type Step } from '../../scenarios/schema.ts'
+import { computeMatrix } from '../matrix.ts'
+import { seededBytes } from '../seed.ts'
+import { ScenarioAbort, type RunContext, type RunNode } from './context.ts'
+
+type StepOf<A extends Step['action']> = Extract<Step, { action: A }>
+
+/** Executes one step; assertions go into the context, and only a broken step (not a failed check) throws. */
+export async function executeStep (ctx: RunContext, step: Step): Promise<string[]> {
+  const refs = 'nodes' in step ? resolveRefs(ctx.scenario.nodes, step.nodes) : 'node' in step ? [step.node] : []
+  switch (step.action) {
+    case 'start': {
+      // Bootstraps and blackholes first: a peer's configuration names their addresses.
+      const first = refs.filter(n => ctx.node(n).spec.role !== 'peer')
+      for (const n of first) await startNode(ctx, ctx.node(n))
+      await forEach(refs.filter(n => !first.includes(n)), async n => { await startNode(ctx, ctx.node(n)) })
+      break
+    }
+    case 'stop': await forEach(refs, async n => { await stopNode(ctx, ctx.node(n), 'stop') }); break
+    case 'kill': await forEach(refs, async n => { await stopNode(ctx, ctx.node(n), 'kill') }); break
+    case 'restart': await forEach(refs, async n => {
+      // Restarting a node that was killed or stopped is just starting it again, at the same address.
+      const node = ctx.node(n)
+      if (node.running != null || node.blackhole != null) await stopNode(ctx, node, 'stop')
+      await startNode(ctx, node)
+    }); break
+    case 'connect': await forEach(refs, async n => { await connect(ctx, step, n) }); break
+    case 'monitor': await forEach(refs, async n => {
+      if (step.enabled) await ctx.handle(n).call('startHealthMonitoring', {}, { signal: ctx.signal })
+      else await ctx.handle(n).call('stopHealthMonitoring', {}, { signal: ctx.signal })
+    }); break
+    case 'health': await forEach(refs, async n => { await health(ctx, step, n) }); break
+    case 'verify': await forEach(refs, async n => { await verify(ctx, step, n) }); break
+    case 'waitBidirectional': await waitBidirectional(ctx, step, refs); break
+    case 'share': await share(ctx, step); break
+    case 'search': await search(ctx, step); break
+    case 'download': await download(ctx, step); break
+    case 'wait': await waitFor(ctx, step); break
+    case 'pause': await sleep(ctx.scaled(step.ms), ctx.signal); break
+    case 'refresh': await forEach(refs, async n => { await ctx.handle(n).call('refreshRoutingTable', {}, { signal: ctx.signal }) }); break
+    case 'assert': check(ctx, step); break
+    case 'matrix': await matrix(ctx, step); break
+  }
+  return refs
+}
+
+async function forEach (names: string[], fn: (name: string) => Promise<void>): Promise<void> {
+  // Concurrent, as when several users act at once; every failure is reported, not only the first.
+  const results = await Promise.allSettled(names.map(fn))
+  const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected')
+  if (failed.length > 0) throw new Error(failed.map(f => (f.reason as Error).message).join('; '))
+}
+
+export async function sleep (ms: number, signal: AbortSignal): Promise<void> {
+  const { setTimeout: wait } = await import('node:timers/promises')
+  await wait(ms, undefined, { signal })
+}
+
+function bootstrapAddrs (ctx: RunContext, refs: string[]): string[] {
+  return refs.map(r => {
+    const node = ctx.node(r)
+    const address = node.blackhole?.multiaddr ?? node.address
+    if (address == null) throw new Error(`bootstrap "${r}" has no address yet: start it (a blackhole must be started before peers connect to it)`)
+    return address
+  })
+}
+
+export async function startNode (ctx: RunContext, node: RunNode): Promise<void> {
+  if (node.running != null || node.blackhole != null) throw new Error(`node "${node.name}" is already running`)
+  if (node.spec.role === 'blackhole') {
+    node.blackhole = await ctx.backend.startBlackhole(node.name, ctx.signal)
+    node.address = node.blackhole.multiaddr
+    return
+  }
+  if (node.spec.role === 'external') throw new Error(`external node "${node.name}" is started by its own command; this mode cannot start it`)
+  if (node.config == null) throw new Error(`node "${node.name}" has no configuration`)
+  const config = node.config.role === 'peer' ? { ...node.config, bootstrapAddrs: bootstrapAddrs(ctx, node.bootstrapRefs) } : node.config
+  node.running = await ctx.backend.startNode(config, ctx.signal)
+  node.peerId = node.running.peerId
+  node.unsubscribe = node.running.handle.subscribe(ev => { ctx.record(ev) })
+}
+
+export async function stopNode (ctx: RunContext, node: RunNode, how: 'stop' | 'kill'): Promise<void> {
+  if (node.blackhole != null) {
+    await node.blackhole.close()
+    node.blackhole = undefined
+    return
+  }
+  if (node.running == null) throw new Error(`node "${node.name}" is not running`)
+  const running = node.running
+  node.running = undefined
+  if (how === 'kill') await running.kill()
+  else await running.stop()
+  // Events emitted while stopping are delivered before we stop listening.
+  node.unsubscribe?.()
+  node.unsubscribe = undefined
+}
+
+function durationCheck (ctx: RunContext, id: string, what: string, ms: number, e: { min?: number | undefined, max?: number | undefined, approx?: number | undefined, toleranceMs: number }, planRef?: string): void {
+  if (e.approx != null) {
+    const target = ctx.scaled(e.approx)
+    ctx.expect({ id: `${id}-approx`, description: `${what} ≈ ${target} ms (plan ${e.approx} ms × ${ctx.timeScale}) ± ${e.toleranceMs} ms`, expected: `${target - e.toleranceMs}–${target + e.toleranceMs} ms`, actual: `${ms} ms`, passed: Math.abs(ms - target) <= e.toleranceMs, planRef })
+  }
+  if (e.min != null) ctx.expect({ id: `${id}-min`, description: `${what} at least ${ctx.scaled(e.min)} ms`, expected: `≥ ${ctx.scaled(e.min)} ms`, actual: `${ms} ms`, passed: ms >= ctx.scaled(e.min) - e.toleranceMs, planRef })
+  if (e.max != null) ctx.expect({ id: `${id}-max`, description: `${what} at most ${ctx.scaled(e.max)} ms`, expected: `≤ ${ctx.scaled(e.max)} ms`, actual: `${ms} ms`, passed: ms <= ctx.scaled(e.max) + e.toleranceMs, planRef })
+}
+
+async function connect (ctx: RunContext, step: StepOf<'connect'>, name: string): Promise<void> {
+  const refs = step.bootstraps ?? ctx.node(name).bootstrapRefs
+  const result: ConnectResult = await ctx.handle(name).call('connectWithTimeout', {
+    bootstrapAddrs: bootstrapAddrs(ctx, refs),
+    ...(step.timeoutMs != null ? { timeoutMs: step.timeoutMs } : {})
+  }, { signal: ctx.signal })
+  const e = step.expect
+  if (e == null) return
+  const id = `${ctx.currentStep}-connect-${name}`
+  const p = step.planRef
+  const total = result.attempts.reduce((sum, a) => sum + a.durationMs, 0)
+  if (e.success != null) ctx.expect({ id: `${id}-success`, description: `${name} connect ${e.success ? 'succeeds' : 'fails'}`, expected: e.success, actual: result.success ? 'success' : `failed: ${result.error?.category ?? '?'}`, passed: result.success === e.success, planRef: p })
+  if (e.category != null) ctx.expect({ id: `${id}-category`, description: `${name}'s failure is categorized as "${e.category}"`, expected: e.category, actual: result.error?.category ?? (result.success ? 'success' : 'none'), passed: result.error?.category === e.category, planRef: p })
+  if (e.message != null) ctx.expect({ id: `${id}-message`, description: `${name} shows the plan's message`, expected: e.message, actual: result.error?.message ?? '', passed: result.error?.message === e.message, planRef: p })
+  if (e.suggestedAction != null) ctx.expect({ id: `${id}-action`, description: `${name} shows the plan's suggested action`, expected: e.suggestedAction, actual: result.error?.suggestedAction ?? '', passed: result.error?.suggestedAction === e.suggestedAction, planRef: p })
+  if (e.bootstrap != null) {
+    const want = ctx.node(e.bootstrap).peerId
+    const got = result.bootstrap == null ? 'none' : ctx.nameOfPeer(result.bootstrap.split('/p2p/')[1] ?? '')
+    ctx.expect({ id: `${id}-bootstrap`, description: `${name} ends on bootstrap ${e.bootstrap}`, expected: e.bootstrap, actual: got, passed: want != null && result.bootstrap?.endsWith(want) === true, planRef: p })
+  }
+  if (e.attempts != null) ctx.expect({ id: `${id}-attempts`, description: `${name} makes ${e.attempts} attempt(s)`, expected: e.attempts, actual: result.attempts.length, passed: result.attempts.length === e.attempts, planRef: p })
+  if (e.attemptTimeoutsMs != null) {
+    const want = e.attemptTimeoutsMs.map(ms => ctx.scaled(ms))
+    const got = result.attempts.map(a => a.timeoutMs)
+    ctx.expect({ id: `${id}-timeouts`, description: `${name}'s attempts use the plan's timeouts`, expected: want, actual: got, passed: JSON.stringify(want) === JSON.stringify(got), planRef: p })
+  }
+  if (e.durationMs != null) durationCheck(ctx, `${id}-duration`, `${name}'s connection outcome`, total, e.durationMs, p)
+}
+
+async function health (ctx: RunContext, step: StepOf<'health'>, name: string): Promise<void> {
+  const h = await ctx.handle(name).call('checkBootstrapHealth', {}, { signal: ctx.signal })
+  const state = await ctx.handle(name).call('getHealth', {}, { signal: ctx.signal })
+  const id = `${ctx.currentStep}-health-${name}`
+  if (step.expect?.isReachable != null) ctx.expect({ id: `${id}-reachable`, description: `${name} finds its bootstrap ${step.expect.isReachable ? 'reachable' : 'unreachable'}`, expected: step.expect.isReachable, actual: h.isReachable ? `reachable (${h.latencyMs} ms)` : `unreachable: ${h.errorMessage}`, passed: h.isReachable === step.expect.isReachable, planRef: step.planRef })
+  if (step.expect?.status != null) ctx.expect({ id: `${id}-status`, description: `${name}'s health indicator is ${step.expect.status}`, expected: step.expect.status, actual: state.status, passed: state.status === step.expect.status, planRef: step.planRef })
+}
+
+async function verify (ctx: RunContext, step: StepOf<'verify'>, name: string): Promise<void> {
+  const s = await ctx.handle(name).call('verifyPeerDiscovery', {}, { signal: ctx.signal })
+  const e = step.expect
+  if (e == null) return
+  const id = `${ctx.currentStep}-verify-${name}`
+  const p = step.planRef
+  if (e.overall != null) ctx.expect({ id: `${id}-overall`, description: `${name}'s discovery status is "${e.overall}"`, expected: e.overall, actual: `${s.overall}: ${s.message}`, passed: s.overall === e.overall, planRef: p })
+  if (e.firstPeer != null) ctx.expect({ id: `${id}-first`, description: `${name} ${e.firstPeer ? 'reports' : 'does not report'} "you might be first"`, expected: e.firstPeer, actual: s.firstPeer, passed: s.firstPeer === e.firstPeer, planRef: p })
+  if (e.routingTablePeers != null) ctx.expect({ id: `${id}-table`, description: `${name}'s routing table holds ${e.routingTablePeers} peer(s)`, expected: e.routingTablePeers, actual: s.routingTableSize, passed: s.routingTableSize === e.routingTablePeers, planRef: p })
+  if (e.message != null) ctx.expect({ id: `${id}-message`, description: `${name} shows "${e.message}"`, expected: e.message, actual: s.message, passed: s.message.includes(e.message), planRef: p })
+  for (const [check, want] of Object.entries(e.checks ?? {})) {
+    const got = s[check as keyof typeof s]
+    ctx.expect({ id: `${id}-${check}`, description: `${name}: ${check} is ${String(want)}`, expected: want, actual: s.skipped.includes(check) ? `${String(got)} (skipped)` : got, passed: got === want, planRef: p })
+  }
+}
+
+async function waitBidirectional (ctx: RunContext, step: StepOf<'waitBidirectional'>, names: string[]): Promise<void> {
+  const peerIdOf = (n: string): string => ctx.node(n).peerId ?? ''
+  const results = await Promise.all(names.map(async n => ({
+    name: n,
+    result: await ctx.handle(n).call('waitForBidirectionalDiscovery', { peerIds: names.filter(o => o !== n).map(peerIdOf), timeoutMs: step.withinMs }, { signal: ctx.signal })
+  })))
+  const limit = ctx.scaled(step.withinMs)
+  for (const { name, result } of results) {
+    const slowest = Math.max(0, ...result.verified.map(v => v.afterMs))
+    ctx.expect({
+      id: `bidirectional-${ctx.currentStep}-${name}`,
+      description: `${name} discovers and dials ${names.filter(o => o !== name).join(', ')} within ${limit} ms (plan ${step.withinMs} ms)`,
+      expected: `all seen within ${limit} ms`,
+      actual: result.success ? `all seen after ${slowest} ms` : `missing ${result.missing.map(m => ctx.nameOfPeer(m)).join(', ')} after ${result.durationMs} ms`,
+      passed: result.success && slowest <= limit,
+      planRef: step.planRef
+    })
+  }
+}
+
+async function share (ctx: RunContext, step: StepOf<'share'>): Promise<void> {
+  const bytes = step.file.text != null ? Buffer.from(step.file.text) : seededBytes(`${ctx.seed}/${step.as}`, step.file.sizeBytes ?? 1)
+  const rec = await ctx.handle(step.node).call('shareFile', { name: step.file.name, contentBase64: Buffer.from(bytes).toString('base64') }, { signal: ctx.signal })
+  ctx.files.set(step.as, { cid: rec.cid, owner: step.node })
+}
+
+async function search (ctx: RunContext, step: StepOf<'search'>): Promise<void> {
+  const file = ctx.files.get(step.file)
+  if (file == null) throw new Error(`file "${step.file}" was not shared`)
+  const { providers } = await ctx.handle(step.node).call('getProviderRecords', { cid: file.cid }, { signal: ctx.signal })
+  const want = step.expect?.providers
+  if (want != null) {
+    const got = providers.map(p => ctx.nameOfPeer(p))
+    ctx.expect({ id: `${ctx.currentStep}-search-${step.node}`, description: `${step.node}'s search for ${step.file} finds ${want.join(', ')} as provider`, expected: want, actual: got, passed: want.every(w => got.includes(w)), planRef: step.planRef })
+  }
+}
+
+async function download (ctx: RunContext, step: StepOf<'download'>): Promise<void> {
+  const file = ctx.files.get(step.file)
+  if (file == null) throw new Error(`file "${step.file}" was not shared`)
+  const from = step.from != null ? ctx.node(step.from).peerId : undefined
+  const r = await ctx.handle(step.node).call('downloadFile', { cid: file.cid, ...(from != null ? { provider: from } : {}) }, { signal: ctx.signal })
+  if (step.expect != null) {
+    ctx.expect({ id: `${ctx.currentStep}-download-${step.node}`, description: `${step.node} downloads ${step.file} and its hash matches`, expected: step.expect.success ? 'downloaded, hash verified' : 'failure', actual: r.success ? `downloaded ${r.size} bytes from ${ctx.nameOfPeer(r.provider ?? '')}, hash ${r.hashVerified ? 'verified' : 'MISMATCH'}` : `failed: ${r.error}`, passed: (r.success && r.hashVerified) === step.expect.success, planRef: step.planRef })
+  }
+}
+
+function matches (ev: NodeEvent, where: Record<string, unknown> | undefined): boolean {
+  if (where == null) return true
+  return Object.entries(where).every(([path, want]) => {
+    let v: unknown = ev
+    for (const key of path.split('.')) v = (v as Record<string, unknown> | undefined)?.[key]
+    return v === want
+  })
+}
+
+/** Evaluates a condition now; returns whether it holds and what was seen (for the assertion's "actual"). */
+export async function evaluate (ctx: RunContext, condition: Condition): Promise<{ holds: boolean, seen: string }> {
+  if ('routingTable' in condition) {
+    const c = condition.routingTable
+    const r = await ctx.handle(c.node).call('getDhtRoutingTableSize', {}, { signal: ctx.signal })
+    return { holds: r.peers >= c.minPeers, seen: `${r.peers} peers (${r.size} entries)` }
+  }
+  if ('health' in condition) {
+    const s = await ctx.handle(condition.health.node).call('getHealth', {}, { signal: ctx.signal })
+    return { holds: s.status === condition.health.status, seen: s.status }
+  }
+  if ('event' in condition) {
+    const c = condition.event
+    const hits = ctx.events.filter(ev => ev.node === c.node && ev.type === c.type && matches(ev, c.where))
+    return { holds: hits.length > 0, seen: `${hits.length} matching event(s)` }
+  }
+  if ('sees' in condition) {
+    const c = condition.sees
+    const { routingTable } = await ctx.handle(c.node).call('inspect', {}, { signal: ctx.signal })
+    const missing = c.peers.filter(p => !routingTable.includes(ctx.node(p).peerId ?? ''))
+    return { holds: missing.length === 0, seen: missing.length === 0 ? 'all seen' : `missing ${missing.join(', ')}` }
+  }
+  const c = condition.connected
+  const inspection = await ctx.handle(c.node).call('inspect', {}, { signal: ctx.signal })
+  const open = new Set(inspection.connections.filter(x => x.status === 'open').map(x => x.peerId))
+  const missing = c.peers.filter(p => !open.has(ctx.node(p).peerId ?? ''))
+  return { holds: missing.length === 0, seen: missing.length === 0 ? 'all connected' : `not connected to ${missing.join(', ')}` }
+}
+
+async function waitFor (ctx: RunContext, step: StepOf<'wait'>): Promise<void> {
+  const deadlineMs = ctx.scaled(step.timeoutMs)
+  const started = Date.now()
+  let last = { holds: false, seen: 'not evaluated' }
+  while (true) {
+    last = await evaluate(ctx, step.until).catch((err: Error) => ({ holds: false, seen: err.message }))
+    if (last.holds || Date.now() - started >= deadlineMs) break
+    await sleep(Math.min(100, Math.max(1, deadlineMs - (Date.now() - started))), ctx.signal)
+  }
+  const what = JSON.stringify(step.until)
+  const passed = last.holds === step.expect
+  ctx.expect({
+    id: `${ctx.currentStep}-wait`,
+    description: step.label ?? `${step.expect ? '' : 'not: '}${what} within ${deadlineMs} ms`,
+    expected: step.expect ? `holds within ${deadlineMs} ms` : `does not hold within ${deadlineMs} ms`,
+    actual: last.holds ? `held after ${Date.now() - started} ms (${last.seen})` : `not after ${deadlineMs} ms (${last.seen})`,
+    passed,
+    planRef: step.planRef
+  })
+  if (!passed && step.expect) throw new ScenarioAbort(`wait did not hold: ${what} (${last.seen})`)
+}
+
+function check (ctx: RunContext, step: StepOf<'assert'>): void {
+  const c: Check = step.check
+  const stepStart = (index: number | undefined): number => index == null ? 0 : ctx.steps[index]?.startedAt ?? 0
+  if ('event' in c) {
+    const e = c.event
+    const from = stepStart(e.afterStep)
+    const limit = e.withinMs != null ? ctx.scaled(e.withinMs) : undefined
+    const hits = ctx.events.filter(ev => ev.node === e.node && ev.type === e.type && ev.time >= from && matches(ev, e.where))
+    const first = hits[0]
+    const inTime = limit == null || (first != null && first.time - from <= limit)
+    ctx.expect({
+      id: `${ctx.currentStep}-event-${e.node}-${e.type}`,
+      description: step.label ?? `${e.node} emits ${e.type}${e.where != null ? ` ${JSON.stringify(e.where)}` : ''}${e.afterStep != null ? ` after step ${e.afterStep}` : ''}${limit != null ? ` within ${limit} ms (plan ${e.withinMs} ms)` : ''}`,
+      expected: `${e.minCount}+ event(s)${limit != null ? ` within ${limit} ms` : ''}`,
+      actual: first == null ? 'no such event' : `${hits.length} event(s), first after ${first.time - from} ms`,
+      passed: hits.length >= e.minCount && inTime,
+      planRef: step.planRef
+    })
+    return
+  }
+  if ('noEvent' in c) {
+    const e = c.noEvent
+    const from = stepStart(e.afterStep)
+    const hits = ctx.events.filter(ev => ev.node === e.node && ev.type === e.type && ev.time >= from && matches(ev, e.where))
+    ctx.expect({
+      id: `${ctx.currentStep}-no-event-${e.node}-${e.type}`,
+      description: step.label ?? `${e.node} emits no ${e.type}${e.where != null ? ` ${JSON.stringify(e.where)}` : ''}`,
+      expected: 'no such event',
+      actual: hits.length === 0 ? 'none' : `${hits.length} event(s), first at +${(hits[0]?.time ?? from) - from} ms`,
+      passed: hits.length === 0,
+      planRef: step.planRef
+    })
+    return
+  }
+  throw new Error('"connected" checks are evaluated with a wait step')
+}
+
+async function matrix (ctx: RunContext, step: StepOf<'matrix'>): Promise<void> {
+  const m = await computeMatrix(ctx, { lookups: step.lookups })
+  ctx.matrix = m
+  const want = step.expect?.asymmetries
+  if (want == null) return
+  const got = m.asymmetries.map(a => `${a.sees}→${a.unseen}: ${a.cause}`)
+  const expected = want.map(a => `${a.sees}→${a.unseen}: ${a.cause}`)
+  ctx.expect({
+    id: `${ctx.currentStep}-matrix`,
+    description: want.length === 0 ? 'every peer pair sees each other symmetrically' : `the asymmetric pairs and their diagnosis are ${expected.join(', ')}`,
+    expected: expected.length === 0 ? 'no asymmetry' : expected,
+    actual: got.length === 0 ? 'no asymmetry' : got,
+    passed: got.length === expected.length && expected.every(x => got.includes(x)),
+    planRef: step.planRef
+  })
+}
