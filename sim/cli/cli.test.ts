@@ -1,0 +1,94 @@
+import { spawn } from 'node:child_process'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import { ReportSchema } from '../../reports/index.ts'
+
+const ROOT = path.resolve(import.meta.dirname, '../..')
+const CLI = path.join(ROOT, 'sim/cli/main.ts')
+const dirs: string[] = []
+
+async function tmp (): Promise<string> {
+  const d = await mkdtemp(path.join(os.tmpdir(), 'chiral-cli-'))
+  dirs.push(d)
+  return d
+}
+
+/** Runs the CLI as users do (a child process on this Node), with a deadline. */
+async function cli (args: string[], opts: { interruptAfter?: RegExp } = {}): Promise<{ code: number | null, stdout: string, stderr: string }> {
+  const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...process.env, CI: 'true' } })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString()
+    if (opts.interruptAfter?.test(stdout) === true) { opts.interruptAfter = undefined; setTimeout(() => child.kill('SIGINT'), 500) }
+  })
+  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+  const deadline = setTimeout(() => child.kill('SIGKILL'), 50_000)
+  const code = await new Promise<number | null>(resolve => child.on('close', resolve))
+  clearTimeout(deadline)
+  return { code, stdout, stderr }
+}
+
+afterAll(async () => { await Promise.all(dirs.map(async d => { await rm(d, { recursive: true, force: true }) })) })
+
+describe('chiral-sim CLI', () => {
+  it('--help works on every command', async () => {
+    for (const cmd of [[], ['run'], ['list'], ['validate'], ['report'], ['schema']]) {
+      const r = await cli([...cmd, '--help'])
+      expect(r.code, cmd.join(' ')).toBe(0)
+      expect(r.stdout).toContain('chiral-sim')
+    }
+  })
+
+  it('validate: 0 for a good file, 2 with file and field for a bad one, never a stack trace', async () => {
+    expect((await cli(['validate', 'scenarios/plan/3-bidirectional-discovery.yaml'])).code).toBe(0)
+    const bad = await cli(['validate', 'test/fixtures/bad-field.yaml'])
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toMatch(/test\/fixtures\/bad-field\.yaml: invalid scenario[\s\S]*nodes\[0\]: unknown field\(s\) "bootstrap"/)
+    expect(bad.stderr).not.toMatch(/\n\s+at /)
+  })
+
+  it('exit 2 for an unknown option, an unknown mode, a missing path and a bad time scale', async () => {
+    for (const args of [['run', '--colour'], ['run', '--mode', 'cloud'], ['run', 'no/such/dir'], ['run', '--time-scale', '3'], ['frobnicate']]) {
+      const r = await cli(args)
+      expect(r.code, args.join(' ')).toBe(2)
+      expect(r.stderr).toMatch(/^chiral-sim: /)
+      expect(r.stderr).not.toMatch(/\n\s+at /)
+    }
+  })
+
+  it('exit 1 when a scenario fails, with a valid report.json, report.html and JUnit naming the failure', async () => {
+    const dir = await tmp()
+    const r = await cli(['run', 'test/fixtures/failing.yaml', '--seed', '5', '--report-dir', dir])
+    expect(r.code).toBe(1)
+    expect(r.stdout).toMatch(/✘ deliberately-failing\s+failed/)
+    const report = ReportSchema.parse(JSON.parse(await readFile(path.join(dir, 'report.json'), 'utf8')))
+    expect(report.run.seed).toBe(5)
+    expect(report.scenarios[0]?.status).toBe('failed')
+    expect(await readFile(path.join(dir, 'junit.xml'), 'utf8')).toMatch(/<failure/)
+    expect(await readFile(path.join(dir, 'report.html'), 'utf8')).toContain('deliberately-failing')
+  })
+
+  it('Ctrl-C tears the run down, still writes the report and exits 130', async () => {
+    const dir = await tmp()
+    const started = Date.now()
+    const r = await cli(['run', 'test/fixtures/slow.yaml', '--report-dir', dir, '--mode', 'tcp'], { interruptAfter: /scenario\(s\)/ })
+    expect(r.code).toBe(130)
+    expect(Date.now() - started).toBeLessThan(30_000)
+    const report = ReportSchema.parse(JSON.parse(await readFile(path.join(dir, 'report.json'), 'utf8')))
+    expect(report.scenarios[0]?.status).toBe('error')
+    expect(report.scenarios[0]?.reason).toBe('interrupted')
+  })
+
+  it('report DIR rebuilds the HTML from report.json; a missing one is a clear error', async () => {
+    const dir = await tmp()
+    await cli(['run', 'test/fixtures/failing.yaml', '--report-dir', dir])
+    await rm(path.join(dir, 'report.html'))
+    expect((await cli(['report', dir])).code).toBe(0)
+    expect(await readFile(path.join(dir, 'report.html'), 'utf8')).toContain('<html')
+    const missing = await cli(['report', path.join(dir, 'nope')])
+    expect(missing.code).toBe(2)
+  })
+})
