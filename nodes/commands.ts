@@ -35,7 +35,8 @@ export const commands = {
   refreshRoutingTable: cmd(none, RoutingTableSizeSchema, ['bootstrap', 'peer']),
   testPeerDiscovery: cmd(z.object({ testContent: z.string().default('discovery-test') }).strict(), DhtTestResultSchema),
   listDiscoveredPeerIds: cmd(none, z.object({ peerIds: z.array(z.string()) }), ['bootstrap', 'peer']),
-  verifyPeerReachable: cmd(z.object({ peerId: PeerIdString }).strict(), ReachabilitySchema),
+  /** `fresh: true` opens a new connection instead of reusing one: it tests the network path as it is now. */
+  verifyPeerReachable: cmd(z.object({ peerId: PeerIdString, fresh: z.boolean().default(false) }).strict(), ReachabilitySchema),
   /** A DHT lookup: "found by a DHT lookup" in the who-sees-whom matrix. */
   findPeer: cmd(z.object({ peerId: PeerIdString }).strict(), z.object({ found: z.boolean(), addresses: z.array(z.string()), latencyMs: z.number(), error: z.string().optional() }), ['bootstrap', 'peer']),
   getProviderRecords: cmd(z.object({ cid: CidString }).strict(), z.object({ providers: z.array(z.string()) })),

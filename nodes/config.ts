@@ -5,7 +5,8 @@ import { z } from 'zod'
  * lives here: scenarios compress time through `timeScale`, never by editing a number elsewhere.
  *
  * Values are the plan's real-time figures; `scaled()` applies `timeScale` to the ones that are durations.
- * Latency thresholds are measurements, not waits, so they are never scaled; nor is the wait for libp2p's own walk.
+ * Latency thresholds and the ping deadline bound measurements, so they are never scaled; nor is the wait for
+ * libp2p's own walk.
  */
 export const PlanTimingFields = z.object({
   /** Solution #1.2: configurable, default 10 s, range 5–30 s (Risk #1). */
@@ -16,7 +17,10 @@ export const PlanTimingFields = z.object({
   maxRetries: z.number().int().min(0).max(5).default(2),
   /** Solution #2.5: health check every 30 s. */
   healthCheckIntervalMs: z.number().int().min(100).default(30_000),
-  /** Solution #4.4: a DHT that does not answer a ping within 5 s is frozen. */
+  /**
+   * Solution #4.4: a DHT that does not answer a ping within 5 s is frozen. Not scaled: it bounds a latency
+   * measurement, and a compressed deadline would call a merely slow bootstrap unreachable.
+   */
   healthPingTimeoutMs: z.number().int().min(100).default(5_000),
   /** Solution #2.3: keep the last 20 checks. */
   healthHistorySize: z.number().int().min(1).max(10_000).default(20),
@@ -39,9 +43,12 @@ export const PlanTimingFields = z.object({
   discoveryPollIntervalMs: z.number().int().min(50).default(2_000),
   /** Test 3: mutual visibility within 15 s of the second peer connecting. */
   bidirectionalDiscoveryTimeoutMs: z.number().int().min(100).default(15_000),
-  /** Deadline for one DHT query (put, get, findProviders, findPeer) so a verification step can never hang. */
+  /**
+   * Deadline for one DHT query (put, get, findProviders, findPeer) so a verification step can never hang. Not in
+   * the plan, and not scaled: it bounds real network work that compressed time does not make faster.
+   */
   dhtQueryTimeoutMs: z.number().int().min(100).default(10_000),
-  /** Deadline for dialling a discovered peer during verification. */
+  /** Deadline for dialling a discovered peer during verification (not scaled, like the DHT query deadline). */
   peerDialTimeoutMs: z.number().int().min(100).default(10_000),
   /** How often the countdown event is emitted while a connection attempt runs (the plan's UI countdown). */
   countdownIntervalMs: z.number().int().min(100).default(1_000),
@@ -68,9 +75,8 @@ export type PlanTimingInput = z.input<typeof PlanTimingSchema>
 export type PlanTiming = z.output<typeof PlanTimingSchema>
 
 const DURATION_KEYS = [
-  'connectionTimeoutMs', 'busyRetryTimeoutMs', 'healthCheckIntervalMs', 'healthPingTimeoutMs', 'uptimeWindowMs',
-  'unreachableAlertMs', 'discoveryPollIntervalMs', 'bidirectionalDiscoveryTimeoutMs',
-  'dhtQueryTimeoutMs', 'peerDialTimeoutMs', 'countdownIntervalMs'
+  'connectionTimeoutMs', 'busyRetryTimeoutMs', 'healthCheckIntervalMs', 'uptimeWindowMs',
+  'unreachableAlertMs', 'discoveryPollIntervalMs', 'bidirectionalDiscoveryTimeoutMs', 'countdownIntervalMs'
 ] as const satisfies ReadonlyArray<keyof PlanTiming>
 
 /** The timing with `timeScale` applied to every duration: what the nodes actually wait. */
@@ -133,6 +139,15 @@ export const NodeConfigSchema = z.object({
    */
   maxPeers: z.number().int().min(1).max(100_000).default(1_000),
   timing: PlanTimingSchema.default(PlanTimingSchema.parse({})),
+  /**
+   * How this node may reach the others when links go through fault proxies: the real addresses of other nodes are
+   * never dialled (identify and the DHT spread them, and a dial to one would route around the fault), and each
+   * other node is known by the proxied address of this node's link to it.
+   */
+  network: z.object({
+    denyDial: z.array(MultiaddrString).default([]),
+    routes: z.array(z.object({ peerId: z.string(), addrs: z.array(MultiaddrString).min(1) }).strict()).default([])
+  }).strict().default({ denyDial: [], routes: [] }),
   /** Start the BootstrapMonitor as soon as a connection succeeds (Solution #2.5). */
   autoMonitor: z.boolean().default(true),
   /** Run verifyPeerDiscovery `discoveryVerificationDelayMs` after a successful connect (Solution #3.1). */

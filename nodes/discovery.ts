@@ -66,10 +66,10 @@ export async function testPeerDiscovery (ctx: NodeContext, testContent: string, 
 }
 
 /** Plan command `verify_peer_reachable`: dial the peer (through the DHT if its address is unknown) and ping it. */
-export async function verifyPeerReachable (ctx: NodeContext, peerId: string, outer?: AbortSignal): Promise<{ reachable: boolean, address?: string, latencyMs?: number, error?: string }> {
+export async function verifyPeerReachable (ctx: NodeContext, peerId: string, outer?: AbortSignal, fresh = false): Promise<{ reachable: boolean, address?: string, latencyMs?: number, error?: string }> {
   const { signal, timedOut } = deadline(ctx.timing.peerDialTimeoutMs, linked(ctx, outer))
   try {
-    const connection = await ctx.libp2p.dial(peerIdFromString(peerId), { signal })
+    const connection = await ctx.libp2p.dial(peerIdFromString(peerId), { signal, force: fresh })
     let latencyMs: number | undefined
     try {
       latencyMs = Math.round(await ctx.libp2p.services.ping.ping(connection.remoteAddr, { signal }) * 100) / 100
@@ -78,6 +78,8 @@ export async function verifyPeerReachable (ctx: NodeContext, peerId: string, out
       ctx.pingFailures.add(peerId)
     }
     const result = { reachable: true, address: connection.remoteAddr.toString(), ...(latencyMs != null ? { latencyMs } : {}) }
+    // A probe's own connection would otherwise make the two peers look connected afterwards.
+    if (fresh) await connection.close().catch(() => {})
     ctx.log.emit({ type: 'peer:verified', peerId, ...result })
     return result
   } catch (err) {

@@ -18,6 +18,8 @@ export const HelloAnswerSchema = z.object({
 })
 export type HelloAnswer = z.infer<typeof HelloAnswerSchema>
 
+const BUSY_GRACE_MS = 2_000
+
 export class BusyError extends Error {
   override readonly name = 'BusyError'
   readonly code = 'busy'
@@ -42,7 +44,9 @@ export async function handleHello (libp2p: ChiralLibp2p, maxPeers: number, onBus
     }
     if (status === 'busy') {
       onBusy(connection.remotePeer.toString(), peers)
-      await connection.close().catch(() => {})
+      // The client hangs up once it has read the answer; closing at once would race that read and turn "busy"
+      // into a reset. A client that stays is dropped after a grace period.
+      setTimeout(() => { void connection.close().catch(() => {}) }, BUSY_GRACE_MS).unref()
     }
   })
 }

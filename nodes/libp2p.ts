@@ -26,6 +26,20 @@ export const ADDRESS_MAPPERS: Record<NodeConfig['dht']['addressMapper'], PeerInf
   removePublic: removePublicAddressesMapper
 }
 
+/** Host and port of a multiaddr without its /p2p/ part: how a denied address is matched. */
+function transportKey (addr: string): string {
+  return addr.split('/p2p/')[0] ?? addr
+}
+
+/**
+ * Refuses dials to the listed transport addresses (the real addresses of nodes behind fault proxies). Everything
+ * else is allowed, as libp2p's default gater does on Node.
+ */
+function denyDialGater (deny: string[]): { denyDialMultiaddr: (ma: { toString(): string }) => boolean } {
+  const denied = new Set(deny.map(transportKey))
+  return { denyDialMultiaddr: (ma) => denied.has(transportKey(ma.toString())) }
+}
+
 /** The same seed always yields the same key, so a restarted bootstrap keeps its peer ID and its multiaddr. */
 export async function privateKeyFromSeed (seed: string): Promise<PrivateKey> {
   return await generateKeyPairFromSeed('Ed25519', createHash('sha256').update(seed).digest())
@@ -61,6 +75,7 @@ export async function createChiralLibp2p (config: NodeConfig): Promise<ChiralLib
     transports: [config.transport === 'memory' ? memory() : tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
+    connectionGater: denyDialGater(config.network.denyDial),
     connectionManager: {
       dialTimeout: dialCeilingMs,
       addressDialTimeout: dialCeilingMs,

@@ -1,4 +1,6 @@
 import type { PeerId } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
 import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -159,7 +161,28 @@ export class LocalNode implements NodeHandle, AsyncDisposable {
       await this.#files.start()
     }
     await libp2p.start()
+    await this.#keepRoutes()
     log.emit({ type: 'node:started', peerId: libp2p.peerId.toString(), multiaddrs: this.multiaddrs() })
+  }
+
+  /**
+   * Keeps each routed peer reachable by its proxied address. Identify replaces a peer's addresses with the ones it
+   * announces (its real ones, which the gater refuses), so the route is put back after every peer-store update.
+   */
+  async #keepRoutes (): Promise<void> {
+    const { libp2p } = this.#ctx
+    const routes = new Map(this.config.network.routes.map(r => [r.peerId, r.addrs.map(a => multiaddr(a))]))
+    if (routes.size === 0) return
+    const restore = async (peerId: string): Promise<void> => {
+      const addrs = routes.get(peerId)
+      if (addrs == null || this.#stopped) return
+      const id = peerIdFromString(peerId)
+      const known = await libp2p.peerStore.get(id).then(p => p.addresses.map(a => a.multiaddr.toString())).catch(() => [] as string[])
+      const missing = addrs.filter(a => !known.includes(a.toString()))
+      if (missing.length > 0) await libp2p.peerStore.merge(id, { multiaddrs: missing }).catch(() => {})
+    }
+    libp2p.addEventListener('peer:update', (ev) => { void restore(ev.detail.peer.id.toString()) })
+    for (const peerId of routes.keys()) await restore(peerId)
   }
 
   #discovered (peerId: string, source: 'routing-table' | 'query'): void {
@@ -205,7 +228,7 @@ export class LocalNode implements NodeHandle, AsyncDisposable {
       },
       testPeerDiscovery: async (req, { signal }) => await discovery.testPeerDiscovery(ctx, req.testContent, signal),
       listDiscoveredPeerIds: async () => ({ peerIds: discovery.listDiscoveredPeerIds(ctx) }),
-      verifyPeerReachable: async (req, { signal }) => await discovery.verifyPeerReachable(ctx, req.peerId, signal),
+      verifyPeerReachable: async (req, { signal }) => await discovery.verifyPeerReachable(ctx, req.peerId, signal, req.fresh),
       findPeer: async (req, { signal }) => await discovery.findPeer(ctx, req.peerId, signal),
       getProviderRecords: async (req, { signal }) => ({ providers: await discovery.getProviderRecords(ctx, req.cid, signal) }),
       provide: async (req, { signal }) => await discovery.provide(ctx, req.cid, signal),

@@ -1,5 +1,5 @@
 /** Reports: pure functions of the RunRecord (report.json, report.html, JUnit, baseline diff), plus their writer. */
-export { computeKpis, formatKpiValue, formatTarget, meets, KPI_DEFINITIONS, KPI_IDS, KpiIdSchema, KpiSchema, KpisSchema } from './kpis.ts'
+export { computeKpis, describeKpi, formatKpiValue, formatTarget, meets, KPI_DEFINITIONS, KPI_IDS, KpiIdSchema, KpiSchema, KpisSchema } from './kpis.ts'
 export type { Comparator, Kpi, KpiDefinition, KpiId, KpiUnit, Kpis } from './kpis.ts'
 export { buildReport, ReportSchema, ReportScenarioSchema, ReportSummarySchema } from './report-schema.ts'
 export type { BuildReportOptions, Report, ReportScenario, ReportSummary } from './report-schema.ts'

@@ -68,7 +68,7 @@ export function meets (value: number, target: number, comparator: Comparator): b
   }
 }
 
-/** Whether `after` is worse than `before` for a KPI with this comparator (higher is better for > and >=). */
+/** How much worse `after` is than `before` (positive = worse): higher is better for > and >=, lower for < and <=. */
 export function worseBy (comparator: Comparator, before: number, after: number): number {
   return comparator === '>' || comparator === '>=' ? before - after : after - before
 }

@@ -88,7 +88,17 @@ export async function loadScenarios (paths: string[]): Promise<LoadedScenario[]>
   return loaded
 }
 
-/** The built-in suite: the plan's six tests, the asymmetry reproductions and the release profile. */
-export async function loadBuiltin (): Promise<LoadedScenario[]> {
-  return await loadScenarios([path.join(BUILTIN_DIR, 'plan'), path.join(BUILTIN_DIR, 'asymmetry'), path.join(BUILTIN_DIR, 'release')])
+export const BUILTIN_FOLDERS = ['plan', 'asymmetry', 'faults', 'release'] as const
+
+/**
+ * The built-in suite: the plan's six tests, the asymmetry reproductions, the Toxiproxy fault scenarios (skipped,
+ * with the reason, in memory mode) and the release profile.
+ */
+export async function loadBuiltin (folders: ReadonlyArray<typeof BUILTIN_FOLDERS[number]> = BUILTIN_FOLDERS): Promise<LoadedScenario[]> {
+  const existing = []
+  for (const f of folders) {
+    const dir = path.join(BUILTIN_DIR, f)
+    if ((await stat(dir).catch(() => null))?.isDirectory() === true && (await readdir(dir)).length > 0) existing.push(dir)
+  }
+  return await loadScenarios(existing)
 }

@@ -3,6 +3,7 @@ import { DhtOptionsSchema, PlanTimingOverridesSchema } from '../nodes/config.ts'
 import { DiscoveryOverallSchema, ErrorCategorySchema, HealthStatusSchema } from '../nodes/schemas.ts'
 import { NodeEventBodySchema } from '../nodes/events.ts'
 import { AsymmetryCauseSchema, ModeSchema } from '../sim/record.ts'
+import { ToxicSpec } from '../sim/faults/toxic-spec.ts'
 
 /**
  * A scenario is data: one zod schema validates YAML, JSON and TypeScript scenarios alike, and the JSON Schema that
@@ -87,7 +88,11 @@ export const ConditionSchema = z.union([
   z.object({ event: EventMatch }).strict(),
   /** `node` sees every one of `peers`: they are in its Kademlia routing table. */
   z.object({ sees: z.object({ node: Name, peers: Refs }).strict() }).strict(),
-  z.object({ connected: z.object({ node: Name, peers: Refs }).strict() }).strict()
+  z.object({ connected: z.object({ node: Name, peers: Refs }).strict() }).strict(),
+  /** A fresh dial from `node` to each of `peers` succeeds now (the network path works). */
+  z.object({ reachable: z.object({ node: Name, peers: Refs }).strict() }).strict(),
+  /** A fresh dial from `node` to each of `peers` fails now (e.g. across a partition). */
+  z.object({ unreachable: z.object({ node: Name, peers: Refs }).strict() }).strict()
 ])
 export type Condition = z.infer<typeof ConditionSchema>
 
@@ -131,9 +136,45 @@ const FileSpec = z.object({
   text: z.string().optional()
 }).strict().refine(f => (f.sizeBytes == null) !== (f.text == null), { message: 'give exactly one of "sizeBytes" or "text"' })
 
+/**
+ * Which directed links a fault hits. Links run between chiral-sim nodes ("A->boot" is A dialling boot). `to` and
+ * `from` select every link into or out of the named nodes (both: the links from one set to the other);
+ * `between` selects both directions between two groups (a partition); `links` names them one by one.
+ */
+export const LinkTargetSchema = z.object({
+  /** Every link into and out of these nodes: "the bootstrap is down / slow" (a one-way cut leaves the other way). */
+  around: Refs.optional(),
+  from: Refs.optional(),
+  to: Refs.optional(),
+  between: z.tuple([Refs, Refs]).optional(),
+  links: z.array(z.string().regex(/^[A-Za-z0-9_.-]+->[A-Za-z0-9_.-]+$/, 'a link is written "from->to", e.g. "A->boot"')).min(1).optional()
+}).strict().refine(t => t.around != null || t.from != null || t.to != null || t.between != null || t.links != null, { message: 'name the links: give "around", "to", "from", "between" or "links"' })
+export type LinkTarget = z.infer<typeof LinkTargetSchema>
+
+const FaultStep = z.object({
+  action: z.literal('fault'),
+  target: LinkTargetSchema,
+  /** A Toxiproxy toxic (every kind Toxiproxy has), e.g. { type: latency, latency: 300, jitter: 50, stream: downstream }. */
+  toxic: ToxicSpec.optional(),
+  /** The links are down: their proxies are disabled (new dials refused, open connections dropped). */
+  down: z.literal(true).optional(),
+  /** Removed automatically after this long (plan ms, scaled); otherwise until a `heal` step. */
+  durationMs: PlanMs.optional(),
+  /** A name for `heal`. */
+  as: Name.optional(),
+  ...Common
+}).strict().refine(f => (f.toxic == null) !== (f.down == null), { message: 'give exactly one of "toxic" or "down: true"' })
+
+const HealStep = z.object({
+  action: z.literal('heal'),
+  /** Fault names (`as`) to remove; default: every active fault. */
+  faults: z.array(Name).optional(),
+  ...Common
+}).strict()
+
 const ExpectedAsymmetry = z.object({ sees: Name, unseen: Name, cause: AsymmetryCauseSchema }).strict()
 
-export const StepSchema = z.discriminatedUnion('action', [
+const BaseSteps = [
   z.object({ action: z.literal('start'), nodes: Refs, ...Common }).strict(),
   z.object({ action: z.literal('stop'), nodes: Refs, ...Common }).strict(),
   /** An abrupt end: SIGKILL in process/docker modes, an immediate stop in process. */
@@ -166,9 +207,41 @@ export const StepSchema = z.discriminatedUnion('action', [
     action: z.literal('matrix'), ...Common,
     /** Also run DHT lookups between every pair (slower; lookups may heal an asymmetry, so they run last). */
     lookups: z.boolean().default(false),
+    /**
+     * Also dial every pair on a fresh connection (after the routing tables are read): a pair only "sees" each
+     * other when the path works now, which is what reveals a one-way network fault.
+     */
+    probe: z.boolean().default(false),
     expect: z.object({ asymmetries: z.array(ExpectedAsymmetry) }).strict().optional()
-  }).strict()
-])
+  }).strict(),
+  FaultStep,
+  HealStep
+] as const
+
+const BaseStepSchema = z.discriminatedUnion('action', [...BaseSteps])
+
+/**
+ * Where does it break? Applies `toxic` to the target links with `parameter` set to each of `values` in turn, runs
+ * `steps` at each value, and records connection and discovery success per value. The report plots them and names
+ * the knee: the first value at which a KPI falls below its target.
+ */
+const SweepStep = z.object({
+  action: z.literal('sweep'),
+  target: LinkTargetSchema,
+  toxic: ToxicSpec,
+  /** The toxic attribute to vary, e.g. "latency", "jitter", "rate", "toxicity". */
+  parameter: z.string().min(1),
+  /** Ascending; the last (harshest) value stays applied until the end of the scenario. */
+  values: z.array(z.number().min(0)).min(2).refine(v => v.every((x, i) => i === 0 || x > v[i - 1]!), { message: 'sweep values must ascend (the harshest last)' }),
+  steps: z.array(BaseStepSchema).min(1),
+  expect: z.object({
+    /** The knee must come after this value (or not at all): the margin the release needs. */
+    kneeAbove: z.number().optional()
+  }).strict().optional(),
+  ...Common
+}).strict()
+
+export const StepSchema = z.discriminatedUnion('action', [...BaseSteps, SweepStep])
 export type Step = z.infer<typeof StepSchema>
 export type StepAction = Step['action']
 
@@ -209,27 +282,44 @@ export const ScenarioSchema = z.object({
     if (n.role === 'peer') n.bootstraps?.forEach((b, j) => { check(b, ['nodes', i, 'bootstraps', j]) })
   }
   const shared = new Set<string>()
-  for (const [i, step] of s.steps.entries()) {
-    const base: Array<string | number> = ['steps', i]
-    if ('nodes' in step) step.nodes.forEach((n, j) => { check(n, [...base, 'nodes', j]) })
-    if ('node' in step) check(step.node, [...base, 'node'])
-    if (step.action === 'share') shared.add(step.as)
-    if ((step.action === 'search' || step.action === 'download') && !shared.has(step.file)) {
-      ctx.addIssue({ code: 'custom', path: [...base, 'file'], message: `file "${step.file}" is not shared by an earlier "share" step (as: ${step.file})` })
-    }
-    if (step.action === 'wait') {
-      const inner = Object.values(step.until)[0] as { node: string, peers?: string[] }
-      check(inner.node, [...base, 'until', 'node'])
-      inner.peers?.forEach((p, j) => { check(p, [...base, 'until', 'peers', j]) })
-    }
-    if (step.action === 'assert') {
-      const inner = Object.values(step.check)[0] as { node: string, peers?: string[], afterStep?: number }
-      check(inner.node, [...base, 'check', 'node'])
-      if (inner.afterStep != null && inner.afterStep >= i) {
-        ctx.addIssue({ code: 'custom', path: [...base, 'check', 'afterStep'], message: `afterStep must name an earlier step (0–${i - 1})` })
+  const checkSteps = (steps: ReadonlyArray<z.infer<typeof BaseStepSchema> | z.infer<typeof SweepStep>>, prefix: Array<string | number>): void => {
+    for (const [i, step] of steps.entries()) {
+      const base: Array<string | number> = [...prefix, i]
+      if ('nodes' in step) step.nodes.forEach((n, j) => { check(n, [...base, 'nodes', j]) })
+      if ('node' in step) check(step.node, [...base, 'node'])
+      if ('target' in step) {
+        const t = step.target
+        t.around?.forEach((n, j) => { check(n, [...base, 'target', 'around', j]) })
+        t.from?.forEach((n, j) => { check(n, [...base, 'target', 'from', j]) })
+        t.to?.forEach((n, j) => { check(n, [...base, 'target', 'to', j]) })
+        t.between?.forEach((group, g) => { group.forEach((n, j) => { check(n, [...base, 'target', 'between', g, j]) }) })
+        t.links?.forEach((l, j) => { for (const n of l.split('->')) check(n, [...base, 'target', 'links', j]) })
+      }
+      if (step.action === 'share') shared.add(step.as)
+      if ((step.action === 'search' || step.action === 'download') && !shared.has(step.file)) {
+        ctx.addIssue({ code: 'custom', path: [...base, 'file'], message: `file "${step.file}" is not shared by an earlier "share" step (as: ${step.file})` })
+      }
+      if (step.action === 'wait') {
+        const inner = Object.values(step.until)[0] as { node: string, peers?: string[] }
+        check(inner.node, [...base, 'until', 'node'])
+        inner.peers?.forEach((p, j) => { check(p, [...base, 'until', 'peers', j]) })
+      }
+      if (step.action === 'assert') {
+        const inner = Object.values(step.check)[0] as { node: string, peers?: string[], afterStep?: number }
+        check(inner.node, [...base, 'check', 'node'])
+        if (prefix.length === 1 && inner.afterStep != null && inner.afterStep >= i) {
+          ctx.addIssue({ code: 'custom', path: [...base, 'check', 'afterStep'], message: `afterStep must name an earlier step (0–${i - 1})` })
+        }
+      }
+      if (step.action === 'sweep') {
+        if (!(step.parameter in step.toxic)) {
+          ctx.addIssue({ code: 'custom', path: [...base, 'parameter'], message: `"${step.parameter}" is not an attribute of a ${step.toxic.type} toxic; use one of ${Object.keys(step.toxic).filter(k => k !== 'type').join(', ')}` })
+        }
+        checkSteps(step.steps, [...base, 'steps'])
       }
     }
   }
+  checkSteps(s.steps, ['steps'])
 })
 
 export type Scenario = z.output<typeof ScenarioSchema>

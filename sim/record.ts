@@ -98,6 +98,7 @@ export const FaultRecordSchema = z.object({
 })
 
 /** One point of a sweep: the swept parameter's value and what the checks measured there. */
+/** Rates are percentages (0–100), as the reports plot them. */
 export const SweepPointSchema = z.object({
   parameter: z.string(),
   value: z.number(),
@@ -137,6 +138,8 @@ export const ScenarioRecordSchema = z.object({
     node: z.string(), failedAt: z.number(), detectedAt: z.number().nullable(), recoveredAt: z.number().nullable(), automatic: z.boolean()
   })).default([])
 })
+export type FaultRecord = z.infer<typeof FaultRecordSchema>
+export type SweepPoint = z.infer<typeof SweepPointSchema>
 export type ScenarioRecord = z.infer<typeof ScenarioRecordSchema>
 export type ScenarioRecordInput = z.input<typeof ScenarioRecordSchema>
 

@@ -4,7 +4,8 @@ import type { NodeEvent } from '../../nodes/events.ts'
 import { privateKeyFromSeed } from '../../nodes/libp2p.ts'
 import type { NodeHandle } from '../../nodes/commands.ts'
 import type { NodeSpec, Scenario } from '../../scenarios/schema.ts'
-import type { AssertionResult, Matrix, StepRecord } from '../record.ts'
+import type { AssertionResult, FaultRecord, Matrix, StepRecord, SweepPoint } from '../record.ts'
+import type { Link } from '../faults/links.ts'
 import type { Backend, StartedBlackhole, StartedNode } from '../backends/backend.ts'
 
 /** One node of a scenario run: its spec, its fixed config and address, and whatever is running now. */
@@ -41,6 +42,13 @@ export class RunContext {
   readonly files = new Map<string, { cid: string, owner: string }>()
   matrix: Matrix | undefined
   currentStep = 0
+  /** Fault proxies, one per ordered pair of nodes, when the scenario injects faults. */
+  readonly links = new Map<string, Link>()
+  readonly faults: FaultRecord[] = []
+  readonly activeFaults = new Map<string, Array<{ link: Link, toxic?: string, record: number }>>()
+  readonly sweep: SweepPoint[] = []
+  /** Timers the run set (fault durations): cleared at teardown. */
+  readonly timers = new Set<NodeJS.Timeout>()
 
   constructor (init: { scenario: Scenario, backend: Backend, seed: number, timeScale: number, signal: AbortSignal }) {
     this.scenario = init.scenario
@@ -96,7 +104,7 @@ export class RunContext {
  * The node configs of a scenario: deterministic identities from the scenario name, the seed and the node name,
  * plan timing with the scenario's overrides and the run's timeScale.
  */
-export async function buildNodes (ctx: RunContext): Promise<void> {
+export async function buildNodes (ctx: RunContext, opts: { fixAddresses: boolean }): Promise<void> {
   const { scenario } = ctx
   const bootstrapNames = scenario.nodes.filter(n => n.role === 'bootstrap' || n.role === 'blackhole' || n.role === 'external').map(n => n.name)
   for (const spec of scenario.nodes) {
@@ -119,12 +127,14 @@ export async function buildNodes (ctx: RunContext): Promise<void> {
           ...(spec.role === 'peer' && spec.autoVerify != null ? { autoVerify: spec.autoVerify } : {})
         })
         peerId = peerIdFromPrivateKey(await privateKeyFromSeed(identitySeed)).toString()
-        if (spec.role === 'bootstrap') {
+        // Bootstraps always get a fixed address (a never-started one is a closed port); with fault proxies every
+        // node does, since each link's proxy forwards to it.
+        if (spec.role === 'bootstrap' || opts.fixAddresses) {
           const { listen } = await ctx.backend.place(config, ctx.signal)
           config = { ...config, listen }
         }
       }
-      const address = config?.role === 'bootstrap' && config.listen?.[0] != null && peerId != null
+      const address = config?.listen?.[0] != null && peerId != null
         ? `${config.listen[0]}/p2p/${peerId}`
         : spec.role === 'external' ? spec.multiaddr : undefined
       // Peers default to every bootstrap of the scenario, in declaration order (failover order).

@@ -4,6 +4,12 @@ import type { Mode, ScenarioRecord } from '../record.ts'
 import { buildNodes, RunContext, ScenarioAbort } from './context.ts'
 import { executeStep } from './steps.ts'
 import { describeError } from '../../nodes/util.ts'
+import { startToxiproxy } from '../faults/toxiproxy-server.ts'
+import { LinkProxies, newRunId } from '../faults/links.ts'
+import { bypassVerdict, connectionsOutsideProxies, createLinks, usesFaults } from './links.ts'
+
+/** Modes whose nodes talk over TCP on this host, where Toxiproxy can sit between them. */
+export const FAULT_MODES: Mode[] = ['tcp', 'process']
 
 export interface RunScenarioOptions {
   mode: Mode
@@ -27,8 +33,18 @@ export function stepLabel (step: Scenario['steps'][number]): string {
     case 'search': return `${step.node} searches for ${step.file}`
     case 'download': return `${step.node} downloads ${step.file}`
     case 'matrix': return 'who-sees-whom matrix'
+    case 'fault': return `${step.down === true ? 'down' : `${step.toxic?.type ?? 'toxic'}`} on ${describeTarget(step.target)}`
+    case 'heal': return `heal ${step.faults?.join(', ') ?? 'all faults'}`
+    case 'sweep': return `sweep ${step.parameter} over ${step.values.join(', ')} on ${describeTarget(step.target)}`
     default: return `${step.action} ${target}`
   }
+}
+
+function describeTarget (t: Extract<Scenario['steps'][number], { action: 'fault' }>['target']): string {
+  if (t.links != null) return t.links.join(', ')
+  if (t.between != null) return `between ${t.between[0].join(',')} and ${t.between[1].join(',')}`
+  if (t.around != null) return `every link of ${t.around.join(',')}`
+  return `${t.from != null ? `links from ${t.from.join(',')}` : 'links'}${t.to != null ? ` to ${t.to.join(',')}` : ''}`
 }
 
 /**
@@ -49,9 +65,15 @@ export async function runScenario (scenario: Scenario, opts: RunScenarioOptions)
     seed: opts.seed,
     timeScale
   }
-  if (scenario.modes != null && !scenario.modes.includes(opts.mode)) {
+  const faults = usesFaults(scenario)
+  const notHere = scenario.modes != null && !scenario.modes.includes(opts.mode)
+    ? scenario.modesReason ?? `runs only in ${scenario.modes.join(', ')} mode`
+    : faults && !FAULT_MODES.includes(opts.mode)
+      ? `injects faults through Toxiproxy proxies on TCP links: run it with --mode ${FAULT_MODES.join(' or ')}`
+      : undefined
+  if (notHere != null) {
     return {
-      ...base, status: 'skipped', reason: scenario.modesReason ?? `runs only in ${scenario.modes.join(', ')} mode`,
+      ...base, status: 'skipped', reason: notHere,
       startedAt, endedAt: startedAt, durationMs: 0, nodes: [], steps: [], assertions: [], events: [], faults: [], recoveries: []
     }
   }
@@ -60,13 +82,29 @@ export async function runScenario (scenario: Scenario, opts: RunScenarioOptions)
   let status: ScenarioRecord['status'] = 'passed'
   let reason: string | undefined
   let ctx: RunContext | undefined
+  let invalid: string | undefined
   {
     await using stack = new AsyncDisposableStack()
+    let outside = new Map<string, Array<{ from: string, to: string, remoteAddr: string }>>()
     try {
       const backend = stack.use(await opts.createBackend(opts.mode))
       ctx = new RunContext({ scenario, backend, seed: opts.seed, timeScale, signal })
       const run = ctx
-      await buildNodes(run)
+      let proxies: LinkProxies | undefined
+      if (faults) {
+        const server = stack.use(await startToxiproxy({ signal }))
+        // Toxiproxy answers a toxic's removal only once the data it holds has drained: allow for slow links.
+        proxies = stack.use(new LinkProxies(server, { runId: newRunId(), requestTimeoutMs: 20_000 }))
+      }
+      await buildNodes(run, { fixAddresses: faults })
+      if (proxies != null) {
+        await createLinks(run, proxies)
+        // Runs after the nodes stopped (the stack unwinds in reverse): Toxiproxy credits bytes on close.
+        stack.defer(async () => {
+          invalid = await bypassVerdict(run, outside).catch((err: unknown) => `the bypass check could not run: ${describeError(err)}`)
+        })
+      }
+      stack.defer(() => { for (const t of run.timers) clearTimeout(t) })
       // Stop nodes before the backend goes: the backend's own disposal is the safety net, not the plan.
       stack.defer(async () => {
         await Promise.allSettled([...run.nodes.values()].map(async n => {
@@ -74,6 +112,9 @@ export async function runScenario (scenario: Scenario, opts: RunScenarioOptions)
           await n.running?.stop()
           await n.blackhole?.close()
         }))
+      })
+      stack.defer(async () => {
+        if (run.links.size > 0) outside = await connectionsOutsideProxies(run)
       })
       for (const [index, step] of scenario.steps.entries()) {
         signal.throwIfAborted()
@@ -116,6 +157,11 @@ export async function runScenario (scenario: Scenario, opts: RunScenarioOptions)
       status = 'failed'
     }
   }
+  if (invalid != null && status === 'passed') {
+    // An invalid run is never a pass: the fault it claims to test may not have happened.
+    status = 'failed'
+    reason = invalid
+  }
   if (status === 'failed' && reason == null) {
     const first = assertions.find(a => !a.passed)
     reason = first == null ? undefined : `${first.description}: expected ${first.expected}, got ${first.actual}`
@@ -137,7 +183,9 @@ export async function runScenario (scenario: Scenario, opts: RunScenarioOptions)
     assertions,
     events: [...(ctx?.events ?? [])].sort((a, b) => a.time - b.time),
     ...(ctx?.matrix != null ? { matrix: ctx.matrix } : {}),
-    faults: [],
+    faults: ctx?.faults ?? [],
+    ...(ctx != null && ctx.sweep.length > 0 ? { sweep: ctx.sweep } : {}),
+    ...(invalid != null ? { invalid } : {}),
     recoveries: []
   }
 }

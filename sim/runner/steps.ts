@@ -4,6 +4,9 @@ import { resolveRefs, type Check, type Condition, type Step } from '../../scenar
 import { computeMatrix } from '../matrix.ts'
 import { seededBytes } from '../seed.ts'
 import { ScenarioAbort, type RunContext, type RunNode } from './context.ts'
+import { applyFault, heal, proxiedAddr, resolveLinks } from './links.ts'
+import { parseToxicSpec } from '../faults/toxic-spec.ts'
+import { describeError } from '../../nodes/util.ts'
 
 type StepOf<A extends Step['action']> = Extract<Step, { action: A }>
 
@@ -42,6 +45,9 @@ export async function executeStep (ctx: RunContext, step: Step): Promise<string[
     case 'refresh': await forEach(refs, async n => { await ctx.handle(n).call('refreshRoutingTable', {}, { signal: ctx.signal }) }); break
     case 'assert': check(ctx, step); break
     case 'matrix': await matrix(ctx, step); break
+    case 'fault': return await applyFault(ctx, step)
+    case 'heal': await heal(ctx, step.faults); break
+    case 'sweep': return await sweep(ctx, step)
   }
   return refs
 }
@@ -58,10 +64,11 @@ export async function sleep (ms: number, signal: AbortSignal): Promise<void> {
   await wait(ms, undefined, { signal })
 }
 
-function bootstrapAddrs (ctx: RunContext, refs: string[]): string[] {
+/** The addresses `dialer` uses for its bootstraps: its own links' proxies when links are proxied. */
+function bootstrapAddrs (ctx: RunContext, dialer: string, refs: string[]): string[] {
   return refs.map(r => {
     const node = ctx.node(r)
-    const address = node.blackhole?.multiaddr ?? node.address
+    const address = node.blackhole?.multiaddr ?? proxiedAddr(ctx, dialer, r) ?? node.address
     if (address == null) throw new Error(`bootstrap "${r}" has no address yet: start it (a blackhole must be started before peers connect to it)`)
     return address
   })
@@ -76,7 +83,7 @@ export async function startNode (ctx: RunContext, node: RunNode): Promise<void> 
   }
   if (node.spec.role === 'external') throw new Error(`external node "${node.name}" is started by its own command; this mode cannot start it`)
   if (node.config == null) throw new Error(`node "${node.name}" has no configuration`)
-  const config = node.config.role === 'peer' ? { ...node.config, bootstrapAddrs: bootstrapAddrs(ctx, node.bootstrapRefs) } : node.config
+  const config = node.config.role === 'peer' ? { ...node.config, bootstrapAddrs: bootstrapAddrs(ctx, node.name, node.bootstrapRefs) } : node.config
   node.running = await ctx.backend.startNode(config, ctx.signal)
   node.peerId = node.running.peerId
   node.unsubscribe = node.running.handle.subscribe(ev => { ctx.record(ev) })
@@ -110,7 +117,7 @@ function durationCheck (ctx: RunContext, id: string, what: string, ms: number, e
 async function connect (ctx: RunContext, step: StepOf<'connect'>, name: string): Promise<void> {
   const refs = step.bootstraps ?? ctx.node(name).bootstrapRefs
   const result: ConnectResult = await ctx.handle(name).call('connectWithTimeout', {
-    bootstrapAddrs: bootstrapAddrs(ctx, refs),
+    bootstrapAddrs: bootstrapAddrs(ctx, name, refs),
     ...(step.timeoutMs != null ? { timeoutMs: step.timeoutMs } : {})
   }, { signal: ctx.signal })
   const e = step.expect
@@ -238,6 +245,13 @@ export async function evaluate (ctx: RunContext, condition: Condition): Promise<
     const missing = c.peers.filter(p => !routingTable.includes(ctx.node(p).peerId ?? ''))
     return { holds: missing.length === 0, seen: missing.length === 0 ? 'all seen' : `missing ${missing.join(', ')}` }
   }
+  if ('reachable' in condition || 'unreachable' in condition) {
+    const want = 'reachable' in condition
+    const c = 'reachable' in condition ? condition.reachable : condition.unreachable
+    const results = await Promise.all(c.peers.map(async p => ({ p, r: await ctx.handle(c.node).call('verifyPeerReachable', { peerId: ctx.node(p).peerId ?? '', fresh: true }, { signal: ctx.signal }) })))
+    const wrong = results.filter(x => x.r.reachable !== want).map(x => x.p)
+    return { holds: wrong.length === 0, seen: wrong.length === 0 ? `all ${want ? 'reachable' : 'unreachable'}` : `${want ? 'unreachable' : 'still reachable'}: ${wrong.join(', ')}` }
+  }
   const c = condition.connected
   const inspection = await ctx.handle(c.node).call('inspect', {}, { signal: ctx.signal })
   const open = new Set(inspection.connections.filter(x => x.status === 'open').map(x => x.peerId))
@@ -305,7 +319,7 @@ function check (ctx: RunContext, step: StepOf<'assert'>): void {
 }
 
 async function matrix (ctx: RunContext, step: StepOf<'matrix'>): Promise<void> {
-  const m = await computeMatrix(ctx, { lookups: step.lookups })
+  const m = await computeMatrix(ctx, { lookups: step.lookups, probe: step.probe })
   ctx.matrix = m
   const want = step.expect?.asymmetries
   if (want == null) return
@@ -319,4 +333,74 @@ async function matrix (ctx: RunContext, step: StepOf<'matrix'>): Promise<void> {
     passed: got.length === expected.length && expected.every(x => got.includes(x)),
     planRef: step.planRef
   })
+}
+
+/** Success percentages of the connect and discovery outcomes the nodes reported within a time window. */
+function windowRates (ctx: RunContext, from: number, to: number): { connection: number | null, discovery: number | null, samples: number } {
+  const inWindow = ctx.events.filter(e => e.time >= from && e.time <= to)
+  const connects = inWindow.filter(e => e.type === 'connect:result')
+  const discoveries = inWindow.filter(e => e.type === 'discovery:status')
+  const pct = (ok: number, n: number): number | null => n === 0 ? null : Math.round(ok / n * 10_000) / 100
+  return {
+    connection: pct(connects.filter(e => 'outcome' in e && e.outcome === 'success').length, connects.length),
+    discovery: pct(discoveries.filter(e => 'status' in e && e.status.overall === 'verified').length, discoveries.length),
+    samples: connects.length + discoveries.length
+  }
+}
+
+/** The first swept value where connection success drops below 95 % or discovery below 100 % (the plan's targets). */
+export function kneeOf (points: ReadonlyArray<{ value: number, connectionSuccessRate: number | null, discoverySuccessRate: number | null }>): number | undefined {
+  return points.find(p => (p.connectionSuccessRate != null && p.connectionSuccessRate < 95) || (p.discoverySuccessRate != null && p.discoverySuccessRate < 100))?.value
+}
+
+async function sweep (ctx: RunContext, step: StepOf<'sweep'>): Promise<string[]> {
+  const links = resolveLinks(ctx, step.target)
+  const outer = ctx.currentStep
+  for (const value of step.values) {
+    const spec = parseToxicSpec({ ...step.toxic, [step.parameter]: value })
+    const toxics = await Promise.all(links.map(async l => ({ link: l.link, name: await l.link.addToxic(spec) })))
+    ctx.faults.push(...links.map(l => ({ step: outer, link: l.name, kind: spec.type, attributes: { [step.parameter]: value }, appliedAt: Date.now(), removedAt: null as number | null })))
+    const from = Date.now()
+    const kept = ctx.assertions.length
+    try {
+      for (const inner of step.steps) await executeStep(ctx, inner)
+    } catch (err) {
+      // A step that breaks at a harsh value is a measurement (the point's rates show it), not a harness error.
+      ctx.events.push({ seq: 0, time: Date.now(), node: 'harness', type: 'log', level: 'warn', message: `sweep ${step.parameter}=${value}: ${describeError(err)}` })
+    } finally {
+      // Checks inside a sweep measure; the sweep's own expectation decides pass or fail.
+      ctx.assertions.splice(kept)
+      ctx.currentStep = outer
+      // Toxiproxy 2.12 cannot remove a toxic that still holds data for a connection its client already closed
+      // (the toxic blocks delivering it, and removal waits for the toxic). That happens exactly at the harsh end of
+      // a sweep, so the last value stays applied and goes with the proxy at teardown.
+      if (value !== step.values.at(-1)) {
+        await Promise.all(toxics.map(async t => { await t.link.removeToxic(t.name) }))
+        for (const f of ctx.faults) if (f.step === outer && f.removedAt == null) f.removedAt = Date.now()
+      }
+    }
+    const rates = windowRates(ctx, from, Date.now())
+    ctx.sweep.push({ parameter: step.parameter, value, connectionSuccessRate: rates.connection, discoverySuccessRate: rates.discovery, samples: rates.samples })
+  }
+  const points = ctx.sweep.filter(p => p.parameter === step.parameter)
+  const knee = kneeOf(points)
+  ctx.expect({
+    id: `${outer}-sweep-measured`,
+    description: `the sweep of ${step.parameter} measured every value`,
+    expected: `${step.values.length} points with samples`,
+    actual: `${points.filter(p => p.samples > 0).length} points with samples`,
+    passed: points.length === step.values.length && points.every(p => p.samples > 0),
+    planRef: step.planRef
+  })
+  if (step.expect?.kneeAbove != null) {
+    ctx.expect({
+      id: `${outer}-sweep-knee`,
+      description: `discovery and connection hold their targets up to ${step.parameter} = ${step.expect.kneeAbove}`,
+      expected: `knee above ${step.expect.kneeAbove}`,
+      actual: knee == null ? 'no knee in the swept range' : `knee at ${knee}`,
+      passed: knee == null || knee > step.expect.kneeAbove,
+      planRef: step.planRef
+    })
+  }
+  return links.map(l => l.name)
 }

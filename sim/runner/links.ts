@@ -1,0 +1,153 @@
+import type { Link, LinkProxies } from '../faults/links.ts'
+import { parseToxicSpec, toxicAttributes, type ToxicSpecInput } from '../faults/toxic-spec.ts'
+import { checkNoBypass } from '../faults/bypass.ts'
+import { resolveRefs, type LinkTarget, type Scenario, type Step } from '../../scenarios/schema.ts'
+import type { RunContext } from './context.ts'
+import { describeError } from '../../nodes/util.ts'
+
+/** Does the scenario need fault proxies between its nodes? */
+export function usesFaults (scenario: Scenario): boolean {
+  return scenario.steps.some(s => s.action === 'fault' || s.action === 'sweep')
+}
+
+const linkName = (from: string, to: string): string => `${from}->${to}`
+
+function hostPort (addr: string): { host: string, port: number } {
+  const m = /^\/ip4\/([^/]+)\/tcp\/(\d+)/.exec(addr)
+  if (m == null) throw new Error(`fault proxies need TCP addresses, got ${addr}`)
+  return { host: m[1]!, port: Number(m[2]) }
+}
+
+/**
+ * One proxy per ordered pair of chiral-sim nodes, and each node told to reach the others only through its own
+ * links: the others' real addresses are refused by its connection gater, their proxied ones are in its peer
+ * store. That makes the proxied addresses the only ones in play, whatever identify and the DHT spread.
+ */
+export async function createLinks (ctx: RunContext, proxies: LinkProxies): Promise<void> {
+  const nodes = [...ctx.nodes.values()].filter(n => n.config != null && n.peerId != null)
+  for (const from of nodes) {
+    for (const to of nodes) {
+      if (from === to) continue
+      const real = to.config!.listen?.[0]
+      if (real == null) throw new Error(`node "${to.name}" has no fixed address to proxy`)
+      ctx.links.set(linkName(from.name, to.name), await proxies.createLink(linkName(from.name, to.name), hostPort(real)))
+    }
+  }
+  for (const node of nodes) {
+    const others = nodes.filter(o => o !== node)
+    node.config = {
+      ...node.config!,
+      network: {
+        denyDial: others.map(o => o.config!.listen![0]!),
+        routes: others.map(o => ({ peerId: o.peerId!, addrs: [proxiedAddr(ctx, node.name, o.name)!] }))
+      }
+    }
+  }
+}
+
+/** The address `from` dials to reach `to`: its link's proxy when links are proxied. */
+export function proxiedAddr (ctx: RunContext, from: string, to: string): string | undefined {
+  const link = ctx.links.get(linkName(from, to))
+  const peerId = ctx.node(to).peerId
+  return link == null || peerId == null ? undefined : `/ip4/${link.listen.host}/tcp/${link.listen.port}/p2p/${peerId}`
+}
+
+export function resolveLinks (ctx: RunContext, target: LinkTarget): Array<{ name: string, link: Link }> {
+  const all = [...ctx.nodes.values()].filter(n => n.config != null).map(n => n.name)
+  const refs = (r: string[] | undefined): string[] => r == null ? all : resolveRefs(ctx.scenario.nodes, r)
+  const names = new Set<string>()
+  for (const l of target.links ?? []) names.add(l)
+  if (target.between != null) {
+    const [a, b] = target.between.map(g => resolveRefs(ctx.scenario.nodes, g)) as [string[], string[]]
+    for (const x of a) for (const y of b) { names.add(linkName(x, y)); names.add(linkName(y, x)) }
+  }
+  for (const x of target.around == null ? [] : resolveRefs(ctx.scenario.nodes, target.around)) {
+    for (const y of all) if (x !== y) { names.add(linkName(x, y)); names.add(linkName(y, x)) }
+  }
+  if (target.from != null || target.to != null) {
+    for (const x of refs(target.from)) for (const y of refs(target.to)) if (x !== y) names.add(linkName(x, y))
+  }
+  return [...names].map(name => {
+    const link = ctx.links.get(name)
+    if (link == null) throw new Error(`no link "${name}": links run between bootstraps and peers (blackholes and external nodes have none)`)
+    return { name, link }
+  })
+}
+
+type FaultStep = Extract<Step, { action: 'fault' }>
+
+export async function applyFault (ctx: RunContext, step: FaultStep): Promise<string[]> {
+  const links = resolveLinks(ctx, step.target)
+  const name = step.as ?? `fault-${ctx.currentStep}`
+  if (ctx.activeFaults.has(name)) throw new Error(`a fault named "${name}" is already active; heal it first or use another "as"`)
+  const applied: Array<{ link: Link, toxic?: string, record: number }> = []
+  for (const { name: ln, link } of links) {
+    let toxic: string | undefined
+    if (step.down === true) await link.setEnabled(false)
+    else toxic = await link.addToxic(step.toxic as ToxicSpecInput)
+    ctx.faults.push({
+      step: ctx.currentStep,
+      link: ln,
+      kind: step.down === true ? 'down' : step.toxic!.type,
+      attributes: step.down === true ? { enabled: false } : toxicAttributes(parseToxicSpec(step.toxic)),
+      appliedAt: Date.now(),
+      removedAt: null
+    })
+    applied.push({ link, ...(toxic != null ? { toxic } : {}), record: ctx.faults.length - 1 })
+  }
+  ctx.activeFaults.set(name, applied)
+  if (step.durationMs != null) {
+    const timer = setTimeout(() => { void heal(ctx, [name]).catch(() => {}) }, ctx.scaled(step.durationMs))
+    ctx.timers.add(timer)
+  }
+  return links.map(l => l.name)
+}
+
+export async function heal (ctx: RunContext, names?: string[]): Promise<void> {
+  for (const name of names ?? [...ctx.activeFaults.keys()]) {
+    const applied = ctx.activeFaults.get(name)
+    if (applied == null) throw new Error(`no active fault named "${name}"; active: ${[...ctx.activeFaults.keys()].join(', ') || 'none'}`)
+    ctx.activeFaults.delete(name)
+    for (const a of applied) {
+      if (a.toxic != null) await a.link.removeToxic(a.toxic)
+      else await a.link.setEnabled(true)
+      const rec = ctx.faults[a.record]
+      if (rec != null) rec.removedAt = Date.now()
+    }
+  }
+}
+
+/**
+ * Outbound connections that did not go through their link's proxy, from every running node's own connection list.
+ * Taken before the nodes stop; every connection is someone's outbound one, so inbound ones need no check.
+ */
+export async function connectionsOutsideProxies (ctx: RunContext): Promise<Map<string, Array<{ from: string, to: string, remoteAddr: string }>>> {
+  const out = new Map<string, Array<{ from: string, to: string, remoteAddr: string }>>()
+  for (const node of ctx.nodes.values()) {
+    if (node.running == null) continue
+    const inspection = await node.running.handle.call('inspect', {}, { signal: AbortSignal.timeout(10_000) }).catch(() => undefined)
+    for (const c of inspection?.connections ?? []) {
+      if (c.direction !== 'outbound') continue
+      const to = ctx.nameOfPeer(c.peerId)
+      const link = ctx.links.get(linkName(node.name, to))
+      if (link == null || c.remoteAddr.includes(`/tcp/${link.listen.port}/`) || c.remoteAddr.endsWith(`/tcp/${link.listen.port}`)) continue
+      const key = linkName(node.name, to)
+      out.set(key, [...(out.get(key) ?? []), { from: node.name, to, remoteAddr: c.remoteAddr }])
+    }
+  }
+  return out
+}
+
+/** After the nodes stopped: the faulted links' byte counters and the connections seen outside them → a verdict. */
+export async function bypassVerdict (ctx: RunContext, outside: Map<string, Array<{ from: string, to: string, remoteAddr: string }>>): Promise<string | undefined> {
+  const faulted = [...new Set(ctx.faults.map(f => f.link))]
+  const inputs = []
+  for (const name of faulted) {
+    const link = ctx.links.get(name)
+    if (link == null) continue
+    const bytes = await link.bytes().catch((err: unknown) => { throw new Error(`cannot read the byte counters of ${name}: ${describeError(err)}`) })
+    inputs.push({ link: name, proxyBytes: bytes, connectionsOutsideProxy: outside.get(name) ?? [] })
+  }
+  const verdict = checkNoBypass(inputs)
+  return verdict.valid ? undefined : `traffic bypassed a faulted link's proxy, so the fault may not have applied: ${verdict.problems.join('; ')}`
+}
