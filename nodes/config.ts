@@ -150,6 +150,11 @@ export const NodeConfigSchema = z.object({
   }).strict().default({ denyDial: [], routes: [] }),
   /** Start the BootstrapMonitor as soon as a connection succeeds (Solution #2.5). */
   autoMonitor: z.boolean().default(true),
+  /**
+   * When the monitor turns red and other bootstraps are configured, reconnect through them (fastest known first,
+   * the failed one last): the plan's multi-bootstrap failover applied mid-session, not only at start-up.
+   */
+  autoFailover: z.boolean().default(true),
   /** Run verifyPeerDiscovery `discoveryVerificationDelayMs` after a successful connect (Solution #3.1). */
   autoVerify: z.boolean().default(false)
 }).strict()

@@ -55,6 +55,7 @@ export class LocalNode implements NodeHandle, AsyncDisposable {
   readonly #files: FileStore
   #busyRefusals = 0
   #stopped = false
+  #failingOver = false
 
   static async start (input: NodeConfigInput): Promise<LocalNode> {
     const config = NodeConfigSchema.parse(input)
@@ -92,7 +93,10 @@ export class LocalNode implements NodeHandle, AsyncDisposable {
     this.#monitor = new BootstrapMonitor({
       timing: this.#ctx.timing,
       check: async (address, signal) => await checkBootstrapHealth(this.#ctx, address, signal),
-      emit: body => { this.log.emit(body) }
+      emit: body => {
+        this.log.emit(body)
+        if (body.type === 'health:status' && body.to === 'red') this.#failover(body.address)
+      }
     })
     this.#files = new FileStore(this.#ctx)
     this.handlers = this.#handlers()
@@ -243,6 +247,18 @@ export class LocalNode implements NodeHandle, AsyncDisposable {
         return { ok: true as const }
       }
     }
+  }
+
+  /** Mid-session failover: the monitored bootstrap went red, so try the others (the failed one last). */
+  #failover (failed: string): void {
+    const others = this.config.bootstrapAddrs.filter(a => a !== failed)
+    if (!this.config.autoFailover || others.length === 0 || this.#failingOver || this.#stopped) return
+    this.#failingOver = true
+    this.log.emit({ type: 'log', level: 'warn', message: `Bootstrap unreachable - trying ${others.length} other bootstrap(s)` })
+    void connectWithTimeout(this.#ctx, { bootstrapAddrs: [...others, failed] })
+      .then(result => { if (result.success && result.bootstrap != null && result.bootstrap !== failed) this.#afterConnect(result.bootstrap) })
+      .catch(() => {})
+      .finally(() => { this.#failingOver = false })
   }
 
   #afterConnect (bootstrap: string): void {

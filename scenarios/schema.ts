@@ -215,7 +215,34 @@ const BaseSteps = [
     expect: z.object({ asymmetries: z.array(ExpectedAsymmetry) }).strict().optional()
   }).strict(),
   FaultStep,
-  HealStep
+  HealStep,
+  /**
+   * A seeded population schedule: each round some offline peers of the group join (start and connect), some online
+   * ones leave (stop, or kill), then a sample of the online ones verifies discovery. The release profile is built
+   * from it; its connects and verifications are what the KPIs count.
+   */
+  z.object({
+    action: z.literal('churn'),
+    nodes: Refs,
+    rounds: z.number().int().min(1).max(100),
+    /** Share of the offline peers that join each round (at least one while any is offline). */
+    joinFraction: z.number().min(0).max(1).default(0.5),
+    /** Share of the online peers that leave each round. */
+    leaveFraction: z.number().min(0).max(1).default(0.2),
+    /** Share of the leavers that are killed rather than stopped gracefully. */
+    killFraction: z.number().min(0).max(1).default(0.5),
+    /** Plan time between rounds (scaled). */
+    intervalMs: PlanMs.default(10_000),
+    /** Online peers whose discovery is verified each round. */
+    verifySample: z.number().int().min(0).default(3),
+    expect: z.object({
+      /** Minimum share (percent) of peers whose connect succeeded, failover included. */
+      connectSuccessPercent: z.number().min(0).max(100).optional(),
+      /** Minimum share (percent) of sampled verifications that were "verified". */
+      verifiedPercent: z.number().min(0).max(100).optional()
+    }).strict().optional(),
+    ...Common
+  }).strict()
 ] as const
 
 const BaseStepSchema = z.discriminatedUnion('action', [...BaseSteps])

@@ -2,7 +2,7 @@ import type { NodeEvent } from '../../nodes/events.ts'
 import type { ConnectResult } from '../../nodes/schemas.ts'
 import { resolveRefs, type Check, type Condition, type Step } from '../../scenarios/schema.ts'
 import { computeMatrix } from '../matrix.ts'
-import { seededBytes } from '../seed.ts'
+import { prng, seededBytes } from '../seed.ts'
 import { ScenarioAbort, type RunContext, type RunNode } from './context.ts'
 import { applyFault, heal, proxiedAddr, resolveLinks } from './links.ts'
 import { parseToxicSpec } from '../faults/toxic-spec.ts'
@@ -48,6 +48,7 @@ export async function executeStep (ctx: RunContext, step: Step): Promise<string[
     case 'fault': return await applyFault(ctx, step)
     case 'heal': await heal(ctx, step.faults); break
     case 'sweep': return await sweep(ctx, step)
+    case 'churn': await churn(ctx, step, refs); break
   }
   return refs
 }
@@ -403,4 +404,52 @@ async function sweep (ctx: RunContext, step: StepOf<'sweep'>): Promise<string[]>
     })
   }
   return links.map(l => l.name)
+}
+
+/** Picks `n` distinct items with the run's seeded generator. */
+function pick<T> (items: T[], n: number, random: () => number): T[] {
+  const pool = [...items]
+  const out: T[] = []
+  while (out.length < n && pool.length > 0) out.push(pool.splice(Math.floor(random() * pool.length), 1)[0]!)
+  return out
+}
+
+async function churn (ctx: RunContext, step: StepOf<'churn'>, population: string[]): Promise<void> {
+  const random = prng(`${ctx.seed}/${ctx.scenario.name}/${ctx.currentStep}`)
+  let connects = 0
+  let connected = 0
+  let verifications = 0
+  let verified = 0
+  const failures: string[] = []
+  for (let round = 0; round < step.rounds; round++) {
+    const online = population.filter(n => ctx.node(n).running != null)
+    const offline = population.filter(n => ctx.node(n).running == null)
+    const leavers = pick(online, Math.floor(online.length * step.leaveFraction), random)
+    const joiners = pick(offline, offline.length === 0 ? 0 : Math.max(1, Math.round(offline.length * step.joinFraction)), random)
+    await forEach(leavers, async n => { await stopNode(ctx, ctx.node(n), random() < step.killFraction ? 'kill' : 'stop') })
+    // Joins arrive in small batches, as users do, rather than as one synchronized burst.
+    for (let i = 0; i < joiners.length; i += 10) {
+      await forEach(joiners.slice(i, i + 10), async n => {
+        await startNode(ctx, ctx.node(n))
+        const r = await ctx.handle(n).call('connectWithTimeout', { bootstrapAddrs: bootstrapAddrs(ctx, n, ctx.node(n).bootstrapRefs) }, { signal: ctx.signal })
+        connects++
+        if (r.success) connected++
+        else failures.push(`${n}: ${r.error?.category ?? 'failed'}`)
+      })
+    }
+    await sleep(ctx.scaled(step.intervalMs), ctx.signal)
+    const sample = pick(population.filter(n => ctx.node(n).running != null), step.verifySample, random)
+    await forEach(sample, async n => {
+      const st = await ctx.handle(n).call('verifyPeerDiscovery', {}, { signal: ctx.signal })
+      verifications++
+      if (st.overall === 'verified') verified++
+    })
+  }
+  const pct = (a: number, b: number): number => b === 0 ? 100 : Math.round(a / b * 10_000) / 100
+  if (step.expect?.connectSuccessPercent != null) {
+    ctx.expect({ id: `${ctx.currentStep}-churn-connect`, description: `peers joining during churn connect (failover included) at least ${step.expect.connectSuccessPercent} % of the time`, expected: `≥ ${step.expect.connectSuccessPercent} %`, actual: `${pct(connected, connects)} % of ${connects}${failures.length > 0 ? ` (failed: ${failures.slice(0, 5).join(', ')})` : ''}`, passed: pct(connected, connects) >= step.expect.connectSuccessPercent, planRef: step.planRef })
+  }
+  if (step.expect?.verifiedPercent != null) {
+    ctx.expect({ id: `${ctx.currentStep}-churn-verified`, description: `sampled peers verify discovery at least ${step.expect.verifiedPercent} % of the time`, expected: `≥ ${step.expect.verifiedPercent} %`, actual: `${pct(verified, verifications)} % of ${verifications}`, passed: pct(verified, verifications) >= step.expect.verifiedPercent, planRef: step.planRef })
+  }
 }
