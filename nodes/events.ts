@@ -55,6 +55,11 @@ export const NodeEventBodySchema = z.discriminatedUnion('type', [
   e('file:provided', { cid: z.string(), ok: z.boolean(), error: z.string().optional() }),
   e('file:found', { cid: z.string(), providers: z.array(z.string()) }),
   e('file:downloaded', { cid: z.string(), provider: z.string().optional(), success: z.boolean(), hashVerified: z.boolean(), error: z.string().optional() }),
+  /** Plan Solution #4: the bootstrap's supervisor (process and docker modes), reported under the bootstrap's name. */
+  e('supervisor:check', { ok: z.boolean(), failed: z.array(z.string()), latencyMs: z.number().nullable() }),
+  e('supervisor:restart', { reason: z.string(), restartsInWindow: z.number().int(), ok: z.boolean(), durationMs: z.number(), error: z.string().optional() }),
+  e('supervisor:alert', { restartsInWindow: z.number().int(), windowMs: z.number(), message: z.string() }),
+  e('supervisor:recovered', { downtimeMs: z.number(), automatic: z.boolean(), restarts: z.number().int(), reason: z.string() }),
   e('log', { level: z.enum(['info', 'warn', 'error']), message: z.string() })
 ])
 

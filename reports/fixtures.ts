@@ -46,6 +46,11 @@ export const connectResult = (attempt: number, outcome: 'success' | 'timeout' | 
   ...(outcome === 'success' ? {} : { error: { category: outcome, message: 'Bootstrap not responding - may be down', suggestedAction: 'Try again later or check internet connection', detail: `${outcome} after ${durationMs} ms` } })
 })
 
+/** The user-level outcome of one connect (retries and failover included): what the connection KPI counts. */
+export const connectDone = (success: boolean, attempts = 1): NodeEventBody => ({
+  type: 'connect:done', success, attempts, ...(success ? { bootstrap: BOOT } : {})
+})
+
 const nodes = (...peers: string[]): ScenarioRecordInput['nodes'] => [
   { name: 'boot', role: 'bootstrap', peerId: '12D3KooWBoot', multiaddrs: [BOOT] },
   ...peers.map(p => ({ name: p, role: 'peer' as const, peerId: `12D3KooW${p}` }))
@@ -115,6 +120,7 @@ function normalConnection (): ScenarioRecordInput {
       [1_000, 'peerB', { type: 'node:started', peerId: '12D3KooWpeerB', multiaddrs: ['/memory/peerB'] }],
       [1_020, 'peerB', { type: 'connect:attempt', attempt: 1, bootstrap: BOOT, timeoutMs: 1_000 }],
       [1_200, 'peerB', connectResult(1, 'success', 180)],
+      [1_201, 'peerB', connectDone(true)],
       [1_500, 'peerB', { type: 'peer:discovered', peerId: '12D3KooWpeerA', source: 'dht' }],
       [1_550, 'peerB', { type: 'connection:open', peerId: '12D3KooWpeerA', remoteAddr: '/memory/peerA', direction: 'outbound' }],
       [1_550, 'peerB', { type: 'peer:verified', peerId: '12D3KooWpeerA', reachable: true, latencyMs: 3 }],
@@ -147,11 +153,13 @@ function bidirectionalDiscovery (): ScenarioRecordInput {
     ],
     events: timeline(t0, [
       [350, 'peerA', connectResult(1, 'success', 250)],
+      [351, 'peerA', connectDone(true)],
       [700, 'peerA', healthCheck(true, 10, t0 + 700)],
       [1_100, 'peerB', { type: 'connect:attempt', attempt: 1, bootstrap: BOOT, timeoutMs: 1_000 }],
       [2_100, 'peerB', connectResult(1, 'timeout', 1_000)],
       [2_100, 'peerB', { type: 'connect:retry', attempt: 2, bootstrap: BOOT, timeoutMs: 1_500, reason: 'timeout' }],
       [2_600, 'peerB', connectResult(2, 'success', 480)],
+      [2_601, 'peerB', connectDone(true, 2)],
       [3_000, 'peerB', healthCheck(true, 11, t0 + 3_000)],
       [3_900, 'peerB', { type: 'peer:discovered', peerId: '12D3KooWpeerA', source: 'dht' }],
       [4_200, 'peerA', { type: 'dial:failed', peerId: '12D3KooWpeerB', category: 'timeout', detail: 'dial to /memory/peerB timed out' }],
@@ -203,7 +211,9 @@ function healthMonitoring (): ScenarioRecordInput {
     assertions: [assertion('red-within-60s', true, '< 60.0s (plan time)', '31.0s', t0 + 9_000, { planRef: 'Test 4 / Success Criteria', step: 3 })],
     events: timeline(t0, [
       [300, 'peerA', connectResult(1, 'success', 200)],
+      [301, 'peerA', connectDone(true)],
       [320, 'peerB', connectResult(1, 'success', 210)],
+      [321, 'peerB', connectDone(true)],
       [900, 'peerA', discoveryStatus('verified', ['12D3KooWpeerB'])],
       [950, 'peerB', discoveryStatus('verified', ['12D3KooWpeerA'])],
       [1_000, 'peerA', healthCheck(true, 9, t0 + 1_000)],
@@ -236,7 +246,7 @@ function faultBypassed (): ScenarioRecordInput {
     invalid: 'traffic bypassed the faulted link boot<->peerA: peerA dialled /ip4/127.0.0.1/tcp/4001 directly',
     startedAt: t0, endedAt: t0 + 2_000, durationMs: 2_000,
     assertions: [assertion('connect-fails-under-fault', true, 'timeout', 'success?', t0 + 1_900)],
-    events: timeline(t0, [[400, 'peerA', connectResult(1, 'success', 300)], [500, 'peerA', healthCheck(true, 5, t0 + 500)]]),
+    events: timeline(t0, [[400, 'peerA', connectResult(1, 'success', 300)], [401, 'peerA', connectDone(true)], [500, 'peerA', healthCheck(true, 5, t0 + 500)]]),
     recoveries: [{ node: 'boot', failedAt: t0 + 600, detectedAt: null, recoveredAt: null, automatic: false }]
   })
 }
@@ -255,9 +265,14 @@ function latencySweep (): ScenarioRecordInput {
     ],
     events: timeline(t0, [
       [500, 'peerA', connectResult(1, 'success', 20)],
+      [501, 'peerA', connectDone(true)],
       [5_000, 'peerA', connectResult(1, 'success', 420)],
+      [5_001, 'peerA', connectDone(true)],
       [6_000, 'peerA', healthCheck(true, 410, t0 + 6_000)],
       [12_000, 'peerA', connectResult(1, 'success', 830)],
+      [12_001, 'peerA', connectDone(true)],
+      [13_000, 'peerA', connectResult(1, 'timeout', 1_000)],
+      [13_001, 'peerA', connectDone(false)],
       [13_000, 'peerA', healthCheck(true, 820, t0 + 13_000)],
       [13_000, 'peerA', { type: 'health:warning', address: BOOT, consecutive: 3, latencyMs: 820, message: 'Network may be slow' }],
       [14_000, 'peerA', discoveryStatus('verified')]

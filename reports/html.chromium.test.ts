@@ -145,7 +145,7 @@ describe.skipIf(!present && !required)(title, () => {
     const sweep = fixture.page.locator('details[data-scenario="sweep-bootstrap-latency"]')
     await sweep.locator(':scope > summary').click()
     expect(await sweep.locator('svg.sweep .knee text').first().textContent()).toBe('knee: connection 80 % at latencyMs = 400')
-    expect(await sweep.locator('svg.timeline rect.mark:not(.fam-fault)').count()).toBe(7)
+    expect(await sweep.locator('svg.timeline rect.mark:not(.fam-fault)').count()).toBe(12)
     expect(await sweep.locator('svg.timeline rect.mark.fam-fault').count()).toBe(2)
 
     const before = structuredClone(fixtureRunRecord())

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import type { NodeEventBody } from '../nodes/events.ts'
 import type { ScenarioRecordInput } from '../sim/record.ts'
-import { connectResult, discoveryStatus, FIXTURE_EXPECTED, fixtureRunRecord, healthCheck, makeRun, makeScenario, T0, timeline } from './fixtures.ts'
+import { connectDone, connectResult, discoveryStatus, FIXTURE_EXPECTED, fixtureRunRecord, healthCheck, makeRun, makeScenario, T0, timeline } from './fixtures.ts'
 import { computeKpis, KPI_IDS, KpiSchema, meets } from './kpis.ts'
 
 const kpisOf = (...scenarios: ScenarioRecordInput[]) => computeKpis(makeRun(scenarios))
@@ -63,18 +63,20 @@ describe('KPIs with nothing to measure', () => {
 })
 
 describe('connectionSuccessRate', () => {
-  it('is the share of successful connect:result events', () => {
+  it('is the share of successful connects (connect:done), retries and failover included', () => {
     const kpis = kpisOf(makeScenario('a', {
-      events: events([[1, 'peerA', connectResult(1, 'success', 5)], [2, 'peerA', connectResult(1, 'timeout', 5)],
-        [3, 'peerA', connectResult(2, 'success', 5)], [4, 'peerA', connectResult(1, 'success', 5)]])
+      events: events([[1, 'peerA', connectDone(true)], [2, 'peerB', connectDone(false, 3)],
+        [3, 'peerC', connectResult(1, 'timeout', 5)], [4, 'peerC', connectResult(2, 'success', 5)], [5, 'peerC', connectDone(true, 2)],
+        [6, 'peerD', connectDone(true)]])
     }))
+    // peerC's failed first attempt is not a failed connect: failover got it through.
     expect(kpis.connectionSuccessRate).toMatchObject({ value: 75, samples: 4, met: false })
   })
 
   it('excludes scenarios tagged expected-failure and invalid scenarios', () => {
-    const ok = makeScenario('ok', { events: events([[1, 'peerA', connectResult(1, 'success', 5)]]) })
-    const dead = makeScenario('dead', { tags: ['expected-failure'], events: events([[1, 'peerA', connectResult(1, 'timeout', 5)]]) })
-    const bypassed = makeScenario('bypassed', { invalid: 'proxy bypassed', events: events([[1, 'peerA', connectResult(1, 'refused', 5)]]) })
+    const ok = makeScenario('ok', { events: events([[1, 'peerA', connectDone(true)]]) })
+    const dead = makeScenario('dead', { tags: ['expected-failure'], events: events([[1, 'peerA', connectDone(false)]]) })
+    const bypassed = makeScenario('bypassed', { invalid: 'proxy bypassed', events: events([[1, 'peerA', connectDone(false)]]) })
     expect(kpisOf(ok, dead, bypassed).connectionSuccessRate).toMatchObject({ value: 100, samples: 1, met: true })
     expect(kpisOf(dead).connectionSuccessRate).toMatchObject({ value: null, samples: 0, met: null })
   })

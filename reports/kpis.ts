@@ -155,8 +155,13 @@ function bootstrapFailureSteps (s: ScenarioRecord, bootstraps: ReadonlySet<strin
     FAILURE_STEP_KINDS.has(step.kind) && step.ok && step.targets.some(t => bootstraps.has(t)) && isOutage(step))
 }
 
-/** The events by which a peer notices a dead bootstrap: its health indicator turning red, or a failed attempt. */
-function isDetection (event: NodeEvent): boolean {
+/**
+ * The events by which the system notices a dead bootstrap: a peer's health indicator turning red or a failed
+ * attempt, or the bootstrap's supervisor restarting it or alerting the operator (a crash repaired before the peers'
+ * next 30 s check was still detected, by the supervisor).
+ */
+function isDetection (event: NodeEvent, bootstraps: ReadonlySet<string>): boolean {
+  if (bootstraps.has(event.node)) return event.type === 'supervisor:restart' || event.type === 'supervisor:alert'
   return (event.type === 'health:status' && event.to === 'red') ||
     (event.type === 'connect:result' && event.outcome !== 'success')
 }
@@ -165,10 +170,10 @@ interface Detection { scenario: string, step: StepRecord, measuredMs: number, pl
 
 function detectionsIn (s: ScenarioRecord): Detection[] {
   const bootstraps = bootstrapNames(s)
-  // A dead bootstrap cannot notice its own death: only the other nodes' events count as detection.
+  // A dead bootstrap cannot notice its own death: only the peers' events and its supervisor's count as detection.
   return bootstrapFailureSteps(s, bootstraps).map(step => {
     const first = s.events
-      .filter(e => e.time >= step.startedAt && !bootstraps.has(e.node) && isDetection(e))
+      .filter(e => e.time >= step.startedAt && isDetection(e, bootstraps))
       .reduce<number | null>((min, e) => min === null ? e.time : Math.min(min, e.time), null)
     const detected = first !== null
     // Undetected: the observed window is a lower bound on the detection time.

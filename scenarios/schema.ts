@@ -36,6 +36,11 @@ const BootstrapNode = z.object({
   role: z.literal('bootstrap'),
   name: Name,
   maxPeers: z.number().int().min(1).optional(),
+  /**
+   * Run the plan's auto-recovery supervisor (Solution #4) on this bootstrap: process alive, port listening, DHT
+   * answering a ping within 5 s, restarts with the 3-in-10-minutes rule. Needs process or docker mode.
+   */
+  supervise: z.boolean().optional(),
   dht: DhtOptionsSchema.partial().optional(),
   timing: TimingOverrides.optional()
 }).strict()
@@ -85,7 +90,8 @@ const EventMatch = z.object({
 export const ConditionSchema = z.union([
   z.object({ routingTable: z.object({ node: Name, minPeers: z.number().int().min(0) }).strict() }).strict(),
   z.object({ health: z.object({ node: Name, status: HealthStatusSchema }).strict() }).strict(),
-  z.object({ event: EventMatch }).strict(),
+  /** At least `minCount` matching events (since the step `afterStep`, when given). */
+  z.object({ event: EventMatch.extend({ minCount: z.number().int().min(1).default(1), afterStep: z.number().int().min(0).optional() }).strict() }).strict(),
   /** `node` sees every one of `peers`: they are in its Kademlia routing table. */
   z.object({ sees: z.object({ node: Name, peers: Refs }).strict() }).strict(),
   z.object({ connected: z.object({ node: Name, peers: Refs }).strict() }).strict(),

@@ -6,6 +6,7 @@ import type { NodeHandle } from '../../nodes/commands.ts'
 import type { NodeSpec, Scenario } from '../../scenarios/schema.ts'
 import type { AssertionResult, FaultRecord, Matrix, StepRecord, SweepPoint } from '../record.ts'
 import type { Link } from '../faults/links.ts'
+import type { SupervisedNode } from '../backends/supervise.ts'
 import type { Backend, StartedBlackhole, StartedNode } from '../backends/backend.ts'
 
 /** One node of a scenario run: its spec, its fixed config and address, and whatever is running now. */
@@ -47,6 +48,9 @@ export class RunContext {
   readonly faults: FaultRecord[] = []
   readonly activeFaults = new Map<string, Array<{ link: Link, toxic?: string, record: number }>>()
   readonly sweep: SweepPoint[] = []
+  /** Supervised bootstraps (plan Solution #4), stopped before the nodes at teardown. */
+  readonly supervised = new Map<string, SupervisedNode>()
+  readonly recoveries: Array<{ node: string, failedAt: number, detectedAt: number | null, recoveredAt: number | null, automatic: boolean }> = []
   /** Timers the run set (fault durations): cleared at teardown. */
   readonly timers = new Set<NodeJS.Timeout>()
 

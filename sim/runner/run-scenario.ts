@@ -2,7 +2,7 @@ import type { Scenario } from '../../scenarios/schema.ts'
 import type { Backend } from '../backends/backend.ts'
 import type { Mode, ScenarioRecord } from '../record.ts'
 import { buildNodes, RunContext, ScenarioAbort } from './context.ts'
-import { executeStep } from './steps.ts'
+import { executeStep, unsupervise } from './steps.ts'
 import { describeError } from '../../nodes/util.ts'
 import { startToxiproxy } from '../faults/toxiproxy-server.ts'
 import { LinkProxies, newRunId } from '../faults/links.ts'
@@ -10,6 +10,8 @@ import { bypassVerdict, connectionsOutsideProxies, createLinks, usesFaults } fro
 
 /** Modes whose nodes talk over TCP on this host, where Toxiproxy can sit between them. */
 export const FAULT_MODES: Mode[] = ['tcp', 'process']
+/** Modes whose bootstraps are real processes or containers that can crash and be restarted. */
+export const SUPERVISED_MODES: Mode[] = ['process', 'docker']
 
 export interface RunScenarioOptions {
   mode: Mode
@@ -66,11 +68,14 @@ export async function runScenario (scenario: Scenario, opts: RunScenarioOptions)
     timeScale
   }
   const faults = usesFaults(scenario)
+  const supervised = scenario.nodes.some(n => n.role === 'bootstrap' && n.supervise === true)
   const notHere = scenario.modes != null && !scenario.modes.includes(opts.mode)
     ? scenario.modesReason ?? `runs only in ${scenario.modes.join(', ')} mode`
     : faults && !FAULT_MODES.includes(opts.mode)
       ? `injects faults through Toxiproxy proxies on TCP links: run it with --mode ${FAULT_MODES.join(' or ')}`
-      : undefined
+      : supervised && !SUPERVISED_MODES.includes(opts.mode)
+        ? `needs the bootstrap supervisor, which restarts a real process or container: run it with --mode ${SUPERVISED_MODES.join(' or ')}`
+        : undefined
   if (notHere != null) {
     return {
       ...base, status: 'skipped', reason: notHere,
@@ -107,6 +112,8 @@ export async function runScenario (scenario: Scenario, opts: RunScenarioOptions)
       stack.defer(() => { for (const t of run.timers) clearTimeout(t) })
       // Stop nodes before the backend goes: the backend's own disposal is the safety net, not the plan.
       stack.defer(async () => {
+        // Supervisors first: a supervisor watching a node being stopped would bring it back.
+        await Promise.allSettled([...run.nodes.values()].map(async n => { await unsupervise(run, n) }))
         await Promise.allSettled([...run.nodes.values()].map(async n => {
           n.unsubscribe?.()
           await n.running?.stop()
@@ -186,6 +193,6 @@ export async function runScenario (scenario: Scenario, opts: RunScenarioOptions)
     faults: ctx?.faults ?? [],
     ...(ctx != null && ctx.sweep.length > 0 ? { sweep: ctx.sweep } : {}),
     ...(invalid != null ? { invalid } : {}),
-    recoveries: []
+    recoveries: ctx?.recoveries ?? []
   }
 }

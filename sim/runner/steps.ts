@@ -3,6 +3,8 @@ import type { ConnectResult } from '../../nodes/schemas.ts'
 import { resolveRefs, type Check, type Condition, type Step } from '../../scenarios/schema.ts'
 import { computeMatrix } from '../matrix.ts'
 import { prng, seededBytes } from '../seed.ts'
+import { canSupervise } from '../backends/supervise.ts'
+import type { NodeEventBody } from '../../nodes/events.ts'
 import { ScenarioAbort, type RunContext, type RunNode } from './context.ts'
 import { applyFault, heal, proxiedAddr, resolveLinks } from './links.ts'
 import { parseToxicSpec } from '../faults/toxic-spec.ts'
@@ -88,7 +90,45 @@ export async function startNode (ctx: RunContext, node: RunNode): Promise<void> 
   node.running = await ctx.backend.startNode(config, ctx.signal)
   node.peerId = node.running.peerId
   node.unsubscribe = node.running.handle.subscribe(ev => { ctx.record(ev) })
+  if (node.spec.role === 'bootstrap' && node.spec.supervise === true) await supervise(ctx, node)
 }
+
+async function supervise (ctx: RunContext, node: RunNode): Promise<void> {
+  if (!canSupervise(ctx.backend)) throw new Error(`bootstrap "${node.name}" asks for supervision, which needs process or docker mode`)
+  let seq = 0
+  const emit = (body: NodeEventBody, at: number): void => { ctx.record({ ...body, seq: seq++, time: at, node: node.name } as NodeEvent) }
+  const supervised = await ctx.backend.supervise(node.running!, {
+    // The replacement process numbers its events from 0 again: listen to it afresh.
+    onRestarted: fresh => {
+      node.unsubscribe?.()
+      node.running = fresh
+      node.unsubscribe = fresh.handle.subscribe(ev => { ctx.record(ev) })
+    },
+    onEvent: ev => {
+      switch (ev.type) {
+        case 'check': emit({ type: 'supervisor:check', ok: ev.ok, failed: ev.checks.filter(c => !c.ok).map(c => `${c.name}: ${c.detail}`), latencyMs: ev.latencyMs }, ev.at); break
+        case 'restart': emit({ type: 'supervisor:restart', reason: ev.reason, restartsInWindow: ev.restartsInWindow, ok: ev.ok, durationMs: ev.durationMs, ...(ev.error != null ? { error: ev.error } : {}) }, ev.at); break
+        case 'alert': emit({ type: 'supervisor:alert', restartsInWindow: ev.restartsInWindow, windowMs: ev.windowMs, message: ev.message }, ev.at); break
+        case 'recovered': emit({ type: 'supervisor:recovered', downtimeMs: ev.downtimeMs, automatic: ev.recovery.automatic, restarts: ev.recovery.restarts, reason: ev.recovery.reason }, ev.at); break
+      }
+    }
+  })
+  ctx.supervised.set(node.name, supervised)
+}
+
+/** A deliberate stop is not a crash: supervision ends first, so the supervisor does not bring the node back. */
+async function unsupervise (ctx: RunContext, node: RunNode): Promise<void> {
+  const supervised = ctx.supervised.get(node.name)
+  if (supervised == null) return
+  ctx.supervised.delete(node.name)
+  ctx.recoveries.push(...supervised.supervisor.recoveries().map(r => ({ node: node.name, failedAt: r.failedAt, detectedAt: r.detectedAt, recoveredAt: r.recoveredAt, automatic: r.automatic })))
+  // An incident still open (the supervisor gave up after the alert) is a failure that needs an operator.
+  const open = supervised.supervisor.history().incident
+  if (open != null) ctx.recoveries.push({ node: node.name, failedAt: open.failedAt, detectedAt: open.detectedAt, recoveredAt: null, automatic: false })
+  await supervised.stop()
+}
+
+export { unsupervise }
 
 export async function stopNode (ctx: RunContext, node: RunNode, how: 'stop' | 'kill'): Promise<void> {
   if (node.blackhole != null) {
@@ -97,6 +137,8 @@ export async function stopNode (ctx: RunContext, node: RunNode, how: 'stop' | 'k
     return
   }
   if (node.running == null) throw new Error(`node "${node.name}" is not running`)
+  // A kill is the crash the supervisor exists for; a stop (or the stop half of a restart) is deliberate.
+  if (how === 'stop') await unsupervise(ctx, node)
   const running = node.running
   node.running = undefined
   if (how === 'kill') await running.kill()
@@ -237,8 +279,9 @@ export async function evaluate (ctx: RunContext, condition: Condition): Promise<
   }
   if ('event' in condition) {
     const c = condition.event
-    const hits = ctx.events.filter(ev => ev.node === c.node && ev.type === c.type && matches(ev, c.where))
-    return { holds: hits.length > 0, seen: `${hits.length} matching event(s)` }
+    const from = c.afterStep == null ? 0 : ctx.steps[c.afterStep]?.startedAt ?? 0
+    const hits = ctx.events.filter(ev => ev.node === c.node && ev.type === c.type && ev.time >= from && matches(ev, c.where))
+    return { holds: hits.length >= c.minCount, seen: `${hits.length} matching event(s)` }
   }
   if ('sees' in condition) {
     const c = condition.sees
