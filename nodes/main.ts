@@ -12,6 +12,8 @@ import { describeError } from './util.ts'
  *   node nodes/main.ts --config '<json>' | --config-file F     (or env CHIRAL_NODE_CONFIG)
  *                      [--control-host 127.0.0.1] [--control-port 0] [--exit-on-stdin-close]
  *
+ * The control flags default to env CHIRAL_CONTROL_HOST / CHIRAL_CONTROL_PORT (the docker image sets 0.0.0.0:7070).
+ *
  * stdout carries exactly one line, `CHIRAL_READY {"control":…,"peerId":…,"multiaddrs":[…]}`, which the backends
  * parse; everything else goes to stderr. Exit codes: 0 after SIGTERM/SIGINT or the `shutdown` command, 1 when the
  * node cannot start or stop, 2 for a bad command line or config (one line naming the field, no stack).
@@ -95,11 +97,16 @@ export function parseCommandLine (argv: string[], env: NodeJS.ProcessEnv): Args 
     throw new UsageError(`invalid config from ${source}: ${describeIssue(parsed.error.issues[0])}${more > 0 ? ` (and ${more} more issue${more > 1 ? 's' : ''})` : ''}`)
   }
 
-  const controlHost = values['control-host'] ?? '127.0.0.1'
-  const portText = values['control-port'] ?? '0'
+  // The image sets CHIRAL_CONTROL_HOST=0.0.0.0 so that a published port reaches the server; a flag still wins.
+  const controlHost = values['control-host'] ?? nonEmpty(env.CHIRAL_CONTROL_HOST) ?? '127.0.0.1'
+  const portText = values['control-port'] ?? nonEmpty(env.CHIRAL_CONTROL_PORT) ?? '0'
   const controlPort = Number(portText)
   if (!/^\d+$/.test(portText) || controlPort > 65_535) throw new UsageError(`--control-port must be 0–65535, got "${portText}"`)
   return { config: parsed.data, controlHost, controlPort, exitOnStdinClose: values['exit-on-stdin-close'] === true }
+}
+
+function nonEmpty (value: string | undefined): string | undefined {
+  return value == null || value === '' ? undefined : value
 }
 
 /** One line that names the field: the person reading it is editing a scenario or a JSON blob, not this code. */

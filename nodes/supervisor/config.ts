@@ -20,7 +20,8 @@ export const SupervisorConfigSchema = z.object({
   maxRestarts: z.number().int().min(0).default(3),
   /**
    * How long a restarted bootstrap has to pass all three checks again. The plan's "total downtime < 90 s" (Test 5)
-   * is detection (≤ 60 s) plus this, so 30 s keeps the target reachable.
+   * is detection (≤ 60 s) plus this, so 30 s keeps the target reachable. Not scaled: starting a process or a
+   * container takes the same real time whatever the scenario's timeScale.
    */
   restartTimeoutMs: z.number().int().min(10).default(30_000),
   /** After a restart, checks repeat this often until the node passes (instead of waiting a whole interval). */
@@ -31,7 +32,7 @@ export const SupervisorConfigSchema = z.object({
 export type SupervisorConfigInput = z.input<typeof SupervisorConfigSchema>
 export type SupervisorConfig = z.output<typeof SupervisorConfigSchema>
 
-const DURATION_KEYS = ['checkIntervalMs', 'pingTimeoutMs', 'restartWindowMs', 'restartTimeoutMs', 'recoveryPollMs'] as const satisfies ReadonlyArray<keyof SupervisorConfig>
+const DURATION_KEYS = ['checkIntervalMs', 'pingTimeoutMs', 'restartWindowMs', 'recoveryPollMs'] as const satisfies ReadonlyArray<keyof SupervisorConfig>
 
 /** The config with `timeScale` applied to every duration: what the supervisor actually waits. */
 export function scaledSupervisorConfig (config: SupervisorConfig): SupervisorConfig {

@@ -40,15 +40,6 @@ export interface Pinger extends AsyncDisposable {
   close(): Promise<void>
 }
 
-/** Host and TCP port of a multiaddr such as /ip4/127.0.0.1/tcp/4001/p2p/…, for the port check. */
-export function tcpHostPort (address: string): { host: string, port: number } {
-  const components = multiaddr(address).getComponents()
-  const host = components.find(c => ['ip4', 'ip6', 'dns4', 'dns6', 'dns'].includes(c.name))?.value
-  const port = Number(components.find(c => c.name === 'tcp')?.value)
-  if (host == null || !Number.isInteger(port)) throw new Error(`not a TCP multiaddr: ${address}`)
-  return { host, port }
-}
-
 export interface PingerOptions {
   /** The bootstrap's ping protocol prefix (NodeConfig.dht.pingProtocolPrefix); default "ipfs". */
   protocolPrefix?: string
@@ -67,25 +58,34 @@ export async function createPinger (options: PingerOptions = {}): Promise<Pinger
     services: { ping: ping({ protocolPrefix: options.protocolPrefix ?? 'ipfs' }) }
   })
   let closed: Promise<void> | undefined
+  // One ping at a time: each ends by hanging up, which would cut a concurrent ping to the same peer mid-flight.
+  let queue: Promise<unknown> = Promise.resolve()
   const close = async (): Promise<void> => {
     closed ??= Promise.resolve(node.stop())
     await closed
   }
   return {
     async ping (address: string, signal: AbortSignal): Promise<ProbeResult> {
-      const ma = multiaddr(address)
-      const peer = peerIdOfAddr(address)
-      try {
-        // A fresh dial every time: a connection kept from the last check would hide a bootstrap that stopped accepting.
-        const latencyMs = await node.services.ping.ping(ma, { signal })
-        return { ok: true, detail: `ping ${latencyMs.toFixed(1)} ms`, latencyMs }
-      } catch (err) {
-        return { ok: false, detail: signal.aborted ? 'no ping answer in time' : describeError(err) }
-      } finally {
-        if (peer != null) await node.hangUp(ma).catch(() => {})
-      }
+      const run = queue.then(async () => await pingOnce(address, signal))
+      queue = run.catch(() => {})
+      return await run
     },
     close,
     [Symbol.asyncDispose]: close
+  }
+
+  async function pingOnce (address: string, signal: AbortSignal): Promise<ProbeResult> {
+    // Waiting in the queue may have used up the caller's deadline.
+    if (signal.aborted) return { ok: false, detail: 'no ping answer in time' }
+    const ma = multiaddr(address)
+    try {
+      // A fresh dial every time: a connection kept from the last check would hide a bootstrap that stopped accepting.
+      const latencyMs = await node.services.ping.ping(ma, { signal })
+      return { ok: true, detail: `ping ${latencyMs.toFixed(1)} ms`, latencyMs }
+    } catch (err) {
+      return { ok: false, detail: signal.aborted ? 'no ping answer in time' : describeError(err) }
+    } finally {
+      if (peerIdOfAddr(address) != null) await node.hangUp(ma).catch(() => {})
+    }
   }
 }

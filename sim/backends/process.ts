@@ -1,7 +1,6 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { multiaddr } from '@multiformats/multiaddr'
 import { startBlackhole } from '../../nodes/blackhole.ts'
 import type { NodeConfig } from '../../nodes/config.ts'
@@ -11,6 +10,7 @@ import { probePort, tcpHostPort } from '../../nodes/supervisor/probes.ts'
 import type { ProbeResult } from '../../nodes/supervisor/supervisor.ts'
 import { freePort } from '../faults/free-port.ts'
 import type { StartedBlackhole, StartedNode } from './backend.ts'
+import { shutdownThenForce } from './graceful-stop.ts'
 import { superviseWith, type SuperviseOptions, type SupervisedNode, type SupervisingBackend } from './supervise.ts'
 
 /**
@@ -29,8 +29,6 @@ export interface ProcessBackendOptions {
   env?: NodeJS.ProcessEnv
 }
 
-/** Lets events written just before the child's exit reach subscribers before the runner unsubscribes. */
-const DRAIN_MS = 100
 
 export class ProcessNode implements StartedNode {
   readonly handle: RemoteNode
@@ -74,13 +72,12 @@ export class ProcessNode implements StartedNode {
   }
 
   async #stop (): Promise<void> {
-    const half = Math.max(1, Math.floor(this.#stopTimeoutMs / 2))
     if (!this.child.exited) {
-      // The node's own goodbye first; a dead control channel just moves us on to the signals.
-      await this.handle.call('shutdown', {}, { signal: AbortSignal.timeout(half) }).catch(() => {})
-      if (!await this.child.waitForExit(half)) await this.child.terminate(half)
+      await shutdownThenForce(this.handle, this.#stopTimeoutMs, {
+        waitForExit: async ms => await this.child.waitForExit(ms),
+        force: async ms => { await this.child.terminate(ms) }
+      })
     }
-    await sleep(DRAIN_MS)
     this.#onGone(this)
   }
 }
@@ -92,6 +89,8 @@ export class ProcessBackend implements SupervisingBackend {
   readonly #nodes = new Set<ProcessNode>()
   readonly #blackholes = new Set<StartedBlackhole>()
   readonly #supervised = new Set<SupervisedNode>()
+  /** Every control client handed out, killed nodes' included: an open event subscription would retry for minutes. */
+  readonly #handles = new Set<RemoteNode>()
   #stateDir: Promise<string> | undefined
   #disposed = false
 
@@ -125,6 +124,7 @@ export class ProcessBackend implements SupervisingBackend {
     })
     const node = new ProcessNode(effective, child, this.#options.stopTimeoutMs, gone => { this.#nodes.delete(gone) })
     this.#nodes.add(node)
+    this.#handles.add(node.handle)
     return node
   }
 
@@ -180,6 +180,8 @@ export class ProcessBackend implements SupervisingBackend {
     await Promise.allSettled([...this.#blackholes].map(async b => { await b.close() }))
     // Anything that resisted a graceful stop gets SIGKILL: a leftover child is worse than a rude goodbye.
     await Promise.allSettled([...this.#nodes].map(async n => { await n.kill() }))
+    await Promise.allSettled([...this.#handles].map(async h => { await h.close() }))
+    this.#handles.clear()
     this.#supervised.clear()
     this.#nodes.clear()
     this.#blackholes.clear()

@@ -72,7 +72,12 @@ export async function superviseWith<N extends StartedNode> (
       checkDht: async signal => await (await getPinger()).ping(adapter.pingAddress(current), signal),
       restart: async signal => {
         current = await adapter.restart(current, signal)
-        options.onRestarted?.(current)
+        try {
+          options.onRestarted?.(current)
+        } catch (err) {
+          // The node did restart; a faulty callback must not make the supervisor count it as a failed restart.
+          process.stderr.write(`supervisor ${config.name}: onRestarted threw: ${(err as Error).message}\n`)
+        }
       }
     },
     config: supervisorConfigFromPlanTiming(config.timing, options.supervisor),

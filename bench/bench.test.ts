@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest'
+import { findToxiproxyBinary } from '../sim/faults/index.ts'
+import { measureConnectTimeout, measureMutualVisibility, measureToxiproxyOverhead } from './latency.ts'
+import { measureScale } from './scale.ts'
+import { renderMarkdown, renderTable } from './table.ts'
+import type { BenchResults } from './main.ts'
+import { quantile, summarize } from './util.ts'
+
+// Proves the measurement functions produce sane figures at tiny sizes; nothing here asserts a timing target.
+
+const machine: BenchResults['machine'] = { platform: 'linux', arch: 'x64', cpus: 2, cpuModel: 'test', memoryMiB: 1024, node: 'v24', libp2p: 'x', kadDht: 'y' }
+
+describe('bench statistics', () => {
+  it('summarizes and interpolates quantiles', () => {
+    expect(quantile([1, 2, 3, 4], 0.5)).toBe(2.5)
+    expect(summarize([]).p50).toBeNull()
+    expect(summarize([5, 1, 3])).toMatchObject({ n: 3, min: 1, p50: 3, max: 5, mean: 3 })
+  })
+})
+
+describe('bench measurements at tiny sizes', () => {
+  it('scale: N=5 peers converge and every figure is present', async () => {
+    const r = await measureScale({ n: 5, seed: 11, samplePairs: 3, convergeDeadlineMs: 45_000, visibilityWaitMs: 5_000 })
+    expect(r.error).toBeUndefined()
+    expect(r.unhandled).toEqual([])
+    expect(r.converged).toBe(true)
+    expect(r.verified).toBe(5)
+    expect(r.convergeMs).toBeGreaterThan(0)
+    expect(r.visibility.pairs).toBe(3)
+    expect(r.findPeer.pairs).toBe(3)
+    expect(r.findPeer.found).toBeGreaterThanOrEqual(1)
+    expect(r.resources.peakRssMiB).toBeGreaterThan(10)
+    expect(r.resources.cpuMs).toBeGreaterThan(0)
+    expect(r.bootstrapRoutingTable).toBe(5)
+    expect(renderTable({ schemaVersion: 1, startedAt: 'now', seed: 11, quick: true, argv: [], machine, scale: [r], scaleCommands: { 5: 'cmd' }, largestConvergedN: 5 })).toContain('scale N=5: all verified')
+  }, 90_000)
+
+  it('latency: mutual visibility over 3 runs', async () => {
+    const r = await measureMutualVisibility({ runs: 3, seed: 12, initialQuerySelfIntervalMs: 0 })
+    expect(r.failures).toEqual([])
+    expect(r.samples).toHaveLength(3)
+    for (const s of r.samples) expect(s).toBeGreaterThanOrEqual(0)
+    expect(r.ms.p50).not.toBeNull()
+  }, 60_000)
+
+  it('latency: the connect timeout against a TCP blackhole is reported near its configured value', async () => {
+    const r = await measureConnectTimeout({ runs: 2, seed: 13, timeoutMs: 5_000 })
+    expect(r.timedOut).toBe(2)
+    expect(r.reportedMs.min).toBeGreaterThanOrEqual(5_000)
+    expect(r.reportedMs.max).toBeLessThan(7_000)
+  }, 30_000)
+
+  it.skipIf(findToxiproxyBinary() == null && process.env.TOXIPROXY_URL == null)('toxiproxy: direct and proxied echo round trips are measured', async () => {
+    const r = await measureToxiproxyOverhead({ samples: 100 })
+    expect(r.samples).toBe(100)
+    expect(r.directMs.p50).toBeGreaterThan(0)
+    expect(r.proxiedMs.p50).toBeGreaterThan(0)
+    expect(r.addedMedianMs).not.toBeNull()
+    const text = renderMarkdown({ schemaVersion: 1, startedAt: 'now', seed: 1, quick: true, argv: [], machine, toxiproxy: r, toxiproxyCommand: 'cmd' })
+    expect(text).toContain('RTT added by a clean proxy')
+  }, 60_000)
+})

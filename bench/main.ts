@@ -1,0 +1,165 @@
+/**
+ * chiral-sim benchmarks: scale (N peers in one process), latency (mutual visibility, connect-timeout precision),
+ * Toxiproxy overhead, and the built-in suite's wall time. `npm run bench` runs all of it (~15 min);
+ * `--quick` runs N = 10, 100 and fewer runs; `--only scale,latency,toxiproxy,suite` picks parts.
+ * Results: bench/results/<time>-seed<seed>.json and bench/results/latest.json; a table on stdout.
+ */
+import { spawn } from 'node:child_process'
+import { mkdir, writeFile } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { VERSIONS } from '../nodes/node.ts'
+import { newSeed } from '../sim/seed.ts'
+import { measureConnectTimeout, measureMutualVisibility, measureToxiproxyOverhead } from './latency.ts'
+import type { ScaleResult } from './scale.ts'
+import { measureSuite, type SuiteFigure } from './suite.ts'
+import { renderTable } from './table.ts'
+
+const HERE = path.dirname(fileURLToPath(import.meta.url))
+const PARTS = ['scale', 'latency', 'toxiproxy', 'suite'] as const
+type Part = typeof PARTS[number]
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    seed: { type: 'string' },
+    sizes: { type: 'string' },
+    'suite-modes': { type: 'string' },
+    help: { type: 'boolean', default: false }
+  }
+})
+if (values.help) {
+  process.stdout.write('usage: node bench/main.ts [--quick] [--only scale|latency|toxiproxy|suite[,…]] [--seed N] [--sizes 10,100,500,1000] [--suite-modes memory,tcp,process]\n')
+  process.exit(0)
+}
+const only = values.only == null ? [...PARTS] : values.only.split(',').map(s => s.trim())
+for (const p of only) {
+  if (!(PARTS as readonly string[]).includes(p)) {
+    process.stderr.write(`--only: unknown part "${p}"; use ${PARTS.join(', ')}\n`)
+    process.exit(2)
+  }
+}
+const want = (p: Part): boolean => only.includes(p)
+const quick = values.quick
+const seed = values.seed != null ? Number(values.seed) : newSeed()
+const sizes = values.sizes != null ? values.sizes.split(',').map(Number) : quick ? [10, 100] : [10, 100, 500, 1000]
+const suiteModes = (values['suite-modes'] ?? (quick ? 'memory' : 'memory,tcp,process')).split(',') as Array<'memory' | 'tcp' | 'process' | 'docker'>
+const NODE = process.execPath
+const log = (msg: string): void => { process.stderr.write(`[bench] ${msg}\n`) }
+log(`seed ${seed}${quick ? ' (quick)' : ''}; parts: ${only.join(', ')}; node ${process.version}`)
+
+export interface BenchResults {
+  schemaVersion: 1
+  startedAt: string
+  endedAt?: string
+  seed: number
+  quick: boolean
+  argv: string[]
+  machine: { platform: string, arch: string, cpus: number, cpuModel: string, memoryMiB: number, node: string, libp2p: string, kadDht: string }
+  scale?: Array<ScaleResult | { n: number, crashed: true, exit: string, stderrTail: string, command: string }>
+  scaleCommands?: Record<string, string>
+  largestConvergedN?: number | null
+  latency?: { mutualVisibility: Awaited<ReturnType<typeof measureMutualVisibility>>, mutualVisibilityTuned: Awaited<ReturnType<typeof measureMutualVisibility>>, connectTimeout: Awaited<ReturnType<typeof measureConnectTimeout>>, commands: Record<string, string> }
+  toxiproxy?: Awaited<ReturnType<typeof measureToxiproxyOverhead>> | { error: string }
+  toxiproxyCommand?: string
+  suite?: SuiteFigure[]
+  suiteCommand?: string
+}
+
+const results: BenchResults = {
+  schemaVersion: 1,
+  startedAt: new Date().toISOString(),
+  seed,
+  quick,
+  argv: process.argv.slice(2),
+  machine: {
+    platform: process.platform,
+    arch: process.arch,
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model ?? 'unknown',
+    memoryMiB: Math.round(os.totalmem() / 1048576),
+    node: process.version,
+    libp2p: VERSIONS.libp2p,
+    kadDht: VERSIONS.kadDht
+  }
+}
+
+/** One N in its own process: a crash or an out-of-memory there is a figure, not the end of the bench. */
+async function runScaleChild (n: number): Promise<BenchResults['scale'] extends Array<infer T> | undefined ? T : never> {
+  const args = ['--max-old-space-size=4096', path.join(HERE, 'scale-child.ts'), '--n', String(n), '--seed', String(seed)]
+  const command = `node ${args.map(a => a.startsWith('/') ? path.relative(process.cwd(), a) : a).join(' ')}`
+  log(`scale N=${n}: ${command}`)
+  const child = spawn(NODE, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
+  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); process.stderr.write(d) })
+  // 120 s to converge, 10 s of visibility, ≤ 30 s of lookups, teardown: 5 minutes is the hard ceiling.
+  const kill = setTimeout(() => { child.kill('SIGKILL') }, 300_000)
+  const exit = await new Promise<string>(resolve => { child.on('exit', (code, signal) => { resolve(signal != null ? `signal ${signal}` : `code ${code}`) }) })
+  clearTimeout(kill)
+  const line = stdout.split('\n').find(l => l.startsWith('RESULT '))
+  if (line != null) return JSON.parse(line.slice(7)) as ScaleResult
+  return { n, crashed: true, exit, stderrTail: stderr.split('\n').slice(-15).join('\n'), command }
+}
+
+const t0 = performance.now()
+if (want('scale')) {
+  results.scale = []
+  results.scaleCommands = {}
+  for (const n of sizes) {
+    const r = await runScaleChild(n)
+    results.scale.push(r)
+    results.scaleCommands[String(n)] = `node --max-old-space-size=4096 bench/scale-child.ts --n ${n} --seed ${seed}`
+  }
+  const converged = results.scale.filter((r): r is ScaleResult => !('crashed' in r) && r.converged).map(r => r.n)
+  results.largestConvergedN = converged.length > 0 ? Math.max(...converged) : null
+}
+if (want('latency')) {
+  const runs = quick ? 5 : 20
+  log(`latency: mutual visibility, ${runs} runs (default config)`)
+  const mutualVisibility = await measureMutualVisibility({ runs, seed })
+  log(`latency: mutual visibility, ${runs} runs (dht.initialQuerySelfIntervalMs = 0)`)
+  const mutualVisibilityTuned = await measureMutualVisibility({ runs, seed, initialQuerySelfIntervalMs: 0 })
+  log('latency: connect timeout against a TCP blackhole (10 s)')
+  const connectTimeout = await measureConnectTimeout({ runs: quick ? 2 : 5, seed })
+  results.latency = {
+    mutualVisibility,
+    mutualVisibilityTuned,
+    connectTimeout,
+    commands: {
+      mutualVisibility: `node bench/main.ts --only latency --seed ${seed}`,
+      connectTimeout: `node bench/main.ts --only latency --seed ${seed}`
+    }
+  }
+}
+if (want('toxiproxy')) {
+  log('toxiproxy: echo round trip, direct vs through a clean proxy')
+  results.toxiproxyCommand = 'bash scripts/setup-toxiproxy.sh && node bench/main.ts --only toxiproxy'
+  results.toxiproxy = await measureToxiproxyOverhead({ samples: quick ? 1_000 : 5_000 }).catch((err: unknown) => ({ error: String((err as Error).message ?? err) }))
+}
+if (want('suite')) {
+  results.suite = []
+  results.suiteCommand = `node bench/main.ts --only suite --suite-modes ${suiteModes.join(',')} --seed ${seed}`
+  for (const mode of suiteModes) {
+    log(`suite: ${mode} mode`)
+    results.suite.push(await measureSuite(mode, seed))
+  }
+}
+results.endedAt = new Date().toISOString()
+log(`done in ${Math.round((performance.now() - t0) / 1000)} s`)
+
+const dir = path.join(HERE, 'results')
+await mkdir(dir, { recursive: true })
+const file = path.join(dir, `${results.startedAt.replace(/[:.]/g, '-')}-seed${seed}${quick ? '-quick' : ''}.json`)
+const json = JSON.stringify(results, null, 2) + '\n'
+await writeFile(file, json)
+await writeFile(path.join(dir, 'latest.json'), json)
+process.stdout.write(renderTable(results) + '\n')
+process.stdout.write(`\nresults: ${path.relative(process.cwd(), file)} (and bench/results/latest.json)\n`)
+process.stdout.write(`markdown: node bench/render.ts ${path.relative(process.cwd(), file)} --markdown\n`)
+// Nothing should be left running; never let a stray handle hang `npm run bench`.
+setTimeout(() => process.exit(0), 500).unref()

@@ -1,0 +1,279 @@
+import { LocalNode } from '../nodes/node.ts'
+import type { NodeConfigInput } from '../nodes/config.ts'
+import { prng } from '../sim/seed.ts'
+import { pool, ResourceSampler, round, summarize, waitUntil, withDeadline, type Summary } from './util.ts'
+
+/**
+ * The scale bench: N peers and one bootstrap in this process (memory transport).
+ *
+ * "Verified" here is deliberately narrower than verifyPeerDiscovery, whose peerDialing step dials every discovered
+ * peer (O(N) per peer, O(N²) for the population):
+ *   verified = bootstrapConnected && routingTablePopulated && dhtReadWrite
+ * - bootstrapConnected: connectWithTimeout succeeded and the connection to the bootstrap is open (tracked from the
+ *   node's connection:open/close events, no O(N) inspect call);
+ * - routingTablePopulated: getDhtRoutingTableSize().size > 0;
+ * - dhtReadWrite: testPeerDiscovery (a kad-dht put of discovery-test-<peerId>, read back with get) succeeds.
+ */
+export const VERIFIED_DEFINITION = 'bootstrapConnected && routingTablePopulated && dhtReadWrite (testPeerDiscovery put+get); peerDialing and fileDiscovery are not part of it (O(N²))'
+
+export interface ScaleOptions {
+  n: number
+  seed: number
+  /** Peers dialling the bootstrap at once (default 25). */
+  batchSize?: number
+  /** Deadline from the first dial until every peer is verified (default 120 s). */
+  convergeDeadlineMs?: number
+  /** Pairs sampled for mutual visibility and findPeer (default 20, capped by the number of distinct pairs). */
+  samplePairs?: number
+  /** Wait for the sampled pairs' mutual visibility after convergence (default 10 s). */
+  visibilityWaitMs?: number
+  /** testPeerDiscovery calls at once (default 16). */
+  verifyConcurrency?: number
+  /** Health monitor on every peer (default false: it is per-node work that grows with N). */
+  autoMonitor?: boolean
+  /** Skip the DHT read/write check: verified = bootstrapConnected && routingTablePopulated (for experiments). */
+  skipDhtReadWrite?: boolean
+  onProgress?: (msg: string) => void
+}
+
+export interface ScaleResult {
+  n: number
+  seed: number
+  verifiedDefinition: string
+  config: { batchSize: number, convergeDeadlineMs: number, verifyConcurrency: number, autoMonitor: boolean, skipDhtReadWrite: boolean }
+  startMs: number
+  joinMs: number | null
+  /** From the first dial until every peer is verified; null when the deadline passed first. */
+  convergeMs: number | null
+  converged: boolean
+  verified: number
+  connectFailures: number
+  dhtReadWriteFailures: number
+  dhtReadWriteErrors: string[]
+  dhtReadWriteMs: Summary
+  connectMs: Summary
+  verifiedAtMs: Summary
+  bootstrapRoutingTable: number
+  /** connection:open events seen by the peers (both directions): how much dialling the population did. */
+  connectionsOpened: number
+  visibility: { pairs: number, mutual: number, share: number, afterJoinMs: Summary }
+  findPeer: { pairs: number, found: number, share: number, latencyMs: Summary }
+  resources: ReturnType<ResourceSampler['stop']> & { baselineRssMiB: number, /** (peak − baseline) / N */ rssPerPeerMiB: number, cpuSecondsPerPeer: number }
+  unhandled: string[]
+  error?: string
+}
+
+interface PeerState {
+  node: LocalNode
+  id: string
+  connectedAt: number | null
+  bootstrapOpen: boolean
+  verifiedAt: number | null
+  /** First time this peer discovered each of the watched peer IDs (sampled pairs only). */
+  saw: Map<string, number>
+}
+
+export async function measureScale (opts: ScaleOptions): Promise<ScaleResult> {
+  const n = opts.n
+  const batchSize = opts.batchSize ?? 25
+  const convergeDeadlineMs = opts.convergeDeadlineMs ?? 120_000
+  const verifyConcurrency = opts.verifyConcurrency ?? 16
+  const autoMonitor = opts.autoMonitor ?? false
+  const skipDhtReadWrite = opts.skipDhtReadWrite ?? false
+  const progress = opts.onProgress ?? (() => {})
+  const rand = prng(`scale/${opts.seed}/${n}`)
+  const unhandled: string[] = []
+  const onUnhandled = (err: unknown): void => { unhandled.push(String((err as Error)?.stack ?? err).split('\n').slice(0, 4).join(' | ')) }
+  process.on('unhandledRejection', onUnhandled)
+
+  const baselineRss = process.memoryUsage().rss
+  const sampler = new ResourceSampler().start()
+  const peers: PeerState[] = []
+  const result: Partial<ScaleResult> = {}
+  let error: string | undefined
+  await using stack = new AsyncDisposableStack()
+  stack.defer(() => { process.off('unhandledRejection', onUnhandled) })
+  try {
+    const t0 = performance.now()
+    const tag = `s${opts.seed}-n${n}`
+    const boot = await LocalNode.start({ name: `boot-${tag}`, role: 'bootstrap', transport: 'memory', identitySeed: `boot/${tag}`, maxPeers: Math.max(1_000, n + 10) })
+    stack.defer(async () => { await boot.stop().catch(() => {}) })
+    const bootAddrs = boot.multiaddrs()
+    const bootId = boot.peerId.toString()
+
+    // Sampled pairs: chosen before start so each sampled peer can watch its partner's discovery from the beginning.
+    const maxPairs = (n * (n - 1)) / 2
+    const pairs: Array<[number, number]> = []
+    const seen = new Set<string>()
+    while (pairs.length < Math.min(opts.samplePairs ?? 20, maxPairs)) {
+      const a = Math.floor(rand() * n)
+      const b = Math.floor(rand() * n)
+      const key = a < b ? `${a}-${b}` : `${b}-${a}`
+      if (a === b || seen.has(key)) continue
+      seen.add(key)
+      pairs.push([a, b])
+    }
+
+    const config = (i: number): NodeConfigInput => ({
+      name: `p${i}-${tag}`, role: 'peer', transport: 'memory', identitySeed: `peer/${tag}/${i}`, bootstrapAddrs: bootAddrs, autoMonitor
+    })
+    const startBatches = Math.ceil(n / 50)
+    for (let b = 0; b < startBatches; b++) {
+      const started = await Promise.all(Array.from({ length: Math.min(50, n - b * 50) }, async (_v, k) => await LocalNode.start(config(b * 50 + k))))
+      for (const node of started) {
+        const state: PeerState = { node, id: node.peerId.toString(), connectedAt: null, bootstrapOpen: false, verifiedAt: null, saw: new Map() }
+        peers.push(state)
+        stack.defer(async () => { await node.stop().catch(() => {}) })
+      }
+    }
+    result.startMs = Math.round(performance.now() - t0)
+    progress(`N=${n}: ${n} peers started in ${result.startMs} ms`)
+
+    let connectionsOpened = 0
+    // Watch the sampled partners and the bootstrap connection, from events (no O(N) state dumps).
+    const watched = new Map<number, Set<string>>()
+    for (const [a, b] of pairs) {
+      if (!watched.has(a)) watched.set(a, new Set())
+      if (!watched.has(b)) watched.set(b, new Set())
+      watched.get(a)!.add(peers[b]!.id)
+      watched.get(b)!.add(peers[a]!.id)
+    }
+    for (const [i, p] of peers.entries()) {
+      const partners = watched.get(i)
+      const unsubscribe = p.node.subscribe(ev => {
+        if (ev.type === 'connection:open') { connectionsOpened++; if (ev.peerId === bootId) p.bootstrapOpen = true }
+        else if (ev.type === 'connection:close' && ev.peerId === bootId) p.bootstrapOpen = false
+        else if (ev.type === 'peer:discovered' && partners?.has(ev.peerId) === true && !p.saw.has(ev.peerId)) p.saw.set(ev.peerId, performance.now())
+      })
+      stack.defer(unsubscribe)
+    }
+
+    const tJoin = performance.now()
+    const overall = AbortSignal.timeout(convergeDeadlineMs)
+    const connectTimes: number[] = []
+    let connectFailures = 0
+    let dhtFailures = 0
+    const dhtErrors: string[] = []
+    const dhtLatencies: number[] = []
+    const verifyQueue: Array<Promise<void>> = []
+    let inFlightVerify = 0
+    const verifyWaiters: Array<() => void> = []
+    const verify = async (p: PeerState): Promise<void> => {
+      while (inFlightVerify >= verifyConcurrency) await new Promise<void>(resolve => verifyWaiters.push(resolve))
+      inFlightVerify++
+      try {
+        const populated = await waitUntil(async () => (await p.node.call('getDhtRoutingTableSize', {})).size > 0, Math.max(0, convergeDeadlineMs - (performance.now() - tJoin)), 100, overall)
+        if (!populated) return
+        let ok = skipDhtReadWrite
+        while (!ok && !overall.aborted) {
+          const r: { success: boolean, latencyMs?: number, error?: string } = await p.node.call('testPeerDiscovery', { testContent: 'scale-verify' }, { signal: overall }).catch((err: unknown) => ({ success: false, error: String(err) }))
+          ok = r.success
+          if (r.latencyMs != null) dhtLatencies.push(r.latencyMs)
+          if (!ok) {
+            dhtFailures++
+            if (dhtErrors.length < 5) dhtErrors.push(r.error ?? 'unknown')
+            // Back off before retrying: an immediate retry only adds load to a saturated event loop.
+            await new Promise(resolve => setTimeout(resolve, 1_000))
+          }
+        }
+        if (ok && p.bootstrapOpen) p.verifiedAt = performance.now()
+      } finally {
+        inFlightVerify--
+        verifyWaiters.shift()?.()
+      }
+    }
+
+    // Join: batches of dials to the one bootstrap, each with the plan's connect deadline; one retry for failures.
+    const connect = async (p: PeerState): Promise<boolean> => {
+      const t = performance.now()
+      const r = await withDeadline(p.node.call('connectWithTimeout', {}, { signal: overall }), 60_000, 'connectWithTimeout').catch(() => ({ success: false }))
+      if (!r.success) return false
+      p.connectedAt = performance.now()
+      connectTimes.push(p.connectedAt - t)
+      verifyQueue.push(verify(p))
+      return true
+    }
+    const failed: PeerState[] = []
+    for (let b = 0; b < n && !overall.aborted; b += batchSize) {
+      const batch = peers.slice(b, b + batchSize)
+      const ok = await Promise.all(batch.map(connect))
+      batch.forEach((p, k) => { if (ok[k] !== true) failed.push(p) })
+      if ((b / batchSize) % 4 === 0) progress(`N=${n}: ${Math.min(n, b + batchSize)} dialled at ${Math.round(performance.now() - tJoin)} ms, ${peers.filter(x => x.verifiedAt != null).length} verified`)
+    }
+    for (const p of failed) {
+      if (overall.aborted || await connect(p)) continue
+      connectFailures++
+    }
+    result.joinMs = connectFailures === 0 ? Math.round(performance.now() - tJoin) : null
+    await Promise.all(verifyQueue)
+    const verifiedPeers = peers.filter(p => p.verifiedAt != null)
+    const converged = verifiedPeers.length === n
+    result.convergeMs = converged ? Math.round(Math.max(...verifiedPeers.map(p => p.verifiedAt! - tJoin))) : null
+    progress(`N=${n}: ${verifiedPeers.length}/${n} verified, converge ${result.convergeMs ?? 'not reached'} ms`)
+
+    if (process.env.BENCH_HEAP_SNAPSHOT != null) {
+      const { writeHeapSnapshot } = await import('node:v8')
+      progress(`heap snapshot: ${writeHeapSnapshot(process.env.BENCH_HEAP_SNAPSHOT)}`)
+    }
+    // Mutual visibility of the sampled pairs: each side discovered the other (routing table or query result).
+    const tVisible = performance.now()
+    const mutual = (a: number, b: number): boolean => peers[a]!.saw.has(peers[b]!.id) && peers[b]!.saw.has(peers[a]!.id)
+    await waitUntil(() => pairs.every(([a, b]) => mutual(a, b)), opts.visibilityWaitMs ?? 10_000, 250)
+    const visibleAfter = pairs.filter(([a, b]) => mutual(a, b)).map(([a, b]) => {
+      const pa = peers[a]!
+      const pb = peers[b]!
+      // From the later of the two joins to the later of the two discoveries.
+      const joined = Math.max(pa.connectedAt ?? tJoin, pb.connectedAt ?? tJoin)
+      return Math.max(0, Math.max(pa.saw.get(pb.id)!, pb.saw.get(pa.id)!) - joined)
+    })
+    progress(`N=${n}: ${visibleAfter.length}/${pairs.length} sampled pairs mutually visible (waited ${Math.round(performance.now() - tVisible)} ms)`)
+
+    // findPeer through the DHT, A looks up B (10 s deadline each, dhtQueryTimeoutMs), 10 at once.
+    const lookups = await pool(pairs, 10, async ([a, b]) => await peers[a]!.node.call('findPeer', { peerId: peers[b]!.id }).catch(() => ({ found: false, latencyMs: 0 })))
+    const found = lookups.filter(l => l.found)
+    progress(`N=${n}: findPeer ${found.length}/${pairs.length}`)
+
+    Object.assign(result, {
+      converged,
+      verified: verifiedPeers.length,
+      connectFailures,
+      dhtReadWriteFailures: dhtFailures,
+      dhtReadWriteErrors: dhtErrors,
+      dhtReadWriteMs: summarize(dhtLatencies),
+      connectMs: summarize(connectTimes.map(x => round(x, 1))),
+      verifiedAtMs: summarize(verifiedPeers.map(p => round(p.verifiedAt! - tJoin, 0))),
+      connectionsOpened,
+      bootstrapRoutingTable: (await boot.call('getDhtRoutingTableSize', {})).size,
+      visibility: { pairs: pairs.length, mutual: visibleAfter.length, share: round(visibleAfter.length / Math.max(1, pairs.length)), afterJoinMs: summarize(visibleAfter.map(x => round(x, 0))) },
+      findPeer: { pairs: pairs.length, found: found.length, share: round(found.length / Math.max(1, pairs.length)), latencyMs: summarize(found.map(l => l.latencyMs)) }
+    })
+  } catch (err) {
+    error = String((err as Error)?.stack ?? err)
+  }
+  const resources = sampler.stop()
+  const empty = summarize([])
+  return {
+    n,
+    seed: opts.seed,
+    verifiedDefinition: VERIFIED_DEFINITION,
+    config: { batchSize, convergeDeadlineMs, verifyConcurrency, autoMonitor, skipDhtReadWrite },
+    startMs: result.startMs ?? 0,
+    joinMs: result.joinMs ?? null,
+    convergeMs: result.convergeMs ?? null,
+    converged: result.converged ?? false,
+    verified: result.verified ?? 0,
+    connectFailures: result.connectFailures ?? n,
+    dhtReadWriteFailures: result.dhtReadWriteFailures ?? 0,
+    dhtReadWriteErrors: result.dhtReadWriteErrors ?? [],
+    dhtReadWriteMs: result.dhtReadWriteMs ?? empty,
+    connectMs: result.connectMs ?? empty,
+    verifiedAtMs: result.verifiedAtMs ?? empty,
+    bootstrapRoutingTable: result.bootstrapRoutingTable ?? 0,
+    connectionsOpened: result.connectionsOpened ?? 0,
+    visibility: result.visibility ?? { pairs: 0, mutual: 0, share: 0, afterJoinMs: empty },
+    findPeer: result.findPeer ?? { pairs: 0, found: 0, share: 0, latencyMs: empty },
+    resources: { ...resources, baselineRssMiB: round(baselineRss / 1048576, 1), rssPerPeerMiB: round((resources.peakRssMiB - baselineRss / 1048576) / Math.max(1, n), 2), cpuSecondsPerPeer: round(resources.cpuMs / 1000 / Math.max(1, n), 3) },
+    unhandled: unhandled.slice(0, 10),
+    ...(error != null ? { error } : {})
+  }
+}

@@ -1,0 +1,157 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { getContainerRuntimeClient } from 'testcontainers'
+import { NodeConfigSchema, type NodeConfig } from '../../nodes/config.ts'
+import type { SupervisorEvent } from '../../nodes/supervisor/schemas.ts'
+import { DockerBackend, RUN_LABEL, type DockerNode } from './docker.ts'
+import { ensureNodeImage, ensurePauseImage, removeImage } from './docker-image.ts'
+import type { StartedNode } from './backend.ts'
+
+/**
+ * Needs a Docker engine (local or DOCKER_HOST). Without one the suite is skipped with the reason in its title,
+ * except under CI=true, where a missing engine is a broken CI machine and must fail.
+ */
+const engine = await DockerBackend.available()
+const requireEngine = process.env.CI === 'true'
+
+describe.runIf(!engine.ok && requireEngine)('DockerBackend on CI', () => {
+  it('needs a Docker engine under CI=true', () => {
+    expect.fail(engine.ok ? 'unreachable' : engine.reason)
+  })
+})
+
+describe.skipIf(!engine.ok)(`DockerBackend${engine.ok ? '' : ` (skipped: ${engine.reason})`}`, () => {
+  let backend: DockerBackend | undefined
+  /** Images this test built: removed afterwards. Images that were already there belong to someone else. */
+  const builtImages: string[] = []
+  let image = ''
+  const run = `dt-${process.pid}-${Date.now().toString(36)}`
+
+  beforeAll(async () => {
+    const node = await ensureNodeImage()
+    const pause = await ensurePauseImage()
+    for (const i of [node, pause]) if (i?.built === true) builtImages.push(i.tag)
+    image = node.tag
+    backend = await DockerBackend.create({ image })
+  }, 180_000)
+
+  afterAll(async () => {
+    const client = await getContainerRuntimeClient()
+    try {
+      if (backend != null) {
+        await backend[Symbol.asyncDispose]()
+        // Everything the run created is gone: containers by label, the network by name.
+        const left = await client.container.dockerode.listContainers({ all: true, filters: { label: [`${RUN_LABEL}=${backend.runId}`] } })
+        expect(left.map(c => c.Names)).toEqual([])
+        const networks = await client.container.dockerode.listNetworks({ filters: { name: [backend.network.getName()] } })
+        expect(networks).toEqual([])
+      }
+    } finally {
+      for (const tag of builtImages) await removeImage(tag, client)
+    }
+  }, 120_000)
+
+  function config (name: string, role: 'bootstrap' | 'peer', extra: Partial<NodeConfig> = {}): NodeConfig {
+    return NodeConfigSchema.parse({ name, role, transport: 'tcp', identitySeed: `${run}/${name}`, ...extra })
+  }
+
+  it('runs a bootstrap and two peers as containers: discovery both ways over the run network, kill refuses', async () => {
+    const b = backend!
+    const signal = AbortSignal.timeout(170_000)
+    const bootConfig = config('boot', 'bootstrap')
+    const { listen } = await b.place(bootConfig, signal)
+    expect(listen[0]).toMatch(/^\/ip4\/\d+\.\d+\.\d+\.\d+\/tcp\/4001$/)
+    expect(listen[0]).not.toMatch(/127\.0\.0\.1/)
+    const boot = await b.startNode({ ...bootConfig, listen }, signal)
+    const bootAddr = `${listen[0]}/p2p/${boot.peerId}`
+    expect(boot.multiaddrs).toEqual([bootAddr])
+
+    const peers: StartedNode[] = []
+    for (const name of ['peer-a', 'peer-c']) peers.push(await b.startNode(config(name, 'peer', { bootstrapAddrs: [bootAddr] }), signal))
+    const [a, c] = peers as [DockerNode, DockerNode]
+    // Each node announces its own container IP on the run network, and the harness reaches it through a mapped port.
+    expect(a.multiaddrs[0]).not.toBe(c.multiaddrs[0])
+    expect(a.slot.controlUrl).not.toMatch(/:7070$/)
+
+    for (const peer of [a, c]) {
+      const result = await peer.handle.call('connectWithTimeout', {}, { signal })
+      expect(result.success, JSON.stringify(result.error)).toBe(true)
+    }
+    const cSeesA = await c.handle.call('waitForBidirectionalDiscovery', { peerIds: [a.peerId], timeoutMs: 20_000 }, { signal })
+    const aSeesC = await a.handle.call('waitForBidirectionalDiscovery', { peerIds: [c.peerId], timeoutMs: 20_000 }, { signal })
+    expect(cSeesA.missing).toEqual([])
+    expect(aSeesC.missing).toEqual([])
+    const aInspect = await a.handle.call('inspect', {})
+    expect(aInspect.connections.map(x => x.remoteAddr).some(addr => addr.startsWith(c.multiaddrs[0]!.split('/tcp/')[0]!))).toBe(true)
+
+    await boot.kill()
+    // The pause container keeps the bootstrap's IP: the dial reaches a live host with nothing listening.
+    for (const peer of [a, c]) {
+      const result = await peer.handle.call('connectWithTimeout', { timeoutMs: 5_000 }, { signal })
+      expect(result.success).toBe(false)
+      expect(result.error?.category, JSON.stringify(result.error)).toBe('refused')
+    }
+    await a.stop()
+    await c.stop()
+  }, 180_000)
+
+  it('supervises a bootstrap container: killed, detected, restarted at the same address, answers again', async () => {
+    const b = backend!
+    const signal = AbortSignal.timeout(170_000)
+    const bootConfig = config('sup-boot', 'bootstrap', { timing: { ...config('x', 'peer').timing, timeScale: 0.01 } })
+    const { listen } = await b.place(bootConfig, signal)
+    const boot = await b.startNode({ ...bootConfig, listen }, signal)
+    const events: SupervisorEvent[] = []
+    const restarted: StartedNode[] = []
+    const supervised = await b.supervise(boot, {
+      // Ping deadline 2 s (the scaled 50 ms is too tight for a loaded engine); restarts get the default 30 s.
+      supervisor: { pingTimeoutMs: 200_000 },
+      onEvent: e => { events.push(e) },
+      onRestarted: n => { restarted.push(n) }
+    })
+    await until(() => events.some(e => e.type === 'check' && e.ok), signal)
+    await boot.kill()
+    await until(() => events.some(e => e.type === 'recovered'), signal)
+    expect(restarted).toHaveLength(1)
+    expect(supervised.current.peerId).toBe(boot.peerId)
+    expect(supervised.current.multiaddrs).toEqual(boot.multiaddrs)
+    expect((supervised.current as DockerNode).slot.controlUrl).toBe((boot as DockerNode).slot.controlUrl)
+    expect(supervised.supervisor.recoveries()[0]).toMatchObject({ automatic: true, failedAtExact: true, restarts: 1 })
+    expect((await supervised.current.handle.call('info', {})).peerId).toBe(boot.peerId)
+    await supervised.stop()
+    await supervised.current.stop()
+  }, 180_000)
+
+  it('reports a node container that exits at start with its output, and removes it', async () => {
+    const b = backend!
+    // Schema-valid, but libp2p refuses the port: the node exits 1 during start.
+    const bad = config('bad', 'peer', { announce: ['/ip4/10.0.0.1/tcp/99999'] })
+    const error = await b.startNode(bad, AbortSignal.timeout(90_000)).then(() => null, (err: Error) => err)
+    expect(error?.message).toMatch(/node "bad" \(container chiral-sim-.*-bad-\d+\) did not start/)
+    expect(error?.message).toMatch(/chiral-node: node "bad" could not start: .*65535/)
+    const client = await getContainerRuntimeClient()
+    const left = await client.container.dockerode.listContainers({ all: true, filters: { label: [`${RUN_LABEL}=${b.runId}`, 'chiral-sim.node=bad'] } })
+    // Only the pause container (the node's place on the network) remains, for a retry; disposal removes it.
+    expect(left.map(c => c.Names[0])).toEqual([expect.stringMatching(/-bad-net$/)])
+  }, 120_000)
+
+  it('starts a blackhole container that holds connections without answering', async () => {
+    const b = backend!
+    const signal = AbortSignal.timeout(120_000)
+    const hole = await b.startBlackhole('hole', signal)
+    const peer = await b.startNode(config('peer-h', 'peer', { bootstrapAddrs: [hole.multiaddr] }), signal)
+    const started = Date.now()
+    const result = await peer.handle.call('connectWithTimeout', { timeoutMs: 5_000 }, { signal })
+    expect(result.success).toBe(false)
+    expect(result.attempts[0]?.outcome).toBe('timeout')
+    expect(Date.now() - started).toBeGreaterThanOrEqual(4_900)
+    await peer.stop()
+    await hole.close()
+  }, 180_000)
+})
+
+async function until (condition: () => boolean, signal: AbortSignal): Promise<void> {
+  while (!condition()) {
+    signal.throwIfAborted()
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+}

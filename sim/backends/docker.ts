@@ -1,0 +1,541 @@
+import { execFileSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { isIP } from 'node:net'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import type { Readable } from 'node:stream'
+import { GenericContainer, Network, Wait, getContainerRuntimeClient, type ContainerRuntimeClient, type StartedNetwork, type StartedTestContainer } from 'testcontainers'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import type { NodeConfig } from '../../nodes/config.ts'
+import { RemoteNode } from '../../nodes/control/client.ts'
+import type { ProbeResult } from '../../nodes/supervisor/supervisor.ts'
+import { shutdownThenForce } from './graceful-stop.ts'
+import type { StartedBlackhole, StartedNode } from './backend.ts'
+import {
+  CONTROL_PORT, LIBP2P_PORT, NODE_BINARY_IN_IMAGE, PAUSE_READY, ensureNodeImage, ensurePauseImage
+} from './docker-image.ts'
+import { superviseWith, type SuperviseOptions, type SupervisedNode, type SupervisingBackend } from './supervise.ts'
+
+/**
+ * Every node a container on a network created for the run, driven over its control channel through the port the
+ * engine publishes. Nodes dial each other at their container IPs on that network; the harness reaches them only
+ * through testcontainers' host and mapped ports, so a remote DOCKER_HOST works the same as a local engine.
+ *
+ * Each node lives in two containers: a "pause" container that owns the network namespace (the IP and the
+ * published ports) and the node container that joins it. Killing the node container therefore leaves a live
+ * address that refuses connections — a dead process on a live server, as in the plan — and a restart comes back at
+ * the same IP and the same published ports.
+ */
+
+export interface DockerBackendOptions {
+  /** A prebuilt image (e.g. from docker/Dockerfile); default: build the registry-free image (docker-image.ts). */
+  image?: string
+  /** Until the node prints its ready line; default 60 s (the vfs storage driver copies the image per container). */
+  startTimeoutMs?: number
+  /** Graceful stop budget: half for the shutdown command, half for `docker stop`; default 10 s. */
+  stopTimeoutMs?: number
+  /** Deadline for finding a Docker engine; default 15 s. */
+  engineTimeoutMs?: number
+}
+
+export const RUN_LABEL = 'chiral-sim.run'
+export const NODE_LABEL = 'chiral-sim.node'
+const LOG_KEEP_BYTES = 16 * 1024
+
+type Dockerode = ContainerRuntimeClient['container']['dockerode']
+
+/** Where a node lives on the run's network: the pause container and what it publishes. */
+interface Slot {
+  readonly name: string
+  readonly pause: StartedTestContainer
+  readonly ip: string
+  readonly controlUrl: string
+  /** The libp2p port as the harness reaches it, for the supervisor's ping. */
+  readonly pingHost: string
+  readonly pingPort: number
+}
+
+export class DockerNode implements StartedNode {
+  readonly handle: RemoteNode
+  readonly peerId: string
+  readonly multiaddrs: string[]
+  readonly config: NodeConfig
+  readonly containerId: string
+  readonly slot: Slot
+  readonly #docker: Dockerode
+  readonly #logs: { text: string }
+  readonly #stopTimeoutMs: number
+  readonly #onGone: (node: DockerNode) => void
+  #goneAt: number | undefined
+  #ended: Promise<void> | undefined
+
+  constructor (init: { config: NodeConfig, containerId: string, slot: Slot, info: { peerId: string, multiaddrs: string[] }, docker: Dockerode, logs: { text: string }, stopTimeoutMs: number, onGone: (node: DockerNode) => void }) {
+    this.config = init.config
+    this.containerId = init.containerId
+    this.slot = init.slot
+    this.peerId = init.info.peerId
+    this.multiaddrs = init.info.multiaddrs
+    this.handle = new RemoteNode({ name: init.config.name, role: init.config.role, url: init.slot.controlUrl })
+    this.#docker = init.docker
+    this.#logs = init.logs
+    this.#stopTimeoutMs = init.stopTimeoutMs
+    this.#onGone = init.onGone
+  }
+
+  /** When this backend stopped or killed the container (and removed it). */
+  get goneAt (): number | undefined {
+    return this.#goneAt
+  }
+
+  /** The container's last output (stdout and stderr). */
+  logs (): string {
+    return this.#logs.text
+  }
+
+  async stop (): Promise<void> {
+    this.#ended ??= this.#stop()
+    await this.#ended
+  }
+
+  async kill (): Promise<void> {
+    this.#ended ??= (async () => {
+      const container = this.#docker.getContainer(this.containerId)
+      await container.kill({ signal: 'SIGKILL' }).catch(ignoreStatus(404, 409))
+      // The moment of the kill, not of the removal: the supervisor reports it as the failure time.
+      this.#goneAt = Date.now()
+      await waitForExit(container, 5_000)
+      await this.#gone()
+    })()
+    await this.#ended
+  }
+
+  async [Symbol.asyncDispose] (): Promise<void> {
+    try {
+      await this.stop()
+    } finally {
+      await this.handle.close()
+    }
+  }
+
+  async #stop (): Promise<void> {
+    const container = this.#docker.getContainer(this.containerId)
+    await shutdownThenForce(this.handle, this.#stopTimeoutMs, {
+      waitForExit: async ms => await waitForExit(container, ms),
+      // docker stop: SIGTERM, then SIGKILL after t seconds.
+      force: async ms => { await container.stop({ t: Math.max(1, Math.ceil(ms / 1000)) }).catch(ignoreStatus(304, 404)) }
+    })
+    await this.#gone()
+  }
+
+  async #gone (): Promise<void> {
+    this.#goneAt ??= Date.now()
+    await this.#docker.getContainer(this.containerId).remove({ force: true }).catch(ignoreStatus(404, 409))
+    this.#onGone(this)
+  }
+}
+
+export class DockerBackend implements SupervisingBackend {
+  readonly mode = 'docker' as const
+  readonly transport = 'tcp' as const
+  readonly runId: string
+  readonly image: string
+  readonly network: StartedNetwork
+  readonly #client: ContainerRuntimeClient
+  readonly #pauseImage: string | undefined
+  readonly #options: Required<Omit<DockerBackendOptions, 'image'>>
+  readonly #slots = new Map<string, Promise<Slot>>()
+  readonly #nodes = new Set<DockerNode>()
+  readonly #supervised = new Set<SupervisedNode>()
+  readonly #blackholes = new Set<StartedBlackhole>()
+  /** Every container this run created and has not removed yet: what the exit hook removes. */
+  readonly #containers = new Set<string>()
+  /** Every control client handed out, killed nodes' included: an open event subscription would retry for minutes. */
+  readonly #handles = new Set<RemoteNode>()
+  readonly #exitHook: () => void
+  #serial = 0
+  #stateDir: Promise<string> | undefined
+  #disposed: Promise<void> | undefined
+
+  /**
+   * Finds the engine, makes sure the images exist (building them without a registry if needed) and creates the
+   * run's network. The network comes last, so a failure leaves nothing behind but the images, which are a cache.
+   */
+  static async create (options: DockerBackendOptions = {}): Promise<DockerBackend> {
+    // Ryuk, testcontainers' reaper, is an image to pull; this backend removes its own containers instead.
+    process.env.TESTCONTAINERS_RYUK_DISABLED ??= 'true'
+    const engineTimeoutMs = options.engineTimeoutMs ?? 15_000
+    const client = await withDeadline(getContainerRuntimeClient(), engineTimeoutMs, `no Docker engine answered within ${engineTimeoutMs} ms`)
+    const image = options.image ?? (await ensureNodeImage({ client })).tag
+    const pauseImage = (await ensurePauseImage({ client }))?.tag
+    const runId = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`
+    const network = await new Network({ nextUuid: () => `chiral-sim-${runId}` }).start()
+    return new DockerBackend(client, network, runId, image, pauseImage, {
+      startTimeoutMs: options.startTimeoutMs ?? 60_000,
+      stopTimeoutMs: options.stopTimeoutMs ?? 10_000,
+      engineTimeoutMs
+    })
+  }
+
+  /** Whether an engine answers, and if not why: tests skip (or, under CI, fail) with this reason. */
+  static async available (timeoutMs = 10_000): Promise<{ ok: true, host: string } | { ok: false, reason: string }> {
+    process.env.TESTCONTAINERS_RYUK_DISABLED ??= 'true'
+    try {
+      const client = await withDeadline(getContainerRuntimeClient(), timeoutMs, `no answer within ${timeoutMs} ms`)
+      await withDeadline(client.container.dockerode.ping(), timeoutMs, `no answer to ping within ${timeoutMs} ms`)
+      return { ok: true, host: client.info.containerRuntime.host }
+    } catch (err) {
+      return { ok: false, reason: `no Docker engine (DOCKER_HOST=${process.env.DOCKER_HOST ?? 'unset'}): ${(err as Error).message}` }
+    }
+  }
+
+  private constructor (client: ContainerRuntimeClient, network: StartedNetwork, runId: string, image: string, pauseImage: string | undefined, options: Required<Omit<DockerBackendOptions, 'image'>>) {
+    this.#client = client
+    this.network = network
+    this.runId = runId
+    this.image = image
+    this.#pauseImage = pauseImage
+    this.#options = options
+    this.#exitHook = () => { this.#removeSynchronously() }
+    process.on('exit', this.#exitHook)
+  }
+
+  get nodes (): ReadonlySet<DockerNode> {
+    return this.#nodes
+  }
+
+  /** Reserves the node's place on the network (its pause container) and returns the address it will listen on. */
+  async place (config: NodeConfig, signal: AbortSignal): Promise<{ listen: string[] }> {
+    const slot = await this.#slot(config.name, signal)
+    return { listen: [listenAddress(slot)] }
+  }
+
+  async startNode (config: NodeConfig, signal: AbortSignal): Promise<DockerNode> {
+    this.#assertOpen()
+    const slot = await this.#slot(config.name, signal)
+    const listen = listenAddress(slot)
+    if (config.listen != null && (config.listen.length !== 1 || config.listen[0] !== listen)) {
+      throw new Error(`docker backend: node "${config.name}" listens at ${listen} (from place()); the config asks for ${config.listen.join(', ')}`)
+    }
+    const effective: NodeConfig = { ...config, transport: 'tcp', listen: [listen] }
+    const logs = { text: '' }
+    const containerName = `chiral-sim-${this.runId}-${config.name}-${++this.#serial}`
+    const container = new GenericContainer(this.image)
+      .withName(containerName)
+      .withLabels(this.#labels(config.name))
+      .withNetworkMode(`container:${slot.pause.getId()}`)
+      .withCommand(['--config', JSON.stringify(effective), '--control-host', '0.0.0.0', '--control-port', String(CONTROL_PORT)])
+      .withWaitStrategy(Wait.forLogMessage(/CHIRAL_READY /))
+      .withStartupTimeout(this.#options.startTimeoutMs)
+      .withLogConsumer(stream => { capture(stream, logs) })
+    let started: StartedTestContainer
+    try {
+      started = await this.#startContainer(container, containerName, signal)
+    } catch (err) {
+      throw new Error(`node "${config.name}" (container ${containerName}) did not start: ${(err as Error).message}${logs.text.trim() === '' ? '' : `; its output:\n${logs.text.trim()}`}`)
+    }
+    // The ready line says where the node is; the control channel says it authoritatively and proves the mapping works.
+    const probe = new RemoteNode({ name: config.name, role: config.role, url: slot.controlUrl, requestTimeoutMs: 10_000 })
+    let info: { peerId: string, multiaddrs: string[] }
+    try {
+      await RemoteNode.waitUntilReady(slot.controlUrl, { signal, timeoutMs: 15_000 })
+      info = await probe.call('info', {}, { signal })
+    } catch (err) {
+      await this.#remove(started.getId())
+      throw new Error(`node "${config.name}" started but its control channel at ${slot.controlUrl} does not answer: ${(err as Error).message}${logs.text.trim() === '' ? '' : `; its output:\n${logs.text.trim()}`}`)
+    } finally {
+      await probe.close()
+    }
+    const node = new DockerNode({
+      config: effective,
+      containerId: started.getId(),
+      slot,
+      info,
+      docker: this.#docker,
+      logs,
+      stopTimeoutMs: this.#options.stopTimeoutMs,
+      onGone: gone => {
+        this.#nodes.delete(gone)
+        this.#containers.delete(gone.containerId)
+      }
+    })
+    this.#nodes.add(node)
+    this.#handles.add(node.handle)
+    return node
+  }
+
+  /** A container on the run's network that accepts connections and never answers (the plan's hung bootstrap). */
+  async startBlackhole (name: string, signal: AbortSignal): Promise<StartedBlackhole> {
+    this.#assertOpen()
+    const containerName = `chiral-sim-${this.runId}-${name}-${++this.#serial}`
+    const script = 'const held=new Set();require("net").createServer(s=>{held.add(s);s.on("error",()=>{});s.on("close",()=>held.delete(s))})' +
+      `.listen(${LIBP2P_PORT},"0.0.0.0",()=>console.log("BLACKHOLE_READY"));process.on("SIGTERM",()=>process.exit(0))`
+    const container = new GenericContainer(this.image)
+      .withName(containerName)
+      .withLabels(this.#labels(name))
+      .withNetwork(this.network)
+      .withEntrypoint([NODE_BINARY_IN_IMAGE, '-e', script])
+      .withCommand([])
+      .withWaitStrategy(Wait.forLogMessage('BLACKHOLE_READY'))
+      .withStartupTimeout(this.#options.startTimeoutMs)
+    const started = await this.#startContainer(container, containerName, signal)
+    // A real-looking /p2p/ suffix lets the dialer get as far as the security handshake, as with nodes/blackhole.ts.
+    const peerId = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
+    const id = started.getId()
+    let closed: Promise<void> | undefined
+    const hole: StartedBlackhole = {
+      multiaddr: `/ip4/${started.getIpAddress(this.network.getName())}/tcp/${LIBP2P_PORT}/p2p/${peerId}`,
+      close: async () => {
+        closed ??= (async () => { await this.#remove(id); this.#blackholes.delete(hole) })()
+        await closed
+      },
+      [Symbol.asyncDispose]: async () => { await hole.close() }
+    }
+    this.#blackholes.add(hole)
+    return hole
+  }
+
+  /**
+   * Puts a running node under a Supervisor. Check 1 inspects the node container, check 2 connects to the libp2p
+   * port from inside it, check 3 pings it from the harness through the published port; a restart replaces the node
+   * container in the same network namespace, so address, peer ID and control URL stay the same.
+   */
+  async supervise (node: StartedNode, options: SuperviseOptions = {}): Promise<SupervisedNode> {
+    if (!(node instanceof DockerNode) || !this.#nodes.has(node)) throw new Error('supervise: not a running node of this docker backend')
+    const historyFile = options.historyFile ?? path.join(await this.#state(), `${node.config.name}.supervisor.json`)
+    const supervised = await superviseWith<DockerNode>(node, node.config, {
+      checkProcess: async n => await this.#containerProbe(n),
+      checkPort: async (n, signal) => await this.#portProbe(n, signal),
+      pingAddress: n => `/${multiaddrHostProto(n.slot.pingHost)}/${n.slot.pingHost}/tcp/${n.slot.pingPort}/p2p/${n.peerId}`,
+      restart: async (old, signal) => {
+        await old.kill()
+        await old.handle.close()
+        return await this.startNode(old.config, signal)
+      }
+    }, historyFile, options)
+    const tracked: SupervisedNode = {
+      supervisor: supervised.supervisor,
+      get current () { return supervised.current },
+      stop: async () => { await supervised.stop(); this.#supervised.delete(tracked) },
+      [Symbol.asyncDispose]: async () => { await tracked.stop() }
+    }
+    this.#supervised.add(tracked)
+    return tracked
+  }
+
+  async [Symbol.asyncDispose] (): Promise<void> {
+    this.#disposed ??= this.#dispose()
+    await this.#disposed
+  }
+
+  async #dispose (): Promise<void> {
+    // Supervisors first, or they would restart the nodes this is about to stop.
+    await Promise.allSettled([...this.#supervised].map(async s => { await s.stop() }))
+    await Promise.allSettled([...this.#nodes].map(async n => { await n[Symbol.asyncDispose]() }))
+    await Promise.allSettled([...this.#blackholes].map(async b => { await b.close() }))
+    // Whatever is left (pause containers, a container whose start failed half-way) goes by label, not by bookkeeping.
+    const leftovers = await this.#docker.listContainers({ all: true, filters: { label: [`${RUN_LABEL}=${this.runId}`] } }).catch(() => [])
+    await Promise.allSettled([...new Set([...this.#containers, ...leftovers.map(c => c.Id)])].map(async id => { await this.#remove(id) }))
+    let networkError: unknown
+    try {
+      await this.network.stop()
+    } catch (err) {
+      networkError = err
+    }
+    process.off('exit', this.#exitHook)
+    await Promise.allSettled([...this.#handles].map(async h => { await h.close() }))
+    this.#handles.clear()
+    this.#slots.clear()
+    this.#nodes.clear()
+    this.#blackholes.clear()
+    this.#supervised.clear()
+    if (this.#stateDir != null) await rm(await this.#stateDir, { recursive: true, force: true })
+    if (networkError != null) throw new Error(`docker backend: could not remove network ${this.network.getName()}: ${(networkError as Error).message}`)
+  }
+
+  get #docker (): Dockerode {
+    return this.#client.container.dockerode
+  }
+
+  #assertOpen (): void {
+    if (this.#disposed != null) throw new Error('docker backend is disposed')
+  }
+
+  #labels (name: string): Record<string, string> {
+    return { [RUN_LABEL]: this.runId, [NODE_LABEL]: name }
+  }
+
+  async #slot (name: string, signal: AbortSignal): Promise<Slot> {
+    this.#assertOpen()
+    let slot = this.#slots.get(name)
+    if (slot == null) {
+      slot = this.#createSlot(name, signal)
+      this.#slots.set(name, slot)
+      // A failed slot must not poison the name: the next start tries again.
+      slot.catch(() => { this.#slots.delete(name) })
+    }
+    return await slot
+  }
+
+  async #createSlot (name: string, signal: AbortSignal): Promise<Slot> {
+    const containerName = `chiral-sim-${this.runId}-${name}-net`
+    let container = new GenericContainer(this.#pauseImage ?? this.image)
+      .withName(containerName)
+      .withLabels(this.#labels(name))
+      .withNetwork(this.network)
+      .withExposedPorts(CONTROL_PORT, LIBP2P_PORT)
+      .withWaitStrategy(Wait.forLogMessage(PAUSE_READY))
+      .withStartupTimeout(this.#options.startTimeoutMs)
+    if (this.#pauseImage == null) {
+      // No static pause program for this architecture: the node image sleeping does the same job, only heavier.
+      container = container
+        .withEntrypoint([NODE_BINARY_IN_IMAGE, '-e', `process.on("SIGTERM",()=>process.exit(0));console.log(${JSON.stringify(PAUSE_READY)});setInterval(()=>{},1<<30)`])
+        .withCommand([])
+    }
+    const pause = await this.#startContainer(container, containerName, signal)
+    const host = pause.getHost()
+    return {
+      name,
+      pause,
+      ip: pause.getIpAddress(this.network.getName()),
+      controlUrl: `http://${isIP(host) === 6 ? `[${host}]` : host}:${pause.getMappedPort(CONTROL_PORT)}`,
+      pingHost: host,
+      pingPort: pause.getMappedPort(LIBP2P_PORT)
+    }
+  }
+
+  /**
+   * Starts a container, tracking its ID for the exit hook as soon as it has one. An abort does not wait for
+   * testcontainers (which cannot be cancelled): the caller gets the abort, and the container is removed when it
+   * turns up.
+   */
+  async #startContainer (container: { start: () => Promise<StartedTestContainer> }, name: string, signal: AbortSignal): Promise<StartedTestContainer> {
+    signal.throwIfAborted()
+    const starting = container.start().then(started => {
+      this.#containers.add(started.getId())
+      return started
+    })
+    let onAbort: (() => void) | undefined
+    const aborted = new Promise<never>((_resolve, reject) => {
+      onAbort = () => { reject(signal.reason instanceof Error ? signal.reason : new Error(`start of ${name} was aborted`)) }
+      signal.addEventListener('abort', onAbort, { once: true })
+    })
+    try {
+      return await Promise.race([starting, aborted])
+    } catch (err) {
+      if (signal.aborted) {
+        // The start goes on without us: whatever it creates is removed when it turns up.
+        void starting.then(async s => { await this.#remove(s.getId()) }, async () => { await this.#removeByName(name) })
+      } else {
+        // A failed start may have created the container without returning it, so it goes by name.
+        await this.#removeByName(name)
+      }
+      throw err
+    } finally {
+      if (onAbort != null) signal.removeEventListener('abort', onAbort)
+    }
+  }
+
+  async #remove (id: string): Promise<void> {
+    await this.#docker.getContainer(id).remove({ force: true }).catch(ignoreStatus(404, 409))
+    this.#containers.delete(id)
+  }
+
+  async #removeByName (name: string): Promise<void> {
+    await this.#docker.getContainer(name).remove({ force: true }).catch(ignoreStatus(404, 409))
+  }
+
+  async #containerProbe (node: DockerNode): Promise<ProbeResult> {
+    if (node.goneAt != null) return { ok: false, detail: 'container was stopped or killed', since: node.goneAt }
+    try {
+      const state = (await this.#docker.getContainer(node.containerId).inspect()).State
+      // A paused (frozen) container is alive: as with SIGSTOP, only the ping can tell it is hung.
+      if (state.Running) return { ok: true, detail: `container ${node.containerId.slice(0, 12)} running${state.Paused ? ' (paused)' : ''}` }
+      const finished = Date.parse(state.FinishedAt)
+      return { ok: false, detail: `container ${node.containerId.slice(0, 12)} ${state.Status} (exit code ${state.ExitCode}${state.OOMKilled ? ', OOM-killed' : ''})`, ...(Number.isFinite(finished) && finished > 0 ? { since: finished } : {}) }
+    } catch (err) {
+      return { ok: false, detail: `container ${node.containerId.slice(0, 12)} is gone: ${(err as Error).message}` }
+    }
+  }
+
+  /** Connects to the libp2p port from inside the node's namespace: through the published port, docker-proxy would accept for a dead node. */
+  async #portProbe (node: DockerNode, signal: AbortSignal): Promise<ProbeResult> {
+    const script = `require("net").connect(${LIBP2P_PORT},${JSON.stringify(node.slot.ip)}).on("connect",()=>process.exit(0)).on("error",e=>{console.error(e.code||e.message);process.exit(1)})`
+    const exec = this.#client.container.exec(this.#docker.getContainer(node.containerId), [NODE_BINARY_IN_IMAGE, '-e', script])
+    const result = await withDeadline(exec, undefined, 'port check aborted', signal)
+    return result.exitCode === 0
+      ? { ok: true, detail: `${node.slot.ip}:${LIBP2P_PORT} accepts connections` }
+      : { ok: false, detail: `${node.slot.ip}:${LIBP2P_PORT}: ${result.output.trim() === '' ? `exit code ${result.exitCode}` : result.output.trim()}` }
+  }
+
+  async #state (): Promise<string> {
+    this.#stateDir ??= mkdtemp(path.join(tmpdir(), 'chiral-sim-docker-'))
+    return await this.#stateDir
+  }
+
+  /**
+   * The 'exit' hook: no promise can settle any more, so the docker CLI (which honours DOCKER_HOST as testcontainers
+   * does) removes what is left. Best effort, bounded; a normal run has already removed everything.
+   */
+  #removeSynchronously (): void {
+    const ids = [...this.#containers]
+    const run = (args: string[]): void => {
+      try { execFileSync('docker', args, { stdio: 'ignore', timeout: 10_000 }) } catch { /* nothing more can be done here */ }
+    }
+    if (ids.length > 0) run(['rm', '--force', ...ids])
+    run(['network', 'rm', this.network.getName()])
+  }
+}
+
+function listenAddress (slot: Slot): string {
+  return `/ip4/${slot.ip}/tcp/${LIBP2P_PORT}`
+}
+
+function multiaddrHostProto (host: string): 'ip4' | 'ip6' | 'dns4' {
+  const family = isIP(host)
+  return family === 4 ? 'ip4' : family === 6 ? 'ip6' : 'dns4'
+}
+
+function capture (stream: Readable, into: { text: string }): void {
+  stream.on('data', (chunk: Buffer | string) => { into.text = (into.text + chunk.toString()).slice(-LOG_KEEP_BYTES) })
+  // The stream ends (or errors) with the container; neither is news.
+  stream.on('error', () => {})
+}
+
+/** dockerode rejects with `statusCode`; these ones mean "already done". */
+function ignoreStatus (...codes: number[]): (err: unknown) => void {
+  return err => {
+    if (!codes.includes((err as { statusCode?: number }).statusCode ?? -1)) throw err
+  }
+}
+
+async function waitForExit (container: ReturnType<Dockerode['getContainer']>, timeoutMs: number): Promise<boolean> {
+  try {
+    const state = (await container.inspect()).State
+    if (!state.Running) return true
+  } catch (err) {
+    if ((err as { statusCode?: number }).statusCode === 404) return true
+    throw err
+  }
+  return await withDeadline(container.wait().then(() => true), timeoutMs, '').catch(() => false)
+}
+
+async function withDeadline<T> (promise: Promise<T>, timeoutMs: number | undefined, message: string, signal?: AbortSignal): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  let onAbort: (() => void) | undefined
+  const limits = new Promise<never>((_resolve, reject) => {
+    if (timeoutMs != null) timer = setTimeout(() => { reject(new Error(message)) }, timeoutMs)
+    if (signal != null) {
+      onAbort = () => { reject(new Error(message)) }
+      if (signal.aborted) onAbort()
+      else signal.addEventListener('abort', onAbort, { once: true })
+    }
+  })
+  try {
+    return await Promise.race([promise, limits])
+  } finally {
+    clearTimeout(timer)
+    if (onAbort != null) signal?.removeEventListener('abort', onAbort)
+  }
+}
