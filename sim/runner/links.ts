@@ -35,10 +35,15 @@ export async function createLinks (ctx: RunContext, proxies: LinkProxies): Promi
   }
   for (const node of nodes) {
     const others = nodes.filter(o => o !== node)
+    // Other nodes' routes travel too: kad-dht answers carry the responder's peer-store addresses, its proxies
+    // included, so a node must refuse every proxy that is not one of its own links as well as the real addresses.
+    const foreignProxies = [...ctx.links.entries()]
+      .filter(([name]) => !name.startsWith(`${node.name}->`))
+      .map(([, link]) => `/ip4/${link.listen.host}/tcp/${link.listen.port}`)
     node.config = {
       ...node.config!,
       network: {
-        denyDial: others.map(o => o.config!.listen![0]!),
+        denyDial: [...others.map(o => o.config!.listen![0]!), ...foreignProxies],
         routes: others.map(o => ({ peerId: o.peerId!, addrs: [proxiedAddr(ctx, node.name, o.name)!] }))
       }
     }
