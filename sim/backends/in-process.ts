@@ -9,6 +9,9 @@ import type { Backend, StartedBlackhole, StartedNode } from './backend.ts'
  * Nodes as LocalNode objects in this process, on the memory transport or on loopback TCP. The fastest mode, and
  * the one the built-in suite uses; it cannot kill a process, so `kill` stops the node without waiting for peers.
  */
+/** Memory listen names are process-global: a counter keeps concurrent scenarios' blackholes apart. */
+let blackholes = 0
+
 export class InProcessBackend implements Backend {
   readonly mode: 'memory' | 'tcp'
   readonly transport: 'memory' | 'tcp'
@@ -39,7 +42,7 @@ export class InProcessBackend implements Backend {
   }
 
   async startBlackhole (name: string): Promise<StartedBlackhole> {
-    const hole = await startBlackhole({ transport: this.transport, name: `${name}-${process.pid}-${Math.random().toString(36).slice(2, 8)}` })
+    const hole = await startBlackhole({ transport: this.transport, name: `${name}-${process.pid}-${++blackholes}` })
     const started: StartedBlackhole = {
       multiaddr: hole.multiaddr,
       close: async () => { await hole.close(); this.#running.delete(started) },
