@@ -11,7 +11,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { NodeConfig } from '../../nodes/config.ts'
 import { RemoteNode } from '../../nodes/control/client.ts'
 import type { ProbeResult } from '../../nodes/supervisor/supervisor.ts'
-import { shutdownThenForce } from './graceful-stop.ts'
+import { RemoteStartedNode, shutdownThenForce } from './graceful-stop.ts'
 import type { StartedBlackhole, StartedNode } from './backend.ts'
 import {
   CONTROL_PORT, LIBP2P_PORT, NODE_BINARY_IN_IMAGE, PAUSE_READY, ensureNodeImage, ensurePauseImage
@@ -57,7 +57,7 @@ interface Slot {
   readonly pingPort: number
 }
 
-export class DockerNode implements StartedNode {
+export class DockerNode extends RemoteStartedNode {
   readonly handle: RemoteNode
   readonly peerId: string
   readonly multiaddrs: string[]
@@ -69,9 +69,9 @@ export class DockerNode implements StartedNode {
   readonly #stopTimeoutMs: number
   readonly #onGone: (node: DockerNode) => void
   #goneAt: number | undefined
-  #ended: Promise<void> | undefined
 
   constructor (init: { config: NodeConfig, containerId: string, slot: Slot, info: { peerId: string, multiaddrs: string[] }, docker: Dockerode, logs: { text: string }, stopTimeoutMs: number, onGone: (node: DockerNode) => void }) {
+    super()
     this.config = init.config
     this.containerId = init.containerId
     this.slot = init.slot
@@ -94,32 +94,16 @@ export class DockerNode implements StartedNode {
     return this.#logs.text
   }
 
-  async stop (): Promise<void> {
-    this.#ended ??= this.#stop()
-    await this.#ended
+  protected async abrupt (): Promise<void> {
+    const container = this.#docker.getContainer(this.containerId)
+    await container.kill({ signal: 'SIGKILL' }).catch(ignoreStatus(404, 409))
+    // The moment of the kill, not of the removal: the supervisor reports it as the failure time.
+    this.#goneAt = Date.now()
+    await waitForExit(container, 5_000)
+    await this.#gone()
   }
 
-  async kill (): Promise<void> {
-    this.#ended ??= (async () => {
-      const container = this.#docker.getContainer(this.containerId)
-      await container.kill({ signal: 'SIGKILL' }).catch(ignoreStatus(404, 409))
-      // The moment of the kill, not of the removal: the supervisor reports it as the failure time.
-      this.#goneAt = Date.now()
-      await waitForExit(container, 5_000)
-      await this.#gone()
-    })()
-    await this.#ended
-  }
-
-  async [Symbol.asyncDispose] (): Promise<void> {
-    try {
-      await this.stop()
-    } finally {
-      await this.handle.close()
-    }
-  }
-
-  async #stop (): Promise<void> {
+  protected async graceful (): Promise<void> {
     const container = this.#docker.getContainer(this.containerId)
     await shutdownThenForce(this.handle, this.#stopTimeoutMs, {
       waitForExit: async ms => await waitForExit(container, ms),

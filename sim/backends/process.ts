@@ -10,7 +10,7 @@ import { probePort, tcpHostPort } from '../../nodes/supervisor/probes.ts'
 import type { ProbeResult } from '../../nodes/supervisor/supervisor.ts'
 import { freePort } from '../faults/free-port.ts'
 import type { StartedBlackhole, StartedNode } from './backend.ts'
-import { shutdownThenForce } from './graceful-stop.ts'
+import { RemoteStartedNode, shutdownThenForce } from './graceful-stop.ts'
 import { superviseWith, type SuperviseOptions, type SupervisedNode, type SupervisingBackend } from './supervise.ts'
 
 /**
@@ -30,7 +30,7 @@ export interface ProcessBackendOptions {
 }
 
 
-export class ProcessNode implements StartedNode {
+export class ProcessNode extends RemoteStartedNode {
   readonly handle: RemoteNode
   readonly peerId: string
   readonly multiaddrs: string[]
@@ -38,9 +38,9 @@ export class ProcessNode implements StartedNode {
   readonly child: ChildNode
   readonly #stopTimeoutMs: number
   readonly #onGone: (node: ProcessNode) => void
-  #ended: Promise<void> | undefined
 
   constructor (config: NodeConfig, child: ChildNode, stopTimeoutMs: number, onGone: (node: ProcessNode) => void) {
+    super()
     this.config = config
     this.child = child
     this.peerId = child.ready.peerId
@@ -50,28 +50,12 @@ export class ProcessNode implements StartedNode {
     this.#onGone = onGone
   }
 
-  async stop (): Promise<void> {
-    this.#ended ??= this.#stop()
-    await this.#ended
+  protected async abrupt (): Promise<void> {
+    await this.child.kill()
+    this.#onGone(this)
   }
 
-  async kill (): Promise<void> {
-    this.#ended ??= (async () => {
-      await this.child.kill()
-      this.#onGone(this)
-    })()
-    await this.#ended
-  }
-
-  async [Symbol.asyncDispose] (): Promise<void> {
-    try {
-      await this.stop()
-    } finally {
-      await this.handle.close()
-    }
-  }
-
-  async #stop (): Promise<void> {
+  protected async graceful (): Promise<void> {
     if (!this.child.exited) {
       await shutdownThenForce(this.handle, this.#stopTimeoutMs, {
         waitForExit: async ms => await this.child.waitForExit(ms),
