@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { privateKeyFromSeed } from '../libp2p.ts'
 import { MAIN_ENTRY } from './child.ts'
 import { probePort } from './probes.ts'
-import { freePortForTest } from './test-support.ts'
+import { freePortForTest, isProcessAlive } from './test-support.ts'
 
 /**
  * ops/bootstrap-health.sh against a real bootstrap process. The script's systemd commands are replaced through its
@@ -104,15 +104,6 @@ async function health (f: Fixture, args: string[] = []): Promise<{ code: number,
   })
 }
 
-function alive (pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
-
 function ping (f: Fixture): string {
   try {
     return execFileSync(NODE, [path.join(REPO, 'nodes/supervisor/ping-cli.ts'), `/ip4/127.0.0.1/tcp/${f.port}/p2p/${f.peerId}`], { encoding: 'utf8', timeout: 15_000 }).trim()
@@ -143,7 +134,7 @@ describe('ops/bootstrap-health.sh with a real bootstrap', () => {
     expect(out).toMatch(/restarting the bootstrap \(restart 1 of at most 3 in 600 s\)/)
     expect(out).toMatch(/bootstrap recovered \d+ s after detection/)
     expect(f.restarts()).toBe(2)
-    expect(alive(f.pids().at(-1)!)).toBe(true)
+    expect(isProcessAlive(f.pids().at(-1)!)).toBe(true)
     expect(ping(f)).toMatch(/^ok /)
     expect(readFileSync(path.join(f.dir, 'state', 'restarts'), 'utf8').trim().split('\n')).toHaveLength(1)
     // The restarted bootstrap must not inherit the script's lock: the next run checks instead of waiting it out.
@@ -162,7 +153,7 @@ describe('ops/bootstrap-health.sh with a real bootstrap', () => {
     expect(out).toMatch(/check port ok/)
     expect(out).toMatch(/check dht FAILED: no libp2p ping answer/)
     expect(out).toMatch(/killing the hung bootstrap/)
-    expect(alive(frozen)).toBe(false)
+    expect(isProcessAlive(frozen)).toBe(false)
     expect(ping(f)).toMatch(/^ok /)
   })
 

@@ -1,3 +1,4 @@
+import fs from 'node:fs'
 import net from 'node:net'
 
 /** A loopback port that was free a moment ago (nodes/ cannot borrow sim/faults/free-port.ts: it knows nothing of sim/). */
@@ -11,4 +12,24 @@ export async function freePortForTest (): Promise<number> {
       server.close(() => { resolve(port) })
     })
   })
+}
+
+/**
+ * A zombie (exited, not yet reaped by its parent) answers kill(pid, 0) but is dead: check /proc too. This matters
+ * in CI containers whose PID 1 does not reap, where an orphan killed by a test stays a zombie for good.
+ */
+export function isProcessAlive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+  } catch {
+    return false
+  }
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)
+    return state !== 'Z' && state !== 'X'
+  } catch (err) {
+    // No /proc (macOS): kill(pid, 0) succeeding is the best evidence there is.
+    return (err as NodeJS.ErrnoException).code !== 'ENOENT' || !fs.existsSync('/proc/self')
+  }
 }

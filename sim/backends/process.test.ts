@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process'
 import { afterEach, describe, expect, it } from 'vitest'
 import { NodeConfigSchema, type NodeConfig } from '../../nodes/config.ts'
 import { createPinger } from '../../nodes/supervisor/probes.ts'
+import { isProcessAlive } from '../../nodes/supervisor/test-support.ts'
 import type { SupervisorEvent } from '../../nodes/supervisor/schemas.ts'
 import { ProcessBackend, type ProcessNode } from './process.ts'
 import type { StartedNode } from './backend.ts'
@@ -32,15 +33,6 @@ function childNodePids (): number[] {
   return out.split('\n').filter(l => l.includes('nodes/main.ts')).map(l => Number(l.trim().split(/\s+/)[0]))
 }
 
-function alive (pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
-
 describe('ProcessBackend', () => {
   it('runs a bootstrap and two peers as processes: discovery both ways, kill -9 refuses, nothing left behind', async () => {
     const b = backend()
@@ -69,7 +61,7 @@ describe('ProcessBackend', () => {
     expect((await c.handle.call('listDiscoveredPeerIds', {})).peerIds).toContain(a.peerId)
 
     await boot.kill()
-    expect(alive(pids[0] ?? -1)).toBe(false)
+    expect(isProcessAlive(pids[0] ?? -1)).toBe(false)
     for (const peer of [a, c]) {
       const result = await peer.handle.call('connectWithTimeout', { timeoutMs: 5_000 }, { signal })
       expect(result.success).toBe(false)
@@ -78,7 +70,7 @@ describe('ProcessBackend', () => {
 
     await b[Symbol.asyncDispose]()
     expect(childNodePids()).toEqual([])
-    for (const pid of pids) expect(alive(pid)).toBe(false)
+    for (const pid of pids) expect(isProcessAlive(pid)).toBe(false)
   })
 
   it('reports a node that cannot start with its stderr, and leaves no process', async () => {

@@ -2,6 +2,9 @@ import fs from 'node:fs'
 import net from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { findToxiproxyBinary } from './toxiproxy-server.ts'
+import { isProcessAlive } from '../../nodes/supervisor/test-support.ts'
+
+export { isProcessAlive }
 
 /**
  * Helpers for the tests that drive a real Toxiproxy: when to skip, a TCP echo server to proxy to, one timed
@@ -119,22 +122,6 @@ export function patternPayload (size: number): Buffer {
   return buf
 }
 
-/** A zombie (exited, not yet reaped by its new parent) answers kill(pid, 0) but is dead: check /proc too. */
-export function isProcessAlive (pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-  } catch {
-    return false
-  }
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)
-    return state !== 'Z' && state !== 'X'
-  } catch (err) {
-    // No /proc (macOS): kill(pid, 0) succeeding is the best evidence there is.
-    return (err as NodeJS.ErrnoException).code !== 'ENOENT' || !fs.existsSync('/proc/self')
-  }
-}
 
 export async function waitUntil (check: () => boolean | Promise<boolean>, deadlineMs: number, intervalMs = 25): Promise<boolean> {
   const end = Date.now() + deadlineMs
