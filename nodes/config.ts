@@ -114,7 +114,14 @@ export const DhtOptionsSchema = z.object({
    * The prefix of this node's ping protocol. kad-dht pings a contact over `/ipfs/ping/1.0.0` before admitting it,
    * so a node answering ping elsewhere is never admitted by others (cause 5 of asymmetric discovery).
    */
-  pingProtocolPrefix: z.string().regex(/^[a-z0-9-]+$/).default('ipfs')
+  pingProtocolPrefix: z.string().regex(/^[a-z0-9-]+$/).default('ipfs'),
+  /**
+   * Query parallelism. js kad-dht's defaults (alpha 10, 20 disjoint paths) reach most of a small network in one
+   * query, which is what dominates a large in-process simulation (bench/RESULTS.md); go-libp2p walks with alpha 3
+   * on one path. Unset: kad-dht's own defaults.
+   */
+  alpha: z.number().int().min(1).max(100).optional(),
+  disjointPaths: z.number().int().min(1).max(100).optional()
 }).strict()
 export type DhtOptions = z.output<typeof DhtOptionsSchema>
 
@@ -152,6 +159,13 @@ export const NodeConfigSchema = z.object({
     denyDial: z.array(MultiaddrString).default([]),
     routes: z.array(z.object({ peerId: z.string(), addrs: z.array(MultiaddrString).min(1) }).strict()).default([])
   }).strict().default({ denyDial: [], routes: [] }),
+  /**
+   * libp2p's connection monitor pings every open connection at this interval and closes one that does not answer:
+   * it finds half-open TCP connections. Memory connections cannot go half-open, and its pings were half the CPU
+   * of an idle 100-peer simulation (bench/RESULTS.md), so by default it runs on TCP only (every 10 s, libp2p's
+   * default). `null` turns it off, a number sets the interval.
+   */
+  connectionMonitorIntervalMs: z.number().int().min(1_000).nullable().optional(),
   /** Start the BootstrapMonitor as soon as a connection succeeds (Solution #2.5). */
   autoMonitor: z.boolean().default(true),
   /**

@@ -1,12 +1,12 @@
 import { EventTypes } from '@libp2p/kad-dht'
 import { peerIdFromString } from '@libp2p/peer-id'
-import type { PeerId } from '@libp2p/interface'
 import { CID } from 'multiformats/cid'
 import { categorizeBootstrapError } from './errors.ts'
 import { dhtOf, isConnectedTo, routingTablePeers, type NodeContext } from './context.ts'
 import { RECORD_NAMESPACE } from './libp2p.ts'
 import type { DiscoveryStatus } from './schemas.ts'
 import { deadline, describeError } from './util.ts'
+import { pingPeer } from './ping.ts'
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
@@ -73,30 +73,12 @@ export async function testPeerDiscovery (ctx: NodeContext, testContent: string, 
   }
 }
 
-/**
- * A ping round trip, bounded by the plan's 5 s DHT-responsiveness deadline. A ping can stall on one connection
- * (seen here on the memory transport) while a new connection answers at once, so after one stall the stalled
- * connection is closed and the ping retried over a new one before the peer counts as not answering.
- */
-async function pingWithRetry (ctx: NodeContext, peer: PeerId, outer: AbortSignal): Promise<number | undefined> {
-  for (const fresh of [false, true]) {
-    const { signal } = deadline(ctx.timing.healthPingTimeoutMs, outer)
-    try {
-      if (fresh) await ctx.libp2p.hangUp(peer, { signal })
-      return Math.round(await ctx.libp2p.services.ping.ping(peer, { signal }) * 100) / 100
-    } catch {
-      if (outer.aborted) return undefined
-    }
-  }
-  return undefined
-}
-
 /** Plan command `verify_peer_reachable`: dial the peer (through the DHT if its address is unknown) and ping it. */
 export async function verifyPeerReachable (ctx: NodeContext, peerId: string, outer?: AbortSignal, fresh = false): Promise<{ reachable: boolean, address?: string, latencyMs?: number, error?: string }> {
   const { signal, timedOut } = deadline(ctx.timing.peerDialTimeoutMs, linked(ctx, outer))
   try {
     const connection = await ctx.libp2p.dial(peerIdFromString(peerId), { signal, force: fresh })
-    const latencyMs = await pingWithRetry(ctx, connection.remotePeer, signal)
+    const latencyMs = await pingPeer(ctx, connection.remotePeer, peerId, signal, { freshAfterStall: true }).catch(() => undefined)
     // Reachable but not answering ping on the standard protocol: kad-dht will not admit it (cause 5).
     if (latencyMs == null) ctx.pingFailures.add(peerId)
     const result = { reachable: true, address: connection.remoteAddr.toString(), ...(latencyMs != null ? { latencyMs } : {}) }

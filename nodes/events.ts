@@ -60,6 +60,14 @@ export const NodeEventBodySchema = z.discriminatedUnion('type', [
   e('supervisor:restart', { reason: z.string(), restartsInWindow: z.number().int(), ok: z.boolean(), durationMs: z.number(), error: z.string().optional() }),
   e('supervisor:alert', { restartsInWindow: z.number().int(), windowMs: z.number(), message: z.string() }),
   e('supervisor:recovered', { downtimeMs: z.number(), automatic: z.boolean(), restarts: z.number().int(), reason: z.string() }),
+  /**
+   * The runner's black-box look at an external node (one chiral-sim did not build): a libp2p ping, then identify.
+   * `speaksDht` says whether it announces the scenario's DHT protocol (cause 7 when it does not).
+   */
+  e('external:probe', {
+    ok: z.boolean(), latencyMs: z.number().nullable(), detail: z.string(),
+    agentVersion: z.string().optional(), protocols: z.array(z.string()), dhtProtocol: z.string(), speaksDht: z.boolean().nullable()
+  }),
   e('log', { level: z.enum(['info', 'warn', 'error']), message: z.string() })
 ])
 

@@ -76,6 +76,7 @@ export async function createChiralLibp2p (config: NodeConfig): Promise<ChiralLib
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionGater: denyDialGater(config.network.denyDial),
+    connectionMonitor: connectionMonitorOf(config),
     connectionManager: {
       dialTimeout: dialCeilingMs,
       addressDialTimeout: dialCeilingMs,
@@ -95,6 +96,8 @@ export async function createChiralLibp2p (config: NodeConfig): Promise<ChiralLib
         protocol: config.dht.protocol,
         clientMode: config.dht.mode === 'client',
         peerInfoMapper: ADDRESS_MAPPERS[config.dht.addressMapper],
+        ...(config.dht.alpha != null ? { alpha: config.dht.alpha } : {}),
+        ...(config.dht.disjointPaths != null ? { disjointPaths: config.dht.disjointPaths } : {}),
         ...(config.dht.initialQuerySelfIntervalMs == null
           ? { initialQuerySelfInterval: 2 ** 31 - 1, querySelfInterval: 2 ** 31 - 1 }
           : { initialQuerySelfInterval: config.dht.initialQuerySelfIntervalMs }),
@@ -103,4 +106,15 @@ export async function createChiralLibp2p (config: NodeConfig): Promise<ChiralLib
       })
     }
   })
+}
+
+/** The connection monitor's setting: the config's, else on for TCP (libp2p's 10 s) and off for memory. */
+export function connectionMonitorOf (config: NodeConfig): { enabled: boolean, pingInterval?: number, protocolPrefix: string } {
+  const interval = config.connectionMonitorIntervalMs === undefined
+    ? (config.transport === 'tcp' ? 10_000 : null)
+    : config.connectionMonitorIntervalMs
+  // The monitor pings over the node's own ping protocol, so a node on another prefix (cause 5) is not cut off by it.
+  return interval == null
+    ? { enabled: false, protocolPrefix: config.dht.pingProtocolPrefix }
+    : { enabled: true, pingInterval: interval, protocolPrefix: config.dht.pingProtocolPrefix }
 }

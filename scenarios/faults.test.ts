@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { loadBuiltin } from './load.ts'
 import { findToxiproxyBinary } from '../sim/faults/toxiproxy-server.ts'
 import { createBackend } from '../sim/backends/index.ts'
+import { DockerBackend } from '../sim/backends/docker.ts'
 import { runScenario } from '../sim/runner/run-scenario.ts'
 
 /**
@@ -24,5 +25,34 @@ describe('fault scenarios (tcp mode, real Toxiproxy)', () => {
       expect({ status: record.status, reason: record.reason, invalid: record.invalid, failed }).toEqual({ status: 'passed', reason: undefined, invalid: undefined, failed: [] })
       if (scenario.name === 'fault-latency-sweep') expect(record.sweep?.length).toBe(4)
     }, 180_000)
+  }
+})
+
+/**
+ * The same proxies in the other modes that have TCP links: child processes (loopback, like tcp) and containers
+ * (proxies on the run network's gateway). Two quick scenarios each: a one-way fault and a partition that heals.
+ */
+const OTHER_MODES_SCENARIOS = ['fault-one-way', 'fault-partition-heals']
+const engine = await DockerBackend.available()
+const modeGate = {
+  process: missing,
+  docker: missing ?? (engine.ok ? undefined : engine.reason)
+}
+
+describe('fault scenarios in process and docker mode', () => {
+  it('has a Docker engine for the docker-mode runs', () => {
+    if (modeGate.docker != null && process.env.CI !== 'true') return
+    expect(modeGate.docker).toBeUndefined()
+  })
+  for (const mode of ['process', 'docker'] as const) {
+    for (const { scenario, file } of scenarios.filter(s => OTHER_MODES_SCENARIOS.includes(s.scenario.name))) {
+      const skip = modeGate[mode]
+      it.skipIf(skip != null)(`${scenario.name} in ${mode} mode${skip != null ? ` — skipped: ${skip}` : ''}`, async () => {
+        const record = await runScenario(scenario, { mode, seed: 20261124, file, createBackend })
+        const failed = record.assertions.filter(a => !a.passed).map(a => `${a.description}: expected ${a.expected}, got ${a.actual}`)
+        expect({ status: record.status, reason: record.reason, invalid: record.invalid, failed }).toEqual({ status: 'passed', reason: undefined, invalid: undefined, failed: [] })
+        expect(record.faults.length).toBeGreaterThan(0)
+      }, 180_000)
+    }
   }
 })

@@ -88,11 +88,11 @@ export async function loadScenarios (paths: string[]): Promise<LoadedScenario[]>
   return loaded
 }
 
-export const BUILTIN_FOLDERS = ['plan', 'asymmetry', 'faults', 'release'] as const
+export const BUILTIN_FOLDERS = ['plan', 'asymmetry', 'faults', 'external', 'release'] as const
 
 /**
- * The built-in suite: the plan's six tests, the asymmetry reproductions, the Toxiproxy fault scenarios (skipped,
- * with the reason, in memory mode) and the release profile.
+ * The built-in suite: the plan's six tests, the asymmetry reproductions, the Toxiproxy fault scenarios and the
+ * external-bootstrap scenarios (both skipped, with the reason, in memory mode) and the release profile.
  */
 export async function loadBuiltin (folders: ReadonlyArray<typeof BUILTIN_FOLDERS[number]> = BUILTIN_FOLDERS): Promise<LoadedScenario[]> {
   const existing = []

@@ -62,19 +62,31 @@ const PeerNode = z.object({
 const BlackholeNode = z.object({ role: z.literal('blackhole'), name: Name }).strict()
 
 /**
- * A bootstrap chiral-sim did not build, treated as a black box reached only through libp2p: started from a
- * command (in process/docker modes) or already running at `multiaddr`.
+ * A bootstrap chiral-sim did not build (a rust-libp2p or go-libp2p binary, or any libp2p node), treated as a black
+ * box reached only through libp2p: ping, identify, DHT queries and what the peers see. Started from `command` in
+ * tcp and process modes, or already running at `multiaddr`.
  */
 const ExternalNode = z.object({
   role: z.literal('external'),
   name: Name,
-  command: z.array(z.string()).min(1).optional(),
-  /** Printed by the command when ready, e.g. "listening". */
-  readyLine: z.string().optional(),
-  /** Fixed multiaddr including /p2p/; with `command`, `{port}` is replaced by a free port. */
-  multiaddr: z.string(),
-  dhtProtocol: z.string().default('/ipfs/kad/1.0.0')
-}).strict()
+  /**
+   * The command and its arguments. `{port}` becomes a TCP port chosen once per run (kept across restarts) and
+   * `{node}` the Node binary running chiral-sim; it runs in the scenario file's folder.
+   */
+  command: z.array(z.string().min(1)).min(1).optional(),
+  /** Text the command prints (stdout or stderr) once it accepts connections; without it, the first libp2p ping answer. */
+  readyLine: z.string().min(1).optional(),
+  /** Until ready (real ms, not scaled: a binary's start-up does not speed up with the scenario). */
+  startTimeoutMs: z.number().int().min(100).max(600_000).default(30_000),
+  /** Its TCP multiaddr with /p2p/<peer ID>; with `command`, `{port}` is replaced by the chosen port. */
+  multiaddr: z.string().regex(/^\/(ip4|ip6|dns4|dns6|dns)\/[^/]+\/tcp\/([0-9]+|\{port\})\/p2p\/[1-9A-HJ-NP-Za-km-z]{40,}$/,
+    'a TCP multiaddr ending in its peer ID, e.g. /ip4/127.0.0.1/tcp/{port}/p2p/12D3KooW…'),
+  /** The DHT protocol it serves; peers that bootstrap from it and name no protocol of their own use this one. */
+  dhtProtocol: z.string().regex(/^\//, 'a DHT protocol name starts with "/", e.g. /ipfs/kad/1.0.0').default('/ipfs/kad/1.0.0')
+}).strict().superRefine((n, ctx) => {
+  if (n.command == null && n.multiaddr.includes('{port}')) ctx.addIssue({ code: 'custom', path: ['multiaddr'], message: '{port} needs a command to give the port to; give the running node\'s real port' })
+  if (n.command == null && n.readyLine != null) ctx.addIssue({ code: 'custom', path: ['readyLine'], message: 'readyLine needs a command whose output it is; remove it or add the command' })
+})
 
 export const NodeSpecSchema = z.discriminatedUnion('role', [BootstrapNode, PeerNode, BlackholeNode, ExternalNode])
 export type NodeSpec = z.infer<typeof NodeSpecSchema>

@@ -3,6 +3,7 @@ import { askHello } from '../hello.ts'
 import type { NodeContext } from '../context.ts'
 import type { BootstrapHealth } from '../schemas.ts'
 import { deadline, describeError, peerIdOfAddr } from '../util.ts'
+import { pingPeer } from '../ping.ts'
 
 /**
  * Plan Solution #2.2: one health check of a bootstrap. Latency is a libp2p ping round trip (Solution #4 check 3:
@@ -13,15 +14,15 @@ export async function checkBootstrapHealth (ctx: NodeContext, address: string, o
   const { signal, timedOut } = deadline(ctx.timing.healthPingTimeoutMs, AbortSignal.any([ctx.stopSignal, ...(outer != null ? [outer] : [])]))
   const lastCheckTimestamp = Date.now()
   try {
-    const latencyMs = await ctx.libp2p.services.ping.ping(multiaddr(address), { signal })
     const id = peerIdOfAddr(address)
+    const latencyMs = await pingPeer(ctx, multiaddr(address), id ?? address, signal)
     const connection = ctx.libp2p.getConnections().find(c => c.remotePeer.toString() === id && c.status === 'open')
     const hello = connection == null ? null : await askHello(connection, signal).catch(() => null)
     ctx.bootstrapLatency.set(address, latencyMs)
     return {
       address,
       isReachable: true,
-      latencyMs: Math.round(latencyMs * 100) / 100,
+      latencyMs,
       lastCheckTimestamp,
       errorMessage: null,
       peerCountViaBootstrap: hello != null ? Math.max(0, hello.peers - 1) : ctx.discovered.size

@@ -43,10 +43,31 @@ function installExitHook (): void {
   })
 }
 
-export class ChildNode implements AsyncDisposable {
+/** How to start any command and recognise that it is ready, for ChildNode.spawnCommand. */
+export interface SpawnCommandOptions<R> {
+  /** The harness's name for the process, used in errors. */
+  name: string
+  file: string
+  args: string[]
+  cwd?: string
+  env?: NodeJS.ProcessEnv
+  /**
+   * Returns the ready value for a line that announces readiness, undefined for any other line; throws for a garbled
+   * one. Without it the process counts as ready once it has been spawned (the caller then probes it its own way).
+   */
+  readyLine?: (line: string) => R | undefined
+  /** Also look for the ready line on stderr (third-party nodes often log there). Default: stdout only. */
+  readyOnStderr?: boolean
+  /** Called with every complete output line, stdout and stderr, for as long as the process runs. */
+  onLine?: (line: string, stream: 'stdout' | 'stderr') => void
+  startTimeoutMs: number
+  signal?: AbortSignal | undefined
+}
+
+export class ChildNode<R = ReadyLine> implements AsyncDisposable {
   readonly name: string
   readonly pid: number
-  readonly ready: ReadyLine
+  readonly ready: R
   readonly #child: ChildProcess
   readonly #stderr: { text: string }
   readonly #exited: Promise<void>
@@ -54,7 +75,7 @@ export class ChildNode implements AsyncDisposable {
   #exitCode: number | null = null
   #exitSignal: NodeJS.Signals | null = null
 
-  private constructor (name: string, child: ChildProcess, ready: ReadyLine, stderr: { text: string }, exited: Promise<void>) {
+  private constructor (name: string, child: ChildProcess, ready: R, stderr: { text: string }, exited: Promise<void>) {
     this.name = name
     this.#child = child
     this.pid = child.pid ?? -1
@@ -63,32 +84,65 @@ export class ChildNode implements AsyncDisposable {
     this.#exited = exited
   }
 
+  /** A chiral node: nodes/main.ts, ready when it prints its CHIRAL_READY line. */
   static async spawn (options: SpawnNodeOptions): Promise<ChildNode> {
-    const name = options.config.name
-    const startTimeoutMs = options.startTimeoutMs ?? 30_000
+    return await ChildNode.spawnCommand({
+      name: options.config.name,
+      file: options.nodeBinary ?? process.execPath,
+      args: [
+        MAIN_ENTRY,
+        '--config', JSON.stringify(options.config),
+        '--control-host', options.controlHost ?? '127.0.0.1',
+        '--control-port', String(options.controlPort ?? 0),
+        '--exit-on-stdin-close'
+      ],
+      ...(options.env != null ? { env: options.env } : {}),
+      readyLine: line => line.startsWith(READY_PREFIX) ? ReadyLineSchema.parse(JSON.parse(line.slice(READY_PREFIX.length))) : undefined,
+      startTimeoutMs: options.startTimeoutMs ?? 30_000,
+      signal: options.signal
+    })
+  }
+
+  /** Any command, ready when `readyLine` recognises a line of its output; killed with the harness like a node. */
+  static async spawnCommand<R> (options: SpawnCommandOptions<R>): Promise<ChildNode<R>> {
+    const name = options.name
     options.signal?.throwIfAborted()
     installExitHook()
-    const child = spawn(options.nodeBinary ?? process.execPath, [
-      MAIN_ENTRY,
-      '--config', JSON.stringify(options.config),
-      '--control-host', options.controlHost ?? '127.0.0.1',
-      '--control-port', String(options.controlPort ?? 0),
-      '--exit-on-stdin-close'
-    ], {
+    const child = spawn(options.file, options.args, {
       stdio: ['pipe', 'pipe', 'pipe'],
       detached: false,
-      env: options.env ?? process.env
+      env: options.env ?? process.env,
+      ...(options.cwd != null ? { cwd: options.cwd } : {})
     })
     live.add(child)
     const stderr = { text: '' }
+    const lines = (stream: 'stdout' | 'stderr', onLine: (line: string) => void): void => {
+      let buffered = ''
+      const source = stream === 'stdout' ? child.stdout : child.stderr
+      source?.setEncoding('utf8')
+      source?.on('data', (chunk: string) => {
+        buffered += chunk
+        let newline = buffered.indexOf('\n')
+        while (newline >= 0) {
+          onLine(buffered.slice(0, newline).replace(/\r$/, ''))
+          buffered = buffered.slice(newline + 1)
+          newline = buffered.indexOf('\n')
+        }
+      })
+    }
     child.stderr?.setEncoding('utf8')
     child.stderr?.on('data', (chunk: string) => {
       stderr.text = (stderr.text + chunk).slice(-STDERR_KEEP_BYTES)
     })
+    if (options.onLine != null) {
+      const onLine = options.onLine
+      lines('stdout', line => { onLine(line, 'stdout') })
+      lines('stderr', line => { onLine(line, 'stderr') })
+    }
     // The node reads nothing from stdin; it only watches for the pipe to close. An EPIPE after the child died is expected.
     child.stdin?.on('error', () => {})
 
-    let node: ChildNode | undefined
+    let node: ChildNode<R> | undefined
     const exited = new Promise<void>(resolve => {
       child.once('exit', (code, signal) => {
         live.delete(child)
@@ -101,8 +155,7 @@ export class ChildNode implements AsyncDisposable {
       })
     })
 
-    const ready = await new Promise<ReadyLine>((resolve, reject) => {
-      let buffered = ''
+    const ready = await new Promise<R>((resolve, reject) => {
       let settled = false
       const fail = (why: string): void => {
         if (settled) return
@@ -115,49 +168,50 @@ export class ChildNode implements AsyncDisposable {
           reject(new Error(`node "${name}" ${why}${tail === '' ? '' : `; its stderr:\n${tail}`}`))
         })
       }
-      const onData = (chunk: string): void => {
-        buffered += chunk
-        let newline = buffered.indexOf('\n')
-        while (newline >= 0) {
-          const line = buffered.slice(0, newline)
-          buffered = buffered.slice(newline + 1)
-          newline = buffered.indexOf('\n')
-          if (!line.startsWith(READY_PREFIX)) continue
-          let parsed: ReadyLine
-          try {
-            parsed = ReadyLineSchema.parse(JSON.parse(line.slice(READY_PREFIX.length)))
-          } catch (err) {
-            fail(`printed an unreadable ready line (${(err as Error).message}): ${line.slice(0, 200)}`)
-            return
-          }
-          settled = true
-          cleanup()
-          resolve(parsed)
+      const onLine = (line: string): void => {
+        if (settled) return
+        if (options.readyLine == null) return
+        let parsed: R | undefined
+        try {
+          parsed = options.readyLine(line)
+        } catch (err) {
+          fail(`printed an unreadable ready line (${(err as Error).message}): ${line.slice(0, 200)}`)
           return
         }
+        if (parsed === undefined) return
+        settled = true
+        cleanup()
+        resolve(parsed)
       }
       const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
         fail(`exited before it was ready (${signal != null ? `signal ${signal}` : `code ${code}`})`)
       }
       const onError = (err: Error): void => { fail(`could not be spawned: ${err.message}`) }
       const onAbort = (): void => { fail('start was aborted') }
-      const timer = setTimeout(() => { fail(`was not ready within ${startTimeoutMs} ms`) }, startTimeoutMs)
+      const timer = setTimeout(() => { fail(`was not ready within ${options.startTimeoutMs} ms`) }, options.startTimeoutMs)
       const cleanup = (): void => {
         clearTimeout(timer)
-        child.stdout?.off('data', onData)
         child.off('exit', onExit)
         child.off('error', onError)
         options.signal?.removeEventListener('abort', onAbort)
       }
-      child.stdout?.setEncoding('utf8')
-      child.stdout?.on('data', onData)
+      lines('stdout', onLine)
+      if (options.readyOnStderr === true) lines('stderr', onLine)
+      if (options.readyLine == null) {
+        child.once('spawn', () => {
+          if (settled) return
+          settled = true
+          cleanup()
+          resolve(undefined as R)
+        })
+      }
       child.once('exit', onExit)
       child.once('error', onError)
       options.signal?.addEventListener('abort', onAbort, { once: true })
     })
     // Keep draining stdout: a full pipe would block the child on its next write.
     child.stdout?.resume()
-    node = new ChildNode(name, child, ready, stderr, exited)
+    node = new ChildNode<R>(name, child, ready, stderr, exited)
     return node
   }
 

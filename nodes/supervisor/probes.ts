@@ -1,6 +1,7 @@
 import net from 'node:net'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify as identifyService, type Identify } from '@libp2p/identify'
 import { ping, type Ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -37,55 +38,85 @@ export function tcpHostPort (address: string): { host: string, port: number } {
 export interface Pinger extends AsyncDisposable {
   /** Check 3: dials `address` (with /p2p/), pings it once, hangs up. Never throws. */
   ping(address: string, signal: AbortSignal): Promise<ProbeResult>
+  /**
+   * Ping, then identify: what a black-box node says about itself (agent, protocols). Needs `identify: true`.
+   * Never throws; `identified` is undefined when the node answered ping but not identify in time.
+   */
+  probe(address: string, signal: AbortSignal): Promise<ProbeResult & { identified?: Identified }>
   close(): Promise<void>
 }
+
+export interface Identified { agentVersion: string | undefined, protocols: string[] }
 
 export interface PingerOptions {
   /** The bootstrap's ping protocol prefix (NodeConfig.dht.pingProtocolPrefix); default "ipfs". */
   protocolPrefix?: string
+  /** Also run identify (for probe()). Off for the supervisor, whose check must not depend on identify. */
+  identify?: boolean
 }
 
 /**
- * A listen-less libp2p node that speaks only ping: the "tiny client" of the plan's check 3. It runs no DHT and no
- * identify, so the bootstrap never admits it to a routing table and probing changes nothing the run measures.
+ * A listen-less libp2p node that speaks only ping (and identify when asked): the "tiny client" of the plan's
+ * check 3. It runs no DHT, so no node ever admits it to a routing table and probing changes nothing the run
+ * measures.
  */
 export async function createPinger (options: PingerOptions = {}): Promise<Pinger> {
-  const node: Libp2p<{ ping: Ping }> = await createLibp2p({
+  const node: Libp2p<{ ping: Ping, identify?: Identify }> = await createLibp2p({
     addresses: { listen: [] },
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    services: { ping: ping({ protocolPrefix: options.protocolPrefix ?? 'ipfs' }) }
+    services: {
+      ping: ping({ protocolPrefix: options.protocolPrefix ?? 'ipfs' }),
+      ...(options.identify === true ? { identify: identifyService() } : {})
+    }
   })
   let closed: Promise<void> | undefined
-  // One ping at a time: each ends by hanging up, which would cut a concurrent ping to the same peer mid-flight.
+  // One probe at a time: each ends by hanging up, which would cut a concurrent ping to the same peer mid-flight.
   let queue: Promise<unknown> = Promise.resolve()
   const close = async (): Promise<void> => {
     closed ??= Promise.resolve(node.stop())
     await closed
   }
+  const queued = async <T>(fn: () => Promise<T>): Promise<T> => {
+    const run = queue.then(fn)
+    queue = run.catch(() => {})
+    return await run
+  }
   return {
     async ping (address: string, signal: AbortSignal): Promise<ProbeResult> {
-      const run = queue.then(async () => await pingOnce(address, signal))
-      queue = run.catch(() => {})
-      return await run
+      return await queued(async () => await pingOnce(address, signal, false))
+    },
+    async probe (address: string, signal: AbortSignal) {
+      if (node.services.identify == null) throw new Error('createPinger: probe() needs { identify: true }')
+      return await queued(async () => await pingOnce(address, signal, true))
     },
     close,
     [Symbol.asyncDispose]: close
   }
 
-  async function pingOnce (address: string, signal: AbortSignal): Promise<ProbeResult> {
+  async function pingOnce (address: string, signal: AbortSignal, withIdentify: boolean): Promise<ProbeResult & { identified?: Identified }> {
     // Waiting in the queue may have used up the caller's deadline.
     if (signal.aborted) return { ok: false, detail: 'no ping answer in time' }
     const ma = multiaddr(address)
     try {
       // A fresh dial every time: a connection kept from the last check would hide a bootstrap that stopped accepting.
       const latencyMs = await node.services.ping.ping(ma, { signal })
-      return { ok: true, detail: `ping ${latencyMs.toFixed(1)} ms`, latencyMs }
+      const result = { ok: true, detail: `ping ${latencyMs.toFixed(1)} ms`, latencyMs }
+      if (!withIdentify) return result
+      const identified = await identifyOver(ma, signal).catch(() => undefined)
+      return { ...result, ...(identified != null ? { identified } : {}) }
     } catch (err) {
       return { ok: false, detail: signal.aborted ? 'no ping answer in time' : describeError(err) }
     } finally {
       if (peerIdOfAddr(address) != null) await node.hangUp(ma).catch(() => {})
     }
+  }
+
+  /** Identify over the connection the ping opened (libp2p also runs it on its own; asking again is cheap and certain). */
+  async function identifyOver (ma: ReturnType<typeof multiaddr>, signal: AbortSignal): Promise<Identified> {
+    const connection = await node.dial(ma, { signal })
+    const result = await node.services.identify!.identify(connection, { signal })
+    return { agentVersion: result.agentVersion, protocols: [...result.protocols].sort() }
   }
 }

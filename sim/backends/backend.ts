@@ -33,6 +33,12 @@ export interface Backend extends AsyncDisposable {
   place(config: NodeConfig, signal: AbortSignal): Promise<{ listen: string[] }>
   startNode(config: NodeConfig, signal: AbortSignal): Promise<StartedNode>
   startBlackhole(name: string, signal: AbortSignal): Promise<StartedBlackhole>
+  /**
+   * The address on this machine where Toxiproxy's proxies must listen for this backend's nodes to reach them
+   * (loopback for host processes, the run network's gateway for containers). Throws, saying why, when the nodes
+   * cannot reach a proxy on this machine at all.
+   */
+  proxyHost(signal: AbortSignal): Promise<string>
 }
 
 export type { CommandName }

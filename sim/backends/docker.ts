@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { isIP } from 'node:net'
+import { createServer, isIP } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import type { Readable } from 'node:stream'
@@ -249,6 +249,23 @@ export class DockerBackend implements SupervisingBackend {
     return node
   }
 
+  /**
+   * Toxiproxy runs on this machine; containers reach it at their network's gateway, the bridge's address on this
+   * host, and it reaches them at their container IPs. A remote engine's bridge is on another machine: no proxy here
+   * can sit between its containers.
+   */
+  async proxyHost (signal: AbortSignal): Promise<string> {
+    const info = await withDeadline(this.#client.container.dockerode.getNetwork(this.network.getId()).inspect(), this.#options.engineTimeoutMs, 'the run network did not answer an inspect') as { IPAM?: { Config?: Array<{ Gateway?: string }> } }
+    signal.throwIfAborted()
+    const gateway = info.IPAM?.Config?.find(c => c.Gateway != null && isIP(c.Gateway) === 4)?.Gateway
+    if (gateway == null) throw new Error(`the run network ${this.network.getName()} has no IPv4 gateway for fault proxies to listen on`)
+    // Bind, not os.networkInterfaces(): a bridge with no container attached yet is down and libuv leaves it out.
+    if (!await canBind(gateway)) {
+      throw new Error(`fault proxies run on this machine, but the run network's gateway ${gateway} is not one of its addresses: the Docker engine (DOCKER_HOST=${process.env.DOCKER_HOST ?? 'unset'}) is another machine, whose containers cannot reach them. Run fault scenarios against a local engine, or with --mode tcp or process`)
+    }
+    return gateway
+  }
+
   /** A container on the run's network that accepts connections and never answers (the plan's hung bootstrap). */
   async startBlackhole (name: string, signal: AbortSignal): Promise<StartedBlackhole> {
     this.#assertOpen()
@@ -470,6 +487,15 @@ export class DockerBackend implements SupervisingBackend {
     if (ids.length > 0) run(['rm', '--force', ...ids])
     run(['network', 'rm', this.network.getName()])
   }
+}
+
+/** Whether `host` is an address of this machine (a listener can bind it). */
+async function canBind (host: string): Promise<boolean> {
+  const server = createServer()
+  return await new Promise<boolean>(resolve => {
+    server.once('error', () => { resolve(false) })
+    server.listen({ host, port: 0, exclusive: true }, () => { server.close(() => { resolve(true) }) })
+  })
 }
 
 function listenAddress (slot: Slot): string {

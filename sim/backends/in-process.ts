@@ -41,6 +41,11 @@ export class InProcessBackend implements Backend {
     return started
   }
 
+  async proxyHost (): Promise<string> {
+    if (this.transport === 'memory') throw new Error('memory-transport nodes cannot reach a TCP proxy: run fault scenarios with --mode tcp, process or docker')
+    return '127.0.0.1'
+  }
+
   async startBlackhole (name: string): Promise<StartedBlackhole> {
     const hole = await startBlackhole({ transport: this.transport, name: `${name}-${process.pid}-${++blackholes}` })
     const started: StartedBlackhole = {

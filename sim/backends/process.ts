@@ -112,6 +112,10 @@ export class ProcessBackend implements SupervisingBackend {
     return node
   }
 
+  async proxyHost (): Promise<string> {
+    return '127.0.0.1'
+  }
+
   async startBlackhole (name: string, signal: AbortSignal): Promise<StartedBlackhole> {
     signal.throwIfAborted()
     // A blackhole has no behaviour worth a process of its own: a listener in the harness holds sockets just as well.

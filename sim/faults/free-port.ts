@@ -1,15 +1,51 @@
+import { randomInt } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import net from 'node:net'
 
 /**
- * A TCP port on 127.0.0.1 that was free a moment ago. The OS picks it (bind to port 0), so two concurrent callers
- * never get the same answer from the kernel; the port is released before returning, so a caller that binds it
- * later can still lose a race with another process — callers that can, should retry on EADDRINUSE.
+ * A TCP port that was free a moment ago, for an address that must be fixed before its listener starts (a
+ * bootstrap that is not up yet, a proxy's upstream). The port is released before returning, so something else can
+ * take it before the caller binds. The kernel hands out ports from its ephemeral range to every `listen(0)` and to
+ * the source port of every outgoing connection, and a busy run makes thousands of those; so the port is chosen
+ * outside that range, where only another explicit chooser could collide with it, and is checked by binding it.
  */
 export async function freePort (opts: { host?: string, signal?: AbortSignal } = {}): Promise<number> {
   const host = opts.host ?? '127.0.0.1'
+  const [low, high] = candidateRange()
+  for (let attempt = 0; attempt < 50; attempt++) {
+    opts.signal?.throwIfAborted()
+    const port = randomInt(low, high + 1)
+    if (await canBind(host, port)) return port
+  }
+  // Everything tried was taken (a crowded machine): the kernel's choice is still better than failing.
   opts.signal?.throwIfAborted()
+  return await bindAny(host)
+}
+
+/** Below the kernel's ephemeral range (Linux: /proc/sys/net/ipv4/ip_local_port_range), above well-known services. */
+export function candidateRange (): [number, number] {
+  let ephemeralLow = 32_768
+  try {
+    const [lo] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number)
+    if (lo != null && Number.isInteger(lo)) ephemeralLow = lo
+  } catch { /* not Linux: 32768 is the common floor (macOS starts at 49152) */ }
+  const high = Math.min(ephemeralLow - 1, 65_535)
+  const low = Math.min(20_000, high - 1_000)
+  return [Math.max(1_024, low), high]
+}
+
+async function canBind (host: string, port: number): Promise<boolean> {
   const server = net.createServer()
   // Nothing should ever connect; unref so a forgotten probe can never keep the process alive.
+  server.unref()
+  return await new Promise<boolean>(resolve => {
+    server.once('error', () => { resolve(false) })
+    server.listen({ port, host, exclusive: true }, () => { server.close(() => { resolve(true) }) })
+  })
+}
+
+async function bindAny (host: string): Promise<number> {
+  const server = net.createServer()
   server.unref()
   return await new Promise<number>((resolve, reject) => {
     server.once('error', reject)

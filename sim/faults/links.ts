@@ -59,6 +59,8 @@ export interface LinkProxiesOptions {
   runId?: string
   /** Deadline of each Toxiproxy API call (default 5 s). */
   requestTimeoutMs?: number
+  /** The address proxies listen on, reachable by the nodes (default 127.0.0.1; a bridge gateway for containers). */
+  listenHost?: string
 }
 
 /** Toxiproxy names appear in URL paths and metric labels; keep them to a safe alphabet. */
@@ -150,6 +152,7 @@ export class LinkProxies implements AsyncDisposable {
   readonly server: ToxiproxyServer
   readonly runId: string
   private readonly requestTimeoutMs: number
+  private readonly listenHost: string
   private readonly byName = new Map<string, ProxiedLink>()
   private readonly proxyNames = new Set<string>()
 
@@ -157,6 +160,7 @@ export class LinkProxies implements AsyncDisposable {
     this.server = server
     this.runId = sanitize(opts.runId ?? newRunId())
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 5_000
+    this.listenHost = opts.listenHost ?? '127.0.0.1'
   }
 
   /** @internal used by the links */
@@ -179,7 +183,7 @@ export class LinkProxies implements AsyncDisposable {
     }
   }
 
-  /** Creates the link's proxy on 127.0.0.1 at a port Toxiproxy picks (no window for another process to take it). */
+  /** Creates the link's proxy on the listen host at a port Toxiproxy picks (no window for another process to take it). */
   async createLink (name: string, upstream: HostPort): Promise<Link> {
     if (this.byName.has(name)) throw new Error(`link ${name} already exists in run ${this.runId}`)
     let proxyName = `${this.runId}.${sanitize(name)}`
@@ -188,7 +192,7 @@ export class LinkProxies implements AsyncDisposable {
     // Recorded before the request: if the call times out after the server acted, dispose still removes it.
     this.server.createdProxies.add(proxyName)
     const created = await this.request('POST', '/proxies', {
-      name: proxyName, listen: '127.0.0.1:0', upstream: formatHostPort(upstream), enabled: true
+      name: proxyName, listen: `${this.listenHost}:0`, upstream: formatHostPort(upstream), enabled: true
     }) as { listen?: unknown }
     if (typeof created?.listen !== 'string') throw new Error(`Toxiproxy did not report where proxy ${proxyName} listens`)
     const link = new ProxiedLink(this, name, proxyName, parseHostPort(created.listen), { ...upstream })

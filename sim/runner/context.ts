@@ -1,13 +1,16 @@
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { NodeConfigSchema, type NodeConfig, type PlanTiming } from '../../nodes/config.ts'
-import type { NodeEvent } from '../../nodes/events.ts'
+import type { NodeEvent, NodeEventBody } from '../../nodes/events.ts'
 import { privateKeyFromSeed } from '../../nodes/libp2p.ts'
+import { peerIdOfAddr } from '../../nodes/util.ts'
+import { freePort } from '../faults/free-port.ts'
 import type { NodeHandle } from '../../nodes/commands.ts'
 import type { NodeSpec, Scenario } from '../../scenarios/schema.ts'
 import type { AssertionResult, FaultRecord, Matrix, StepRecord, SweepPoint } from '../record.ts'
 import type { Link } from '../faults/links.ts'
 import type { SupervisedNode } from '../backends/supervise.ts'
 import type { Backend, StartedBlackhole, StartedNode } from '../backends/backend.ts'
+import type { StartedExternal } from './external.ts'
 
 /** One node of a scenario run: its spec, its fixed config and address, and whatever is running now. */
 export interface RunNode {
@@ -22,6 +25,8 @@ export interface RunNode {
   address: string | undefined
   running: StartedNode | undefined
   blackhole: StartedBlackhole | undefined
+  /** An external node's process, when chiral-sim started it from the scenario's command. */
+  external: StartedExternal | undefined
   unsubscribe: (() => void) | undefined
 }
 
@@ -36,6 +41,8 @@ export class RunContext {
   readonly seed: number
   readonly timeScale: number
   readonly signal: AbortSignal
+  /** The scenario file's folder: relative paths in an external node's command are resolved from here. */
+  readonly baseDir: string
   readonly nodes = new Map<string, RunNode>()
   readonly events: NodeEvent[] = []
   readonly assertions: AssertionResult[] = []
@@ -53,13 +60,16 @@ export class RunContext {
   readonly recoveries: Array<{ node: string, failedAt: number, detectedAt: number | null, recoveredAt: number | null, automatic: boolean }> = []
   /** Timers the run set (fault durations): cleared at teardown. */
   readonly timers = new Set<NodeJS.Timeout>()
+  /** Sequence numbers of the events the runner reports on a node's behalf (supervisors, external nodes). */
+  readonly #emitted = new Map<string, number>()
 
-  constructor (init: { scenario: Scenario, backend: Backend, seed: number, timeScale: number, signal: AbortSignal }) {
+  constructor (init: { scenario: Scenario, backend: Backend, seed: number, timeScale: number, signal: AbortSignal, baseDir?: string | undefined }) {
     this.scenario = init.scenario
     this.backend = init.backend
     this.seed = init.seed
     this.timeScale = init.timeScale
     this.signal = init.signal
+    this.baseDir = init.baseDir ?? process.cwd()
   }
 
   /** Plan milliseconds → the milliseconds this run actually waits. */
@@ -76,6 +86,9 @@ export class RunContext {
   /** The running chiral-sim node's handle, or a clear error naming the node's state. */
   handle (name: string): NodeHandle {
     const node = this.node(name)
+    if (node.spec.role === 'external' || node.spec.role === 'blackhole') {
+      throw new Error(`node "${name}" is ${node.spec.role === 'external' ? 'an external black box' : 'a blackhole'} without a control channel: check it through the peers (connect, health, sees, reachable)`)
+    }
     if (node.running == null) throw new Error(`node "${name}" is not running (start it first)`)
     return node.running.handle
   }
@@ -102,6 +115,13 @@ export class RunContext {
   record (ev: NodeEvent): void {
     this.events.push(ev)
   }
+
+  /** An event the runner observed about `node` (which cannot report it itself), numbered per node. */
+  emit (node: string, body: NodeEventBody, at: number = Date.now()): void {
+    const seq = this.#emitted.get(node) ?? 0
+    this.#emitted.set(node, seq + 1)
+    this.record({ ...body, seq, time: at, node } as NodeEvent)
+  }
 }
 
 /**
@@ -119,13 +139,14 @@ export async function buildNodes (ctx: RunContext, opts: { fixAddresses: boolean
       if (spec.role === 'bootstrap' || spec.role === 'peer') {
         const identitySeed = `${scenario.name}/${ctx.seed}/${name}`
         const timing: Partial<PlanTiming> = { ...scenario.timing, ...spec.timing, timeScale: ctx.timeScale }
+        const dht = spec.role === 'peer' ? withExternalDhtProtocol(scenario, spec) : spec.dht
         config = NodeConfigSchema.parse({
           name,
           role: spec.role,
           transport: ctx.backend.transport,
           identitySeed,
           timing,
-          ...(spec.dht != null ? { dht: spec.dht } : {}),
+          ...(dht != null ? { dht } : {}),
           ...(spec.role === 'bootstrap' && spec.maxPeers != null ? { maxPeers: spec.maxPeers } : {}),
           ...(spec.role === 'peer' && spec.autoMonitor != null ? { autoMonitor: spec.autoMonitor } : {}),
           ...(spec.role === 'peer' && spec.autoVerify != null ? { autoVerify: spec.autoVerify } : {})
@@ -138,12 +159,27 @@ export async function buildNodes (ctx: RunContext, opts: { fixAddresses: boolean
           config = { ...config, listen }
         }
       }
-      const address = config?.listen?.[0] != null && peerId != null
-        ? `${config.listen[0]}/p2p/${peerId}`
-        : spec.role === 'external' ? spec.multiaddr : undefined
+      let address = config?.listen?.[0] != null && peerId != null ? `${config.listen[0]}/p2p/${peerId}` : undefined
+      if (spec.role === 'external') {
+        // One port for the whole run, so a restarted external node comes back where the peers look for it.
+        address = spec.multiaddr.includes('{port}') ? spec.multiaddr.replace('{port}', String(await freePort({ signal: ctx.signal }))) : spec.multiaddr
+        peerId = peerIdOfAddr(address)
+      }
       // Peers default to every bootstrap of the scenario, in declaration order (failover order).
       const bootstrapRefs = spec.role === 'peer' ? spec.bootstraps ?? bootstrapNames : []
-      ctx.nodes.set(name, { name, spec, config, bootstrapRefs, peerId, address, running: undefined, blackhole: undefined, unsubscribe: undefined })
+      ctx.nodes.set(name, { name, spec, config, bootstrapRefs, peerId, address, running: undefined, blackhole: undefined, external: undefined, unsubscribe: undefined })
     }
   }
+}
+
+/**
+ * A peer that names no DHT protocol and bootstraps from an external node speaks that node's protocol: the
+ * external node was given as "the real network's bootstrap", and a peer on another protocol would never be
+ * admitted by it (cause 7). A peer that names a protocol keeps it, so the mismatch can still be reproduced.
+ */
+function withExternalDhtProtocol (scenario: Scenario, spec: Extract<NodeSpec, { role: 'peer' }>): Extract<NodeSpec, { role: 'peer' }>['dht'] {
+  if (spec.dht?.protocol != null) return spec.dht
+  const refs = spec.bootstraps ?? scenario.nodes.filter(n => n.role !== 'peer').map(n => n.name)
+  const external = scenario.nodes.find((n): n is Extract<NodeSpec, { role: 'external' }> => n.role === 'external' && refs.includes(n.name))
+  return external == null ? spec.dht : { ...spec.dht, protocol: external.dhtProtocol }
 }

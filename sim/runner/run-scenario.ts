@@ -1,3 +1,4 @@
+import path from 'node:path'
 import type { Scenario } from '../../scenarios/schema.ts'
 import type { Backend } from '../backends/backend.ts'
 import type { Mode, ScenarioRecord } from '../record.ts'
@@ -7,9 +8,10 @@ import { describeError } from '../../nodes/util.ts'
 import { startToxiproxy } from '../faults/toxiproxy-server.ts'
 import { LinkProxies, newRunId } from '../faults/links.ts'
 import { bypassVerdict, connectionsOutsideProxies, createLinks, usesFaults } from './links.ts'
+import { EXTERNAL_MODES } from './external.ts'
 
-/** Modes whose nodes talk over TCP on this host, where Toxiproxy can sit between them. */
-export const FAULT_MODES: Mode[] = ['tcp', 'process']
+/** Modes whose nodes talk over TCP that a Toxiproxy on this machine can sit in (containers reach it at their gateway). */
+export const FAULT_MODES: Mode[] = ['tcp', 'process', 'docker']
 /** Modes whose bootstraps are real processes or containers that can crash and be restarted. */
 export const SUPERVISED_MODES: Mode[] = ['process', 'docker']
 
@@ -69,13 +71,16 @@ export async function runScenario (scenario: Scenario, opts: RunScenarioOptions)
   }
   const faults = usesFaults(scenario)
   const supervised = scenario.nodes.some(n => n.role === 'bootstrap' && n.supervise === true)
+  const external = scenario.nodes.some(n => n.role === 'external')
   const notHere = scenario.modes != null && !scenario.modes.includes(opts.mode)
     ? scenario.modesReason ?? `runs only in ${scenario.modes.join(', ')} mode`
     : faults && !FAULT_MODES.includes(opts.mode)
       ? `injects faults through Toxiproxy proxies on TCP links: run it with --mode ${FAULT_MODES.join(' or ')}`
       : supervised && !SUPERVISED_MODES.includes(opts.mode)
         ? `needs the bootstrap supervisor, which restarts a real process or container: run it with --mode ${SUPERVISED_MODES.join(' or ')}`
-        : undefined
+        : external && !EXTERNAL_MODES.includes(opts.mode)
+          ? `starts an external bootstrap as a host process that peers reach over TCP: run it with --mode ${EXTERNAL_MODES.join(' or ')}`
+          : undefined
   if (notHere != null) {
     return {
       ...base, status: 'skipped', reason: notHere,
@@ -93,13 +98,13 @@ export async function runScenario (scenario: Scenario, opts: RunScenarioOptions)
     let outside = new Map<string, Array<{ from: string, to: string, remoteAddr: string }>>()
     try {
       const backend = stack.use(await opts.createBackend(opts.mode))
-      ctx = new RunContext({ scenario, backend, seed: opts.seed, timeScale, signal })
+      ctx = new RunContext({ scenario, backend, seed: opts.seed, timeScale, signal, baseDir: opts.file != null ? path.dirname(path.resolve(opts.file)) : undefined })
       const run = ctx
       let proxies: LinkProxies | undefined
       if (faults) {
         const server = stack.use(await startToxiproxy({ signal }))
         // Toxiproxy answers a toxic's removal only once the data it holds has drained: allow for slow links.
-        proxies = stack.use(new LinkProxies(server, { runId: newRunId(), requestTimeoutMs: 20_000 }))
+        proxies = stack.use(new LinkProxies(server, { runId: newRunId(), requestTimeoutMs: 20_000, listenHost: await backend.proxyHost(signal) }))
       }
       await buildNodes(run, { fixAddresses: faults })
       if (proxies != null) {
@@ -118,6 +123,7 @@ export async function runScenario (scenario: Scenario, opts: RunScenarioOptions)
           n.unsubscribe?.()
           await n.running?.stop()
           await n.blackhole?.close()
+          await n.external?.stop()
         }))
       })
       stack.defer(async () => {

@@ -7,6 +7,7 @@ import { canSupervise } from '../backends/supervise.ts'
 import type { NodeEventBody } from '../../nodes/events.ts'
 import { ScenarioAbort, type RunContext, type RunNode } from './context.ts'
 import { applyFault, heal, proxiedAddr, resolveLinks } from './links.ts'
+import { startExternal, stopExternal } from './external.ts'
 import { parseToxicSpec } from '../faults/toxic-spec.ts'
 import { describeError } from '../../nodes/util.ts'
 
@@ -28,7 +29,7 @@ export async function executeStep (ctx: RunContext, step: Step): Promise<string[
     case 'restart': await forEach(refs, async n => {
       // Restarting a node that was killed or stopped is just starting it again, at the same address.
       const node = ctx.node(n)
-      if (node.running != null || node.blackhole != null) await stopNode(ctx, node, 'stop')
+      if (node.running != null || node.blackhole != null || node.external != null) await stopNode(ctx, node, 'stop')
       await startNode(ctx, node)
     }); break
     case 'connect': await forEach(refs, async n => { await connect(ctx, step, n) }); break
@@ -84,7 +85,11 @@ export async function startNode (ctx: RunContext, node: RunNode): Promise<void> 
     node.address = node.blackhole.multiaddr
     return
   }
-  if (node.spec.role === 'external') throw new Error(`external node "${node.name}" is started by its own command; this mode cannot start it`)
+  if (node.external != null) throw new Error(`node "${node.name}" is already running`)
+  if (node.spec.role === 'external') {
+    await startExternal(ctx, node)
+    return
+  }
   if (node.config == null) throw new Error(`node "${node.name}" has no configuration`)
   const config = node.config.role === 'peer' ? { ...node.config, bootstrapAddrs: bootstrapAddrs(ctx, node.name, node.bootstrapRefs) } : node.config
   node.running = await ctx.backend.startNode(config, ctx.signal)
@@ -95,8 +100,7 @@ export async function startNode (ctx: RunContext, node: RunNode): Promise<void> 
 
 async function supervise (ctx: RunContext, node: RunNode): Promise<void> {
   if (!canSupervise(ctx.backend)) throw new Error(`bootstrap "${node.name}" asks for supervision, which needs process or docker mode`)
-  let seq = 0
-  const emit = (body: NodeEventBody, at: number): void => { ctx.record({ ...body, seq: seq++, time: at, node: node.name } as NodeEvent) }
+  const emit = (body: NodeEventBody, at: number): void => { ctx.emit(node.name, body, at) }
   const supervised = await ctx.backend.supervise(node.running!, {
     // The replacement process numbers its events from 0 again: listen to it afresh.
     onRestarted: fresh => {
@@ -134,6 +138,10 @@ export async function stopNode (ctx: RunContext, node: RunNode, how: 'stop' | 'k
   if (node.blackhole != null) {
     await node.blackhole.close()
     node.blackhole = undefined
+    return
+  }
+  if (node.spec.role === 'external') {
+    await stopExternal(node, how)
     return
   }
   if (node.running == null) throw new Error(`node "${node.name}" is not running`)

@@ -1,0 +1,167 @@
+import { spawn } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
+import path from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { loadBuiltin, BUILTIN_DIR } from './load.ts'
+import { ScenarioSchema } from './schema.ts'
+import { createBackend } from '../sim/backends/index.ts'
+import { runScenario } from '../sim/runner/run-scenario.ts'
+import { freePort } from '../sim/faults/free-port.ts'
+import { isProcessAlive, pidsWithArgs, waitUntil } from '../sim/faults/test-support.ts'
+import type { Mode } from '../sim/record.ts'
+
+/**
+ * External bootstraps: a plain js-libp2p node (scenarios/external/js-libp2p-bootstrap.mjs, not chiral-sim's node
+ * class) started from its command and checked only through libp2p. Needs nothing beyond Node: never skipped.
+ */
+const DIR = path.join(BUILTIN_DIR, 'external')
+const SCRIPT = 'js-libp2p-bootstrap.mjs'
+/** The peer ID the script derives from this seed (its --seed option). */
+const DEMO_SEED = 'chiral-external-demo'
+const DEMO_PEER_ID = '12D3KooWCNVcVhbwZJh8gKJKqb8y8PxWHTHMGWcSopezMJsLhfQC'
+const scenarios = await loadBuiltin(['external'])
+
+/** Live processes whose command line contains `text` (an inline script's marker). */
+function pidsWithArgText (text: string): number[] {
+  return readdirSync('/proc').filter(e => /^\d+$/.test(e)).filter(e => {
+    try { return readFileSync(`/proc/${e}/cmdline`, 'utf8').includes(text) && isProcessAlive(Number(e)) } catch { return false }
+  }).map(Number).filter(pid => pid !== process.pid)
+}
+
+const cleanups: Array<() => void> = []
+afterEach(() => { for (const c of cleanups.splice(0)) c() })
+
+function scenarioOf (input: { name: string, nodes: unknown[], steps: unknown[] }): ReturnType<typeof ScenarioSchema.parse> {
+  return ScenarioSchema.parse({ title: input.name, description: 'external-node test', ...input })
+}
+
+async function run (scenario: ReturnType<typeof ScenarioSchema.parse>, mode: Mode = 'tcp'): Promise<Awaited<ReturnType<typeof runScenario>>> {
+  // The file decides the command's working folder: the scenarios' own.
+  return await runScenario(scenario, { mode, seed: 7, file: path.join(DIR, `${scenario.name}.yaml`), createBackend })
+}
+
+const demoNode = (over: Record<string, unknown> = {}): Record<string, unknown> => ({
+  role: 'external',
+  name: 'ext',
+  command: ['{node}', SCRIPT, '--port', '{port}', '--seed', DEMO_SEED],
+  readyLine: 'listening on',
+  multiaddr: `/ip4/127.0.0.1/tcp/{port}/p2p/${DEMO_PEER_ID}`,
+  ...over
+})
+
+describe('external bootstrap scenarios', () => {
+  for (const mode of ['tcp', 'process'] as const) {
+    for (const { scenario, file } of scenarios) {
+      it(`${scenario.name} passes in ${mode} mode and leaves no external process behind`, async () => {
+        const record = await runScenario(scenario, { mode, seed: 20261124, file, createBackend })
+        const failed = record.assertions.filter(a => !a.passed).map(a => `${a.description}: expected ${a.expected}, got ${a.actual}`)
+        expect({ status: record.status, reason: record.reason, failed }).toEqual({ status: 'passed', reason: undefined, failed: [] })
+        // What the runner learned about the black box, from libp2p alone.
+        const probes = record.events.filter(e => e.type === 'external:probe')
+        expect(probes.length).toBeGreaterThanOrEqual(2)
+        for (const p of probes) expect(p).toMatchObject({ ok: true, speaksDht: true, dhtProtocol: '/ipfs/kad/1.0.0', agentVersion: expect.stringMatching(/js-libp2p/) })
+        expect(pidsWithArgs([SCRIPT])).toEqual([])
+      }, 120_000)
+    }
+  }
+
+  it('is skipped in memory mode, saying which modes run it', async () => {
+    const record = await runScenario(scenarios[0]!.scenario, { mode: 'memory', seed: 1, createBackend })
+    expect(record.status).toBe('skipped')
+    expect(record.reason).toMatch(/--mode tcp or process/)
+  })
+})
+
+describe('external nodes: failures are clear and leave nothing behind', () => {
+  it('a command that exits at start is an error naming the node and its exit', async () => {
+    const record = await run(scenarioOf({
+      name: 'ext-exits',
+      nodes: [demoNode({ command: ['{node}', '-e', 'console.error("cannot bind"); process.exit(3)'] })],
+      steps: [{ action: 'start', nodes: ['ext'] }]
+    }))
+    expect(record.status).toBe('error')
+    expect(record.reason).toMatch(/node "ext" exited before it was ready \(code 3\).*cannot bind/s)
+  })
+
+  it('a process that listens but does not speak libp2p fails its start with the probe\'s finding, and is killed', async () => {
+    const marker = `not-libp2p-${process.pid}`
+    const record = await run(scenarioOf({
+      name: 'ext-not-libp2p',
+      nodes: [demoNode({
+        command: ['{node}', '-e', `require('net').createServer(s => s.on('data', () => {})).listen({{port}}, '127.0.0.1', () => console.log('listening on ${marker}'))`],
+        startTimeoutMs: 2_000
+      })],
+      steps: [{ action: 'start', nodes: ['ext'] }]
+    }))
+    expect(record.status).toBe('error')
+    expect(record.reason).toMatch(/external node "ext" does not answer a libp2p ping at \/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\//)
+    expect(record.events.find(e => e.type === 'external:probe')).toMatchObject({ ok: false, speaksDht: null })
+    expect(await waitUntil(() => pidsWithArgText(marker).length === 0, 2_000)).toBe(true)
+  })
+
+  it('a node already running (no command) is probed, used by peers, and not stopped by chiral-sim', async () => {
+    const port = await freePort()
+    const child = spawn(process.execPath, [path.join(DIR, SCRIPT), '--port', String(port), '--seed', DEMO_SEED, '--protocol', '/other/kad/1.0.0'], { stdio: ['ignore', 'pipe', 'inherit'] })
+    cleanups.push(() => { child.kill('SIGKILL') })
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.once('data', () => { resolve() })
+      child.once('exit', code => { reject(new Error(`bootstrap script exited: ${code}`)) })
+    })
+    const multiaddr = `/ip4/127.0.0.1/tcp/${port}/p2p/${DEMO_PEER_ID}`
+    const base = { nodes: [{ role: 'external', name: 'ext', multiaddr, dhtProtocol: '/other/kad/1.0.0' }, { role: 'peer', name: 'A' }] }
+    const ok = await run(scenarioOf({
+      name: 'ext-running',
+      ...base,
+      steps: [
+        { action: 'start', nodes: ['ext', 'A'] },
+        // A names no DHT protocol: it takes the external bootstrap's, and the bootstrap admits it.
+        { action: 'connect', nodes: ['A'], expect: { success: true, bootstrap: 'ext' } },
+        { action: 'health', nodes: ['A'], expect: { isReachable: true } },
+        { action: 'wait', until: { sees: { node: 'A', peers: ['ext'] } }, timeoutMs: 10_000 }
+      ]
+    }))
+    expect({ status: ok.status, reason: ok.reason, failed: ok.assertions.filter(a => !a.passed) }).toEqual({ status: 'passed', reason: undefined, failed: [] })
+    expect(ok.events.find(e => e.type === 'external:probe')).toMatchObject({ ok: true, speaksDht: true, dhtProtocol: '/other/kad/1.0.0' })
+    expect(child.exitCode).toBeNull()
+
+    const kill = await run(scenarioOf({ name: 'ext-running-kill', ...base, steps: [{ action: 'start', nodes: ['ext'] }, { action: 'kill', nodes: ['ext'] }] }))
+    expect(kill.status).toBe('error')
+    expect(kill.reason).toMatch(/external node "ext" was not started by chiral-sim \(it has no command\), so it cannot kill it/)
+    expect(child.exitCode).toBeNull()
+  })
+
+  it('an external node that does not serve the scenario\'s DHT protocol is flagged (cause 7)', async () => {
+    const record = await run(scenarioOf({
+      name: 'ext-other-protocol',
+      nodes: [demoNode({ dhtProtocol: '/chiral/kad/1.0.0' })],
+      steps: [
+        { action: 'start', nodes: ['ext'] },
+        { action: 'assert', check: { event: { node: 'ext', type: 'external:probe', where: { ok: true, speaksDht: false } } } }
+      ]
+    }))
+    expect({ status: record.status, reason: record.reason }).toEqual({ status: 'passed', reason: undefined })
+    expect(record.events.find(e => e.type === 'external:probe')).toMatchObject({ ok: true, speaksDht: false })
+    expect(record.events.some(e => e.type === 'log' && e.node === 'ext' && /does not announce \/chiral\/kad\/1\.0\.0.*cause 7/.test(e.message))).toBe(true)
+  })
+
+  it('the black box has no control channel: a command step on it is a clear error', async () => {
+    const record = await run(scenarioOf({
+      name: 'ext-no-control',
+      nodes: [demoNode()],
+      steps: [{ action: 'start', nodes: ['ext'] }, { action: 'verify', nodes: ['ext'] }]
+    }))
+    expect(record.status).toBe('error')
+    expect(record.reason).toMatch(/"ext" is an external black box without a control channel: check it through the peers/)
+  })
+
+  it('the schema refuses {port} and readyLine without a command', () => {
+    const bad = ScenarioSchema.safeParse({
+      name: 'x', title: 'x', description: 'x',
+      nodes: [{ role: 'external', name: 'e', multiaddr: `/ip4/127.0.0.1/tcp/{port}/p2p/${DEMO_PEER_ID}`, readyLine: 'up' }],
+      steps: [{ action: 'start', nodes: ['e'] }]
+    })
+    expect(bad.success).toBe(false)
+    const messages = bad.error!.issues.map(i => `${i.path.join('.')}: ${i.message}`)
+    expect(messages).toEqual(expect.arrayContaining([expect.stringMatching(/multiaddr: \{port\} needs a command/), expect.stringMatching(/readyLine: readyLine needs a command/)]))
+  })
+})

@@ -1,0 +1,135 @@
+import path from 'node:path'
+import { ChildNode } from '../../nodes/supervisor/child.ts'
+import type { NodeEventBody } from '../../nodes/events.ts'
+import { createPinger, type Identified } from '../../nodes/supervisor/probes.ts'
+import type { NodeSpec } from '../../scenarios/schema.ts'
+import type { Mode } from '../record.ts'
+import type { RunContext, RunNode } from './context.ts'
+
+/**
+ * External nodes: bootstraps chiral-sim did not build, started from the scenario's command and treated as black
+ * boxes. The runner never asks them anything except through libp2p (a ping and identify here; DHT queries and
+ * connections through the peers), so the same scenarios can test a rust-libp2p or go-libp2p bootstrap binary.
+ */
+
+/** The external node is a host process that peers reach over loopback TCP. */
+export const EXTERNAL_MODES: Mode[] = ['tcp', 'process']
+
+type ExternalSpec = Extract<NodeSpec, { role: 'external' }>
+type ProbeEvent = Extract<NodeEventBody, { type: 'external:probe' }>
+
+export interface StartedExternal {
+  readonly pid: number
+  /** SIGTERM, then SIGKILL after 5 s. */
+  stop(): Promise<void>
+  /** SIGKILL: the crash of the plan's Test 5. */
+  kill(): Promise<void>
+}
+
+/** Output lines recorded per start: enough to read a start-up and its first complaints, not a debug log. */
+const OUTPUT_LINES_KEPT = 200
+const STOP_GRACE_MS = 5_000
+
+/** The command with `{port}` and `{node}` filled in. */
+export function externalCommand (spec: ExternalSpec, address: string): string[] {
+  const port = /\/tcp\/([0-9]+)/.exec(address)?.[1] ?? ''
+  return (spec.command ?? []).map(arg => arg.replaceAll('{port}', port).replaceAll('{node}', process.execPath))
+}
+
+/**
+ * Starts (or, without a command, finds) an external node and probes it: ready means it answers a libp2p ping
+ * at its multiaddr. What it says about itself through identify goes into an `external:probe` event, including
+ * whether it serves the scenario's DHT protocol.
+ */
+export async function startExternal (ctx: RunContext, node: RunNode): Promise<void> {
+  const spec = node.spec as ExternalSpec
+  if (!EXTERNAL_MODES.includes(ctx.backend.mode)) {
+    throw new Error(`external node "${node.name}" is a host process reached over TCP; run the scenario with --mode ${EXTERNAL_MODES.join(' or ')}`)
+  }
+  const address = node.address!
+  const deadline = AbortSignal.any([ctx.signal, AbortSignal.timeout(spec.startTimeoutMs)])
+  let child: ChildNode<string | undefined> | undefined
+  if (spec.command != null) {
+    const [file, ...args] = externalCommand(spec, address)
+    let kept = 0
+    child = await ChildNode.spawnCommand<string | undefined>({
+      name: node.name,
+      file: file!,
+      args,
+      cwd: ctx.baseDir,
+      ...(spec.readyLine != null ? { readyLine: (line: string) => line.includes(spec.readyLine!) ? line : undefined, readyOnStderr: true } : {}),
+      onLine: (line, stream) => {
+        if (line.trim() === '' || kept > OUTPUT_LINES_KEPT) return
+        kept++
+        ctx.emit(node.name, { type: 'log', level: stream === 'stderr' ? 'warn' : 'info', message: kept > OUTPUT_LINES_KEPT ? `(further output of ${path.basename(file!)} not recorded)` : line.slice(0, 500) })
+      },
+      startTimeoutMs: spec.startTimeoutMs,
+      signal: ctx.signal
+    })
+  }
+  try {
+    const probe = await probeUntilAnswered(address, spec.dhtProtocol, deadline, () => child?.exited === true ? `its process ended (${child.exitStatus ?? '?'})` : undefined)
+    ctx.emit(node.name, probe.event)
+    if (!probe.event.ok) {
+      const tail = child?.stderrTail().trim() ?? ''
+      throw new Error(`external node "${node.name}" does not answer a libp2p ping at ${address}: ${probe.event.detail}` +
+        `${spec.command == null ? ' (no command: it must already be running there)' : ''}${tail === '' ? '' : `; its stderr ends:\n${tail.split('\n').slice(-10).join('\n')}`}`)
+    }
+    if (probe.event.speaksDht === false) {
+      ctx.emit(node.name, { type: 'log', level: 'warn', message: `does not announce ${spec.dhtProtocol} through identify (it speaks ${probe.event.protocols.join(', ') || 'nothing'}): peers will not find each other through it (cause 7)` })
+    }
+  } catch (err) {
+    await child?.kill().catch(() => {})
+    throw err
+  }
+  ctx.emit(node.name, { type: 'node:started', peerId: node.peerId ?? '', multiaddrs: [address] })
+  if (child != null) {
+    const c = child
+    node.external = {
+      pid: c.pid,
+      stop: async () => { await c.terminate(STOP_GRACE_MS); ctx.emit(node.name, { type: 'node:stopped' }) },
+      kill: async () => { await c.kill(); ctx.emit(node.name, { type: 'node:stopped' }) }
+    }
+  }
+}
+
+/** Stops an external node that chiral-sim started; one it did not start is not chiral-sim's to stop. */
+export async function stopExternal (node: RunNode, how: 'stop' | 'kill'): Promise<void> {
+  const external = node.external
+  if (external == null) {
+    const spec = node.spec as ExternalSpec
+    throw new Error(spec.command == null
+      ? `external node "${node.name}" was not started by chiral-sim (it has no command), so it cannot ${how} it`
+      : `external node "${node.name}" is not running`)
+  }
+  node.external = undefined
+  await (how === 'kill' ? external.kill() : external.stop())
+}
+
+async function probeUntilAnswered (address: string, dhtProtocol: string, signal: AbortSignal, gone: () => string | undefined): Promise<{ event: ProbeEvent }> {
+  await using pinger = await createPinger({ identify: true })
+  let last = 'not probed'
+  while (!signal.aborted) {
+    const ended = gone()
+    if (ended != null) { last = ended; break }
+    const attempt = AbortSignal.any([signal, AbortSignal.timeout(5_000)])
+    const r = await pinger.probe(address, attempt)
+    if (r.ok) return { event: probeEvent(true, r.latencyMs ?? null, r.detail, dhtProtocol, r.identified) }
+    last = r.detail
+    await new Promise(resolve => setTimeout(resolve, 200))
+  }
+  return { event: probeEvent(false, null, signal.aborted ? `no answer before the start deadline (last: ${last})` : last, dhtProtocol, undefined) }
+}
+
+function probeEvent (ok: boolean, latencyMs: number | null, detail: string, dhtProtocol: string, identified: Identified | undefined): ProbeEvent {
+  return {
+    type: 'external:probe',
+    ok,
+    latencyMs,
+    detail,
+    ...(identified?.agentVersion != null ? { agentVersion: identified.agentVersion } : {}),
+    protocols: identified?.protocols ?? [],
+    dhtProtocol,
+    speaksDht: identified == null ? null : identified.protocols.includes(dhtProtocol)
+  }
+}
