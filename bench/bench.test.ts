@@ -32,7 +32,8 @@ describe('bench measurements at tiny sizes', () => {
     expect(r.resources.peakRssMiB).toBeGreaterThan(10)
     expect(r.resources.cpuMs).toBeGreaterThan(0)
     expect(r.bootstrapRoutingTable).toBe(5)
-    expect(renderTable({ schemaVersion: 1, startedAt: 'now', seed: 11, quick: true, argv: [], machine, scale: [r], scaleCommands: { 5: 'cmd' }, largestConvergedN: 5 })).toContain('scale N=5: all verified')
+    expect(r.profile).toBe('kad-dht-defaults')
+    expect(renderTable({ schemaVersion: 2, startedAt: 'now', seed: 11, quick: true, argv: [], machine, scale: [r], scaleCommands: { 'kad-dht-defaults/5': 'cmd' }, largestConvergedN: { 'kad-dht-defaults': 5 } })).toContain('scale N=5 [kad-dht-defaults]: all verified')
   }, 90_000)
 
   it('latency: mutual visibility over 3 runs', async () => {
@@ -56,7 +57,7 @@ describe('bench measurements at tiny sizes', () => {
     expect(r.directMs.p50).toBeGreaterThan(0)
     expect(r.proxiedMs.p50).toBeGreaterThan(0)
     expect(r.addedMedianMs).not.toBeNull()
-    const text = renderMarkdown({ schemaVersion: 1, startedAt: 'now', seed: 1, quick: true, argv: [], machine, toxiproxy: r, toxiproxyCommand: 'cmd' })
+    const text = renderMarkdown({ schemaVersion: 2, startedAt: 'now', seed: 1, quick: true, argv: [], machine, toxiproxy: r, toxiproxyCommand: 'cmd' })
     expect(text).toContain('RTT added by a clean proxy')
   }, 60_000)
 })

@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util'
 import { VERSIONS } from '../nodes/node.ts'
 import { newSeed } from '../sim/seed.ts'
 import { measureConnectTimeout, measureMutualVisibility, measureToxiproxyOverhead } from './latency.ts'
-import type { ScaleResult } from './scale.ts'
+import { SCALE_PROFILE_NAMES, type ScaleProfile, type ScaleResult } from './scale.ts'
 import { measureSuite, type SuiteFigure } from './suite.ts'
 import { renderTable } from './table.ts'
 
@@ -27,12 +27,13 @@ const { values } = parseArgs({
     only: { type: 'string' },
     seed: { type: 'string' },
     sizes: { type: 'string' },
+    profiles: { type: 'string' },
     'suite-modes': { type: 'string' },
     help: { type: 'boolean', default: false }
   }
 })
 if (values.help) {
-  process.stdout.write('usage: node bench/main.ts [--quick] [--only scale|latency|toxiproxy|suite[,…]] [--seed N] [--sizes 10,100,500,1000] [--suite-modes memory,tcp,process]\n')
+  process.stdout.write(`usage: node bench/main.ts [--quick] [--only scale|latency|toxiproxy|suite[,…]] [--seed N] [--sizes 10,100,200,500,1000] [--profiles ${SCALE_PROFILE_NAMES.join(',')}] [--suite-modes memory,tcp,process]\n`)
   process.exit(0)
 }
 const only = values.only == null ? [...PARTS] : values.only.split(',').map(s => s.trim())
@@ -45,24 +46,46 @@ for (const p of only) {
 const want = (p: Part): boolean => only.includes(p)
 const quick = values.quick
 const seed = values.seed != null ? Number(values.seed) : newSeed()
-const sizes = values.sizes != null ? values.sizes.split(',').map(Number) : quick ? [10, 100] : [10, 100, 500, 1000]
+const sizes = values.sizes != null ? values.sizes.split(',').map(Number) : quick ? [10, 100] : [10, 100, 200, 500, 1000]
+const profiles = (values.profiles ?? (quick ? 'kad-dht-defaults' : SCALE_PROFILE_NAMES.join(','))).split(',').map(p => p.trim())
+for (const p of profiles) {
+  if (!(SCALE_PROFILE_NAMES as string[]).includes(p)) {
+    process.stderr.write(`--profiles: unknown profile "${p}"; use ${SCALE_PROFILE_NAMES.join(', ')}\n`)
+    process.exit(2)
+  }
+}
+for (const n of sizes) {
+  if (!Number.isInteger(n) || n < 2) {
+    process.stderr.write(`--sizes: "${values.sizes ?? ''}" must be whole numbers of peers, at least 2 each, e.g. 10,100,500\n`)
+    process.exit(2)
+  }
+}
 const suiteModes = (values['suite-modes'] ?? (quick ? 'memory' : 'memory,tcp,process')).split(',') as Array<'memory' | 'tcp' | 'process' | 'docker'>
 const NODE = process.execPath
 const log = (msg: string): void => { process.stderr.write(`[bench] ${msg}\n`) }
 log(`seed ${seed}${quick ? ' (quick)' : ''}; parts: ${only.join(', ')}; node ${process.version}`)
 
 export interface BenchResults {
-  schemaVersion: 1
+  schemaVersion: 2
   startedAt: string
   endedAt?: string
   seed: number
   quick: boolean
   argv: string[]
   machine: { platform: string, arch: string, cpus: number, cpuModel: string, memoryMiB: number, node: string, libp2p: string, kadDht: string }
-  scale?: Array<ScaleResult | { n: number, crashed: true, exit: string, stderrTail: string, command: string }>
+  scale?: Array<ScaleResult | { n: number, profile: ScaleProfile, crashed: true, exit: string, stderrTail: string, command: string }>
+  /** Keyed `<profile>/<n>`. */
   scaleCommands?: Record<string, string>
-  largestConvergedN?: number | null
-  latency?: { mutualVisibility: Awaited<ReturnType<typeof measureMutualVisibility>>, mutualVisibilityTuned: Awaited<ReturnType<typeof measureMutualVisibility>>, connectTimeout: Awaited<ReturnType<typeof measureConnectTimeout>>, commands: Record<string, string> }
+  /** Per profile: the largest N whose peers were all verified within 120 s, of the sizes run. */
+  largestConvergedN?: Partial<Record<ScaleProfile, number | null>>
+  latency?: {
+    /** chiral-sim's default: the first self-query at once (dht.initialQuerySelfIntervalMs = 0). */
+    mutualVisibility: Awaited<ReturnType<typeof measureMutualVisibility>>
+    /** kad-dht's stock first self-query after 1 s, for comparison. */
+    mutualVisibilityKadStock: Awaited<ReturnType<typeof measureMutualVisibility>>
+    connectTimeout: Awaited<ReturnType<typeof measureConnectTimeout>>
+    commands: Record<string, string>
+  }
   toxiproxy?: Awaited<ReturnType<typeof measureToxiproxyOverhead>> | { error: string }
   toxiproxyCommand?: string
   suite?: SuiteFigure[]
@@ -70,7 +93,7 @@ export interface BenchResults {
 }
 
 const results: BenchResults = {
-  schemaVersion: 1,
+  schemaVersion: 2,
   startedAt: new Date().toISOString(),
   seed,
   quick,
@@ -88,11 +111,12 @@ const results: BenchResults = {
 }
 
 /** One N in its own process: a crash or an out-of-memory there is a figure, not the end of the bench. */
-async function runScaleChild (n: number): Promise<BenchResults['scale'] extends Array<infer T> | undefined ? T : never> {
-  const args = ['--max-old-space-size=4096', path.join(HERE, 'scale-child.ts'), '--n', String(n), '--seed', String(seed)]
-  const command = `node ${args.map(a => a.startsWith('/') ? path.relative(process.cwd(), a) : a).join(' ')}`
-  log(`scale N=${n}: ${command}`)
-  const child = spawn(NODE, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+async function runScaleChild (n: number, profile: ScaleProfile): Promise<NonNullable<BenchResults['scale']>[number]> {
+  const args = ['--max-old-space-size=4096', path.join(HERE, 'scale-child.ts'), '--n', String(n), '--seed', String(seed), '--profile', profile]
+  const command = scaleCommand(n, profile)
+  log(`scale N=${n} (${profile}): ${command}`)
+  // DEBUG_COLORS: libp2p's logger otherwise asks isatty() for every stream it names, 3 % of an idle run's CPU.
+  const child = spawn(NODE, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DEBUG_COLORS: 'no' } })
   let stdout = ''
   let stderr = ''
   child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
@@ -103,32 +127,39 @@ async function runScaleChild (n: number): Promise<BenchResults['scale'] extends 
   clearTimeout(kill)
   const line = stdout.split('\n').find(l => l.startsWith('RESULT '))
   if (line != null) return JSON.parse(line.slice(7)) as ScaleResult
-  return { n, crashed: true, exit, stderrTail: stderr.split('\n').slice(-15).join('\n'), command }
+  return { n, profile, crashed: true, exit, stderrTail: stderr.split('\n').slice(-15).join('\n'), command }
+}
+
+function scaleCommand (n: number, profile: ScaleProfile): string {
+  return `DEBUG_COLORS=no node --max-old-space-size=4096 bench/scale-child.ts --n ${n} --seed ${seed} --profile ${profile}`
 }
 
 const t0 = performance.now()
 if (want('scale')) {
   results.scale = []
   results.scaleCommands = {}
-  for (const n of sizes) {
-    const r = await runScaleChild(n)
-    results.scale.push(r)
-    results.scaleCommands[String(n)] = `node --max-old-space-size=4096 bench/scale-child.ts --n ${n} --seed ${seed}`
+  results.largestConvergedN = {}
+  for (const profile of profiles as ScaleProfile[]) {
+    for (const n of sizes) {
+      const r = await runScaleChild(n, profile)
+      results.scale.push(r)
+      results.scaleCommands[`${profile}/${n}`] = scaleCommand(n, profile)
+    }
+    const converged = results.scale.filter((r): r is ScaleResult => !('crashed' in r) && r.profile === profile && r.converged).map(r => r.n)
+    results.largestConvergedN[profile] = converged.length > 0 ? Math.max(...converged) : null
   }
-  const converged = results.scale.filter((r): r is ScaleResult => !('crashed' in r) && r.converged).map(r => r.n)
-  results.largestConvergedN = converged.length > 0 ? Math.max(...converged) : null
 }
 if (want('latency')) {
   const runs = quick ? 5 : 20
-  log(`latency: mutual visibility, ${runs} runs (default config)`)
+  log(`latency: mutual visibility, ${runs} runs (chiral-sim defaults: first self-query at once)`)
   const mutualVisibility = await measureMutualVisibility({ runs, seed })
-  log(`latency: mutual visibility, ${runs} runs (dht.initialQuerySelfIntervalMs = 0)`)
-  const mutualVisibilityTuned = await measureMutualVisibility({ runs, seed, initialQuerySelfIntervalMs: 0 })
+  log(`latency: mutual visibility, ${runs} runs (kad-dht's stock first self-query after 1 s)`)
+  const mutualVisibilityKadStock = await measureMutualVisibility({ runs, seed, initialQuerySelfIntervalMs: 1_000 })
   log('latency: connect timeout against a TCP blackhole (10 s)')
   const connectTimeout = await measureConnectTimeout({ runs: quick ? 2 : 5, seed })
   results.latency = {
     mutualVisibility,
-    mutualVisibilityTuned,
+    mutualVisibilityKadStock,
     connectTimeout,
     commands: {
       mutualVisibility: `node bench/main.ts --only latency --seed ${seed}`,

@@ -4,12 +4,13 @@
  * the result as the last line of stdout, prefixed with RESULT.
  */
 import { parseArgs } from 'node:util'
-import { measureScale } from './scale.ts'
+import { measureScale, SCALE_PROFILE_NAMES, type ScaleProfile } from './scale.ts'
 
 const { values } = parseArgs({
   options: {
     n: { type: 'string' },
     seed: { type: 'string', default: '1' },
+    profile: { type: 'string', default: 'kad-dht-defaults' },
     batch: { type: 'string' },
     deadline: { type: 'string' },
     pairs: { type: 'string' },
@@ -19,9 +20,14 @@ const { values } = parseArgs({
   }
 })
 const num = (s: string | undefined): number | undefined => s == null ? undefined : Number(s)
+if (!(SCALE_PROFILE_NAMES as string[]).includes(values.profile)) {
+  process.stderr.write(`--profile: unknown profile "${values.profile}"; use ${SCALE_PROFILE_NAMES.join(' or ')}\n`)
+  process.exit(2)
+}
 const result = await measureScale({
   n: Number(values.n),
   seed: Number(values.seed),
+  profile: values.profile as ScaleProfile,
   batchSize: num(values.batch),
   convergeDeadlineMs: num(values.deadline),
   samplePairs: num(values.pairs),

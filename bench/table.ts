@@ -10,25 +10,29 @@ const ratio = (value: number | null | undefined, target: number): string => valu
 export function rows (r: BenchResults): Row[] {
   const out: Row[] = []
   for (const s of r.scale ?? []) {
-    const cmd = r.scaleCommands?.[String(s.n)] ?? ''
+    const cmd = r.scaleCommands?.[`${s.profile}/${s.n}`] ?? ''
+    const at = `scale N=${s.n} [${s.profile}]`
     if ('crashed' in s) {
-      out.push([`scale N=${s.n}`, `crashed (${s.exit})`, 'verified ≤ 120 s', '—', cmd])
+      out.push([at, `crashed (${s.exit})`, 'verified ≤ 120 s', '—', cmd])
       continue
     }
     const sr = s as ScaleResult
-    out.push([`scale N=${sr.n}: all verified`, sr.converged ? fmt(sr.convergeMs! / 1000, ' s', 1) : `not in ${sr.config.convergeDeadlineMs / 1000} s (${sr.verified}/${sr.n})`, '≤ 120 s', sr.converged ? ratio(sr.convergeMs! / 1000, 120) : '—', cmd])
-    out.push([`scale N=${sr.n}: join (all dials done)`, fmt(sr.joinMs == null ? null : sr.joinMs / 1000, ' s', 1), '', '', cmd])
-    out.push([`scale N=${sr.n}: sampled pairs mutually visible`, `${sr.visibility.mutual}/${sr.visibility.pairs}, p50 ${fmt(sr.visibility.afterJoinMs.p50, ' ms')} after join`, '', '', cmd])
-    out.push([`scale N=${sr.n}: findPeer success`, `${sr.findPeer.found}/${sr.findPeer.pairs} (${fmt(sr.findPeer.share * 100, ' %')})`, '', '', cmd])
-    out.push([`scale N=${sr.n}: peak RSS / per peer`, `${fmt(sr.resources.peakRssMiB, ' MiB')} / ${fmt(sr.resources.rssPerPeerMiB, ' MiB', 2)}`, '< 4096 MiB', ratio(sr.resources.peakRssMiB, 4096), cmd])
-    out.push([`scale N=${sr.n}: CPU time (per peer)`, `${fmt(sr.resources.cpuMs / 1000, ' s', 1)} (${fmt(sr.resources.cpuSecondsPerPeer, ' s', 3)}) in ${fmt(sr.resources.wallMs / 1000, ' s', 1)} wall`, '', '', cmd])
-    if (sr.unhandled.length > 0 || sr.error != null) out.push([`scale N=${sr.n}: errors`, `${sr.unhandled.length} unhandled rejections${sr.error != null ? `; ${sr.error.split('\n')[0]}` : ''}`, '0', '', cmd])
+    out.push([`${at}: all verified`, sr.converged ? fmt(sr.convergeMs! / 1000, ' s', 1) : `not in ${sr.config.convergeDeadlineMs / 1000} s (${sr.verified}/${sr.n})`, '≤ 120 s', sr.converged ? ratio(sr.convergeMs! / 1000, 120) : '—', cmd])
+    out.push([`${at}: join (all dials done)`, fmt(sr.joinMs == null ? null : sr.joinMs / 1000, ' s', 1), '', '', cmd])
+    out.push([`${at}: connections opened (per peer)`, `${sr.connectionsOpened} (${fmt(sr.connectionsOpened / sr.n, '', 1)})`, '', '', cmd])
+    out.push([`${at}: sampled pairs mutually visible`, `${sr.visibility.mutual}/${sr.visibility.pairs}, p50 ${fmt(sr.visibility.afterJoinMs.p50, ' ms')} after join`, '', '', cmd])
+    out.push([`${at}: findPeer success`, `${sr.findPeer.found}/${sr.findPeer.pairs} (${fmt(sr.findPeer.share * 100, ' %')})`, '', '', cmd])
+    out.push([`${at}: peak RSS / per peer`, `${fmt(sr.resources.peakRssMiB, ' MiB')} / ${fmt(sr.resources.rssPerPeerMiB, ' MiB', 2)}`, '< 4096 MiB', ratio(sr.resources.peakRssMiB, 4096), cmd])
+    out.push([`${at}: CPU time (per peer)`, `${fmt(sr.resources.cpuMs / 1000, ' s', 1)} (${fmt(sr.resources.cpuSecondsPerPeer, ' s', 3)}) in ${fmt(sr.resources.wallMs / 1000, ' s', 1)} wall`, '', '', cmd])
+    if (sr.unhandled.length > 0 || sr.error != null) out.push([`${at}: errors`, `${sr.unhandled.length} unhandled rejections${sr.error != null ? `; ${sr.error.split('\n')[0]}` : ''}`, '0', '', cmd])
   }
-  if (r.largestConvergedN !== undefined) out.push(['largest N verified within 120 s (of those run)', String(r.largestConvergedN ?? 'none'), '1000', r.largestConvergedN == null ? '—' : ratio(r.largestConvergedN, 1000), ''])
+  for (const [profile, n] of Object.entries(r.largestConvergedN ?? {})) {
+    out.push([`largest N verified within 120 s [${profile}] (of those run)`, String(n ?? 'none'), '1000', n == null ? '—' : ratio(n, 1000), ''])
+  }
   if (r.latency != null) {
     const l = r.latency
-    out.push([`mutual visibility, default config (${l.mutualVisibility.visible}/${l.mutualVisibility.runs} runs)`, `p50 ${fmt(l.mutualVisibility.ms.p50, ' ms')}, p90 ${fmt(l.mutualVisibility.ms.p90, ' ms')}`, 'p50 < 1000 ms (plan < 15 s)', ratio(l.mutualVisibility.ms.p50, 1000), l.commands.mutualVisibility ?? ''])
-    out.push([`mutual visibility, dht.initialQuerySelfIntervalMs=0 (${l.mutualVisibilityTuned.visible}/${l.mutualVisibilityTuned.runs})`, `p50 ${fmt(l.mutualVisibilityTuned.ms.p50, ' ms', 1)}, p90 ${fmt(l.mutualVisibilityTuned.ms.p90, ' ms', 1)}`, 'p50 < 1000 ms', ratio(l.mutualVisibilityTuned.ms.p50, 1000), l.commands.mutualVisibility ?? ''])
+    out.push([`mutual visibility, chiral-sim defaults (${l.mutualVisibility.visible}/${l.mutualVisibility.runs} runs)`, `p50 ${fmt(l.mutualVisibility.ms.p50, ' ms', 1)}, p90 ${fmt(l.mutualVisibility.ms.p90, ' ms', 1)}`, 'p50 < 1000 ms (plan < 15 s)', ratio(l.mutualVisibility.ms.p50, 1000), l.commands.mutualVisibility ?? ''])
+    out.push([`mutual visibility, kad-dht's stock 1 s first self-query (${l.mutualVisibilityKadStock.visible}/${l.mutualVisibilityKadStock.runs})`, `p50 ${fmt(l.mutualVisibilityKadStock.ms.p50, ' ms', 1)}, p90 ${fmt(l.mutualVisibilityKadStock.ms.p90, ' ms', 1)}`, 'p50 < 1000 ms', ratio(l.mutualVisibilityKadStock.ms.p50, 1000), l.commands.mutualVisibility ?? ''])
     const c = l.connectTimeout
     out.push([`connect timeout vs TCP blackhole (${c.timedOut}/${c.runs} timed out)`, `reported p50 ${fmt(c.reportedMs.p50, ' ms')} (max ${fmt(c.reportedMs.max, ' ms')}), error p50 ${fmt(c.reportedErrorMs.p50, ' ms', 1)} max ${fmt(c.reportedErrorMs.max, ' ms', 1)}, wall p50 ${fmt(c.wallMs.p50, ' ms', 1)}`, `${c.configuredMs} ms`, ratio(c.reportedMs.p50, c.configuredMs), l.commands.connectTimeout ?? ''])
   }

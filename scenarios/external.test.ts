@@ -6,7 +6,7 @@ import { loadBuiltin, BUILTIN_DIR } from './load.ts'
 import { ScenarioSchema } from './schema.ts'
 import { createBackend } from '../sim/backends/index.ts'
 import { runScenario } from '../sim/runner/run-scenario.ts'
-import { freePort } from '../sim/faults/free-port.ts'
+import { freePort } from '../nodes/free-port.ts'
 import { isProcessAlive, pidsWithArgs, waitUntil } from '../sim/faults/test-support.ts'
 import type { Mode } from '../sim/record.ts'
 

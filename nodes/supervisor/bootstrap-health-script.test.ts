@@ -10,7 +10,8 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { privateKeyFromSeed } from '../libp2p.ts'
 import { MAIN_ENTRY } from './child.ts'
 import { probePort } from './probes.ts'
-import { freePortForTest, isProcessAlive } from './test-support.ts'
+import { freePort } from '../free-port.ts'
+import { isProcessAlive } from './test-support.ts'
 
 /**
  * ops/bootstrap-health.sh against a real bootstrap process. The script's systemd commands are replaced through its
@@ -40,7 +41,7 @@ afterEach(async () => {
 
 async function fixture (overrides: (dir: string) => NodeJS.ProcessEnv = () => ({})): Promise<Fixture> {
   const dir = mkdtempSync(path.join(tmpdir(), 'chiral-health-'))
-  const port = await freePortForTest()
+  const port = await freePort()
   const seed = `health-script-${path.basename(dir)}`
   const peerId = peerIdFromPrivateKey(await privateKeyFromSeed(seed)).toString()
   writeFileSync(path.join(dir, 'bootstrap.json'), JSON.stringify({

@@ -7,7 +7,7 @@ import { ChildNode } from './child.ts'
 import { createPinger, probePort, tcpHostPort } from './probes.ts'
 import type { SupervisorEvent } from './schemas.ts'
 import { Supervisor, type Clock, type OperatorAlert, type ProbeResult, type SupervisedTarget } from './supervisor.ts'
-import { freePortForTest } from './test-support.ts'
+import { freePort } from '../free-port.ts'
 
 const cleanups: Array<() => Promise<void> | void> = []
 afterEach(async () => {
@@ -233,7 +233,7 @@ describe('Supervisor: the history file', () => {
 
 describe('Supervisor with a real bootstrap process', () => {
   it('detects a SIGKILLed bootstrap and a frozen one, restarts each, and the bootstrap answers ping again', async () => {
-    const port = await freePortForTest()
+    const port = await freePort()
     const config = NodeConfigSchema.parse({
       name: 'sup-boot', role: 'bootstrap', transport: 'tcp', identitySeed: `supervisor-test-${process.pid}`,
       listen: [`/ip4/127.0.0.1/tcp/${port}`], timing: { timeScale: 0.01 }

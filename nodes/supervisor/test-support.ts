@@ -1,18 +1,4 @@
 import fs from 'node:fs'
-import net from 'node:net'
-
-/** A loopback port that was free a moment ago (nodes/ cannot borrow sim/faults/free-port.ts: it knows nothing of sim/). */
-export async function freePortForTest (): Promise<number> {
-  const server = net.createServer()
-  server.unref()
-  return await new Promise<number>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen({ port: 0, host: '127.0.0.1', exclusive: true }, () => {
-      const { port } = server.address() as net.AddressInfo
-      server.close(() => { resolve(port) })
-    })
-  })
-}
 
 /**
  * A zombie (exited, not yet reaped by its parent) answers kill(pid, 0) but is dead: check /proc too. This matters

@@ -7,5 +7,5 @@ export { ToxicSpec, parseToxicSpec, toxicAttributes, TOXIC_TYPES } from './toxic
 export type { ToxicSpecInput, ToxicType, ToxicStream } from './toxic-spec.ts'
 export { checkNoBypass } from './bypass.ts'
 export type { BypassCheckInput, BypassCheckResult } from './bypass.ts'
-export { freePort } from './free-port.ts'
+export { freePort } from '../../nodes/free-port.ts'
 export { ToxiproxyApiError } from './api.ts'

@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { Toxiproxy } from 'toxiproxy-node-client'
 import { toxiproxyRequest } from './api.ts'
-import { freePort } from './free-port.ts'
+import { freePort } from '../../nodes/free-port.ts'
 import { goBuildVersion, parsePrometheusText } from './metrics.ts'
 
 /**

@@ -3,7 +3,7 @@ import { NodeConfigSchema, type NodeConfig, type PlanTiming } from '../../nodes/
 import type { NodeEvent, NodeEventBody } from '../../nodes/events.ts'
 import { privateKeyFromSeed } from '../../nodes/libp2p.ts'
 import { peerIdOfAddr } from '../../nodes/util.ts'
-import { freePort } from '../faults/free-port.ts'
+import { freePort } from '../../nodes/free-port.ts'
 import type { NodeHandle } from '../../nodes/commands.ts'
 import type { NodeSpec, Scenario } from '../../scenarios/schema.ts'
 import type { AssertionResult, FaultRecord, Matrix, StepRecord, SweepPoint } from '../record.ts'
