@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { loadBuiltin, BUILTIN_DIR } from './load.ts'
 import { ScenarioSchema } from './schema.ts'
 import { createBackend } from '../sim/backends/index.ts'
+import { DockerBackend } from '../sim/backends/docker.ts'
 import { runScenario } from '../sim/runner/run-scenario.ts'
 import { freePort } from '../nodes/free-port.ts'
 import { isProcessAlive, pidsWithArgs, waitUntil } from '../sim/faults/test-support.ts'
@@ -49,10 +50,18 @@ const demoNode = (over: Record<string, unknown> = {}): Record<string, unknown> =
   ...over
 })
 
+const engine = await DockerBackend.available()
+const dockerMissing = engine.ok ? undefined : engine.reason
+
 describe('external bootstrap scenarios', () => {
-  for (const mode of ['tcp', 'process'] as const) {
+  it('has a Docker engine for the docker-mode run', () => {
+    if (dockerMissing != null && process.env.CI !== 'true') return
+    expect(dockerMissing).toBeUndefined()
+  })
+  for (const mode of ['tcp', 'process', 'docker'] as const) {
+    const skip = mode === 'docker' ? dockerMissing : undefined
     for (const { scenario, file } of scenarios) {
-      it(`${scenario.name} passes in ${mode} mode and leaves no external process behind`, async () => {
+      it.skipIf(skip != null)(`${scenario.name} passes in ${mode} mode and leaves no external process behind${skip != null ? ` — skipped: ${skip}` : ''}`, async () => {
         const record = await runScenario(scenario, { mode, seed: 20261124, file, createBackend })
         const failed = record.assertions.filter(a => !a.passed).map(a => `${a.description}: expected ${a.expected}, got ${a.actual}`)
         expect({ status: record.status, reason: record.reason, failed }).toEqual({ status: 'passed', reason: undefined, failed: [] })
@@ -68,7 +77,7 @@ describe('external bootstrap scenarios', () => {
   it('is skipped in memory mode, saying which modes run it', async () => {
     const record = await runScenario(scenarios[0]!.scenario, { mode: 'memory', seed: 1, createBackend })
     expect(record.status).toBe('skipped')
-    expect(record.reason).toMatch(/--mode tcp or process/)
+    expect(record.reason).toMatch(/--mode tcp, process or docker/)
   })
 })
 

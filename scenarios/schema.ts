@@ -63,14 +63,15 @@ const BlackholeNode = z.object({ role: z.literal('blackhole'), name: Name }).str
 
 /**
  * A bootstrap chiral-sim did not build (a rust-libp2p or go-libp2p binary, or any libp2p node), treated as a black
- * box reached only through libp2p: ping, identify, DHT queries and what the peers see. Started from `command` in
- * tcp and process modes, or already running at `multiaddr`.
+ * box reached only through libp2p: ping, identify, DHT queries and what the peers see. Started from `command` on
+ * this machine (tcp, process and docker modes), or already running at `multiaddr`.
  */
 const ExternalNode = z.object({
   role: z.literal('external'),
   name: Name,
   /**
-   * The command and its arguments. `{port}` becomes a TCP port chosen once per run (kept across restarts) and
+   * The command and its arguments. `{port}` becomes a TCP port chosen once per run (kept across restarts), `{host}`
+   * the address of this machine the run's nodes reach (127.0.0.1, or the run network's gateway in docker mode) and
    * `{node}` the Node binary running chiral-sim; it runs in the scenario file's folder.
    */
   command: z.array(z.string().min(1)).min(1).optional(),
@@ -78,13 +79,17 @@ const ExternalNode = z.object({
   readyLine: z.string().min(1).optional(),
   /** Until ready (real ms, not scaled: a binary's start-up does not speed up with the scenario). */
   startTimeoutMs: z.number().int().min(100).max(600_000).default(30_000),
-  /** Its TCP multiaddr with /p2p/<peer ID>; with `command`, `{port}` is replaced by the chosen port. */
+  /**
+   * Its TCP multiaddr with /p2p/<peer ID>; `{port}` and `{host}` as in `command`. Use `/ip4/{host}/` for a node
+   * that docker-mode containers must reach.
+   */
   multiaddr: z.string().regex(/^\/(ip4|ip6|dns4|dns6|dns)\/[^/]+\/tcp\/([0-9]+|\{port\})\/p2p\/[1-9A-HJ-NP-Za-km-z]{40,}$/,
-    'a TCP multiaddr ending in its peer ID, e.g. /ip4/127.0.0.1/tcp/{port}/p2p/12D3KooW…'),
+    'a TCP multiaddr ending in its peer ID, e.g. /ip4/{host}/tcp/{port}/p2p/12D3KooW…'),
   /** The DHT protocol it serves; peers that bootstrap from it and name no protocol of their own use this one. */
   dhtProtocol: z.string().regex(/^\//, 'a DHT protocol name starts with "/", e.g. /ipfs/kad/1.0.0').default('/ipfs/kad/1.0.0')
 }).strict().superRefine((n, ctx) => {
   if (n.command == null && n.multiaddr.includes('{port}')) ctx.addIssue({ code: 'custom', path: ['multiaddr'], message: '{port} needs a command to give the port to; give the running node\'s real port' })
+  if (n.command == null && n.multiaddr.includes('{host}')) ctx.addIssue({ code: 'custom', path: ['multiaddr'], message: '{host} needs a command to give the address to; give the running node\'s real address' })
   if (n.command == null && n.readyLine != null) ctx.addIssue({ code: 'custom', path: ['readyLine'], message: 'readyLine needs a command whose output it is; remove it or add the command' })
 })
 
@@ -116,7 +121,15 @@ export type Condition = z.infer<typeof ConditionSchema>
 
 export const CheckSchema = z.union([
   /** An event happened (after step `afterStep`, within `withinMs` of that step's start). */
-  z.object({ event: EventMatch.extend({ afterStep: z.number().int().min(0).optional(), withinMs: PlanMs.optional(), minCount: z.number().int().min(1).default(1) }).strict() }).strict(),
+  z.object({
+    event: EventMatch.extend({
+      afterStep: z.number().int().min(0).optional(),
+      withinMs: PlanMs.optional(),
+      /** Real ms added to `withinMs` (not scaled): timer and scheduling jitter on a loaded machine. */
+      toleranceMs: z.number().int().min(0).default(0),
+      minCount: z.number().int().min(1).default(1)
+    }).strict()
+  }).strict(),
   /** No such event happened (after step `afterStep`). */
   z.object({ noEvent: EventMatch.extend({ afterStep: z.number().int().min(0).optional() }).strict() }).strict(),
   z.object({ connected: z.object({ node: Name, peers: Refs }).strict() }).strict()

@@ -34,11 +34,11 @@ export interface Backend extends AsyncDisposable {
   startNode(config: NodeConfig, signal: AbortSignal): Promise<StartedNode>
   startBlackhole(name: string, signal: AbortSignal): Promise<StartedBlackhole>
   /**
-   * The address on this machine where Toxiproxy's proxies must listen for this backend's nodes to reach them
-   * (loopback for host processes, the run network's gateway for containers). Throws, saying why, when the nodes
-   * cannot reach a proxy on this machine at all.
+   * An address of this machine that this backend's nodes can reach (loopback for host processes, the run network's
+   * gateway for containers): Toxiproxy's proxies and external nodes listen there. Throws, saying why, when the
+   * nodes cannot reach a listener on this machine at all.
    */
-  proxyHost(signal: AbortSignal): Promise<string>
+  hostAddress(signal: AbortSignal): Promise<string>
 }
 
 export type { CommandName }

@@ -250,18 +250,18 @@ export class DockerBackend implements SupervisingBackend {
   }
 
   /**
-   * Toxiproxy runs on this machine; containers reach it at their network's gateway, the bridge's address on this
-   * host, and it reaches them at their container IPs. A remote engine's bridge is on another machine: no proxy here
-   * can sit between its containers.
+   * Containers reach this machine at their network's gateway, the bridge's address on this host (and this machine
+   * reaches them at their container IPs): Toxiproxy and external nodes listen there. A remote engine's bridge is on
+   * another machine: nothing listening here can sit between its containers.
    */
-  async proxyHost (signal: AbortSignal): Promise<string> {
+  async hostAddress (signal: AbortSignal): Promise<string> {
     const info = await withDeadline(this.#client.container.dockerode.getNetwork(this.network.getId()).inspect(), this.#options.engineTimeoutMs, 'the run network did not answer an inspect') as { IPAM?: { Config?: Array<{ Gateway?: string }> } }
     signal.throwIfAborted()
     const gateway = info.IPAM?.Config?.find(c => c.Gateway != null && isIP(c.Gateway) === 4)?.Gateway
-    if (gateway == null) throw new Error(`the run network ${this.network.getName()} has no IPv4 gateway for fault proxies to listen on`)
+    if (gateway == null) throw new Error(`the run network ${this.network.getName()} has no IPv4 gateway for this machine's listeners (fault proxies, external nodes)`)
     // Bind, not os.networkInterfaces(): a bridge with no container attached yet is down and libuv leaves it out.
     if (!await canBind(gateway)) {
-      throw new Error(`fault proxies run on this machine, but the run network's gateway ${gateway} is not one of its addresses: the Docker engine (DOCKER_HOST=${process.env.DOCKER_HOST ?? 'unset'}) is another machine, whose containers cannot reach them. Run fault scenarios against a local engine, or with --mode tcp or process`)
+      throw new Error(`fault proxies and external nodes run on this machine, but the run network's gateway ${gateway} is not one of its addresses: the Docker engine (DOCKER_HOST=${process.env.DOCKER_HOST ?? 'unset'}) is another machine, whose containers cannot reach them. Run such scenarios against a local engine, or with --mode tcp or process`)
     }
     return gateway
   }

@@ -41,8 +41,8 @@ export class InProcessBackend implements Backend {
     return started
   }
 
-  async proxyHost (): Promise<string> {
-    if (this.transport === 'memory') throw new Error('memory-transport nodes cannot reach a TCP proxy: run fault scenarios with --mode tcp, process or docker')
+  async hostAddress (): Promise<string> {
+    if (this.transport === 'memory') throw new Error('memory-transport nodes cannot reach a TCP listener: run scenarios with fault proxies or external nodes with --mode tcp, process or docker')
     return '127.0.0.1'
   }
 

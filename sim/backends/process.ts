@@ -112,7 +112,7 @@ export class ProcessBackend implements SupervisingBackend {
     return node
   }
 
-  async proxyHost (): Promise<string> {
+  async hostAddress (): Promise<string> {
     return '127.0.0.1'
   }
 

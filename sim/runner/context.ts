@@ -162,7 +162,8 @@ export async function buildNodes (ctx: RunContext, opts: { fixAddresses: boolean
       let address = config?.listen?.[0] != null && peerId != null ? `${config.listen[0]}/p2p/${peerId}` : undefined
       if (spec.role === 'external') {
         // One port for the whole run, so a restarted external node comes back where the peers look for it.
-        address = spec.multiaddr.includes('{port}') ? spec.multiaddr.replace('{port}', String(await freePort({ signal: ctx.signal }))) : spec.multiaddr
+        address = spec.multiaddr.includes('{host}') ? spec.multiaddr.replace('{host}', await ctx.backend.hostAddress(ctx.signal)) : spec.multiaddr
+        address = address.includes('{port}') ? address.replace('{port}', String(await freePort({ host: /^\/ip4\/([^/]+)/.exec(address)?.[1], signal: ctx.signal }))) : address
         peerId = peerIdOfAddr(address)
       }
       // Peers default to every bootstrap of the scenario, in declaration order (failover order).

@@ -12,8 +12,8 @@ import type { RunContext, RunNode } from './context.ts'
  * connections through the peers), so the same scenarios can test a rust-libp2p or go-libp2p bootstrap binary.
  */
 
-/** The external node is a host process that peers reach over loopback TCP. */
-export const EXTERNAL_MODES: Mode[] = ['tcp', 'process']
+/** The external node is a process on this machine that peers reach over TCP (containers at the run network's gateway). */
+export const EXTERNAL_MODES: Mode[] = ['tcp', 'process', 'docker']
 
 type ExternalSpec = Extract<NodeSpec, { role: 'external' }>
 type ProbeEvent = Extract<NodeEventBody, { type: 'external:probe' }>
@@ -30,10 +30,11 @@ export interface StartedExternal {
 const OUTPUT_LINES_KEPT = 200
 const STOP_GRACE_MS = 5_000
 
-/** The command with `{port}` and `{node}` filled in. */
+/** The command with `{port}`, `{host}` and `{node}` filled in from the node's resolved address. */
 export function externalCommand (spec: ExternalSpec, address: string): string[] {
   const port = /\/tcp\/([0-9]+)/.exec(address)?.[1] ?? ''
-  return (spec.command ?? []).map(arg => arg.replaceAll('{port}', port).replaceAll('{node}', process.execPath))
+  const host = /^\/(?:ip4|ip6|dns4|dns6|dns)\/([^/]+)/.exec(address)?.[1] ?? ''
+  return (spec.command ?? []).map(arg => arg.replaceAll('{port}', port).replaceAll('{host}', host).replaceAll('{node}', process.execPath))
 }
 
 /**
@@ -44,9 +45,12 @@ export function externalCommand (spec: ExternalSpec, address: string): string[] 
 export async function startExternal (ctx: RunContext, node: RunNode): Promise<void> {
   const spec = node.spec as ExternalSpec
   if (!EXTERNAL_MODES.includes(ctx.backend.mode)) {
-    throw new Error(`external node "${node.name}" is a host process reached over TCP; run the scenario with --mode ${EXTERNAL_MODES.join(' or ')}`)
+    throw new Error(`external node "${node.name}" is a process on this machine reached over TCP; run the scenario with --mode ${EXTERNAL_MODES.join(', ')}`)
   }
   const address = node.address!
+  if (ctx.backend.mode === 'docker' && /^\/ip4\/127\.|^\/ip6\/::1\//.test(address)) {
+    throw new Error(`external node "${node.name}" listens on loopback (${address}), which containers cannot reach: write its multiaddr as /ip4/{host}/tcp/… and pass {host} to its command`)
+  }
   const deadline = AbortSignal.any([ctx.signal, AbortSignal.timeout(spec.startTimeoutMs)])
   let child: ChildNode<string | undefined> | undefined
   if (spec.command != null) {

@@ -15,6 +15,11 @@ export const FAULT_MODES: Mode[] = ['tcp', 'process', 'docker']
 /** Modes whose bootstraps are real processes or containers that can crash and be restarted. */
 export const SUPERVISED_MODES: Mode[] = ['process', 'docker']
 
+/** "tcp, process or docker" */
+export function modeList (modes: Mode[]): string {
+  return modes.length <= 1 ? modes.join('') : `${modes.slice(0, -1).join(', ')} or ${modes.at(-1)!}`
+}
+
 export interface RunScenarioOptions {
   mode: Mode
   seed: number
@@ -75,11 +80,11 @@ export async function runScenario (scenario: Scenario, opts: RunScenarioOptions)
   const notHere = scenario.modes != null && !scenario.modes.includes(opts.mode)
     ? scenario.modesReason ?? `runs only in ${scenario.modes.join(', ')} mode`
     : faults && !FAULT_MODES.includes(opts.mode)
-      ? `injects faults through Toxiproxy proxies on TCP links: run it with --mode ${FAULT_MODES.join(' or ')}`
+      ? `injects faults through Toxiproxy proxies on TCP links: run it with --mode ${modeList(FAULT_MODES)}`
       : supervised && !SUPERVISED_MODES.includes(opts.mode)
-        ? `needs the bootstrap supervisor, which restarts a real process or container: run it with --mode ${SUPERVISED_MODES.join(' or ')}`
+        ? `needs the bootstrap supervisor, which restarts a real process or container: run it with --mode ${modeList(SUPERVISED_MODES)}`
         : external && !EXTERNAL_MODES.includes(opts.mode)
-          ? `starts an external bootstrap as a host process that peers reach over TCP: run it with --mode ${EXTERNAL_MODES.join(' or ')}`
+          ? `starts an external bootstrap as a process on this machine that peers reach over TCP: run it with --mode ${modeList(EXTERNAL_MODES)}`
           : undefined
   if (notHere != null) {
     return {
@@ -104,7 +109,7 @@ export async function runScenario (scenario: Scenario, opts: RunScenarioOptions)
       if (faults) {
         const server = stack.use(await startToxiproxy({ signal }))
         // Toxiproxy answers a toxic's removal only once the data it holds has drained: allow for slow links.
-        proxies = stack.use(new LinkProxies(server, { runId: newRunId(), requestTimeoutMs: 20_000, listenHost: await backend.proxyHost(signal) }))
+        proxies = stack.use(new LinkProxies(server, { runId: newRunId(), requestTimeoutMs: 20_000, listenHost: await backend.hostAddress(signal) }))
       }
       await buildNodes(run, { fixAddresses: faults })
       if (proxies != null) {

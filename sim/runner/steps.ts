@@ -342,11 +342,11 @@ function check (ctx: RunContext, step: StepOf<'assert'>): void {
     const limit = e.withinMs != null ? ctx.scaled(e.withinMs) : undefined
     const hits = ctx.events.filter(ev => ev.node === e.node && ev.type === e.type && ev.time >= from && matches(ev, e.where))
     const first = hits[0]
-    const inTime = limit == null || (first != null && first.time - from <= limit)
+    const inTime = limit == null || (first != null && first.time - from <= limit + e.toleranceMs)
     ctx.expect({
       id: `${ctx.currentStep}-event-${e.node}-${e.type}`,
       description: step.label ?? `${e.node} emits ${e.type}${e.where != null ? ` ${JSON.stringify(e.where)}` : ''}${e.afterStep != null ? ` after step ${e.afterStep}` : ''}${limit != null ? ` within ${limit} ms (plan ${e.withinMs} ms)` : ''}`,
-      expected: `${e.minCount}+ event(s)${limit != null ? ` within ${limit} ms` : ''}`,
+      expected: `${e.minCount}+ event(s)${limit != null ? ` within ${limit} ms${e.toleranceMs > 0 ? ` (+ ${e.toleranceMs} ms tolerance)` : ''}` : ''}`,
       actual: first == null ? 'no such event' : `${hits.length} event(s), first after ${first.time - from} ms`,
       passed: hits.length >= e.minCount && inTime,
       planRef: step.planRef
