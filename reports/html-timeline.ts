@@ -13,7 +13,7 @@ export type EventFamily = typeof EVENT_FAMILIES[number]
 
 const FAMILY_BY_PREFIX: Record<string, EventFamily> = {
   connect: 'connect', connection: 'connect', dial: 'connect', bootstrap: 'connect',
-  health: 'health', monitor: 'health',
+  health: 'health', monitor: 'health', external: 'health',
   discovery: 'discovery', peer: 'discovery', routing: 'discovery', dht: 'discovery',
   file: 'file',
   node: 'node', log: 'node'

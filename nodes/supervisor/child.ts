@@ -5,9 +5,10 @@ import type { NodeConfigInput } from '../config.ts'
 import { READY_PREFIX, type ReadyLine } from '../main.ts'
 
 /**
- * A chiral node as a child process running nodes/main.ts: the process backend's nodes, and the bootstrap a
- * supervisor restarts. It is killed with its parent: by an 'exit' handler when the parent exits normally, and by
- * the closing stdin pipe (`--exit-on-stdin-close`) when the parent is killed outright.
+ * A node as a child process: a chiral node running nodes/main.ts (the process backend's nodes, the bootstrap a
+ * supervisor restarts) or any command (an external bootstrap). It is killed with its parent by an 'exit' handler
+ * when the parent exits normally; a chiral node also exits when its stdin pipe closes (`--exit-on-stdin-close`),
+ * which covers a parent killed outright. An external command has no such hook: a SIGKILLed harness leaves it.
  */
 
 export const MAIN_ENTRY = fileURLToPath(new URL('../main.ts', import.meta.url))
