@@ -177,7 +177,7 @@ async function connect (ctx: RunContext, step: StepOf<'connect'>, name: string):
   const p = step.planRef
   const total = result.attempts.reduce((sum, a) => sum + a.durationMs, 0)
   if (e.success != null) ctx.expect({ id: `${id}-success`, description: `${name} connect ${e.success ? 'succeeds' : 'fails'}`, expected: e.success, actual: result.success ? 'success' : `failed: ${result.error?.category ?? '?'}`, passed: result.success === e.success, planRef: p })
-  if (e.category != null) ctx.expect({ id: `${id}-category`, description: `${name}'s failure is categorized as "${e.category}"`, expected: e.category, actual: result.error?.category ?? (result.success ? 'success' : 'none'), passed: result.error?.category === e.category, planRef: p })
+  if (e.category != null) ctx.expect({ id: `${id}-category`, description: `${name}'s failure is categorized as "${e.category}"`, expected: e.category, actual: result.error != null ? `${result.error.category} (${result.error.detail})` : result.success ? 'success' : 'none', passed: result.error?.category === e.category, planRef: p })
   if (e.message != null) ctx.expect({ id: `${id}-message`, description: `${name} shows the plan's message`, expected: e.message, actual: result.error?.message ?? '', passed: result.error?.message === e.message, planRef: p })
   if (e.suggestedAction != null) ctx.expect({ id: `${id}-action`, description: `${name} shows the plan's suggested action`, expected: e.suggestedAction, actual: result.error?.suggestedAction ?? '', passed: result.error?.suggestedAction === e.suggestedAction, planRef: p })
   if (e.bootstrap != null) {
