@@ -108,6 +108,33 @@ describe('external nodes: failures are clear and leave nothing behind', () => {
     expect(await waitUntil(() => pidsWithArgText(marker).length === 0, 2_000)).toBe(true)
   })
 
+  it('an interrupted run stops the external process it started', async () => {
+    const controller = new AbortController()
+    const scenario = scenarioOf({
+      name: 'ext-interrupted',
+      nodes: [demoNode(), { role: 'peer', name: 'A' }],
+      steps: [
+        { action: 'start', nodes: ['ext', 'A'] },
+        { action: 'connect', nodes: ['A'], expect: { success: true } },
+        { action: 'pause', ms: 600_000 }
+      ]
+    })
+    let runningDuringPause: number[] = []
+    const record = await runScenario(scenario, {
+      mode: 'tcp', seed: 7, file: path.join(DIR, 'ext-interrupted.yaml'), createBackend, signal: controller.signal,
+      // Ctrl-C in the middle of the run, with the external process up and a peer connected to it.
+      onStep: (_name, label) => {
+        if (!label.startsWith('pause')) return
+        runningDuringPause = pidsWithArgs([SCRIPT])
+        controller.abort(new Error('interrupted'))
+      }
+    })
+    expect(runningDuringPause).toHaveLength(1)
+    expect({ status: record.status, reason: record.reason }).toEqual({ status: 'error', reason: 'interrupted' })
+    expect(record.steps.filter(s => s.ok).map(s => s.kind)).toEqual(['start', 'connect'])
+    expect(pidsWithArgs([SCRIPT])).toEqual([])
+  })
+
   it('a node already running (no command) is probed, used by peers, and not stopped by chiral-sim', async () => {
     const port = await freePort()
     const child = spawn(process.execPath, [path.join(DIR, SCRIPT), '--port', String(port), '--seed', DEMO_SEED, '--protocol', '/other/kad/1.0.0'], { stdio: ['ignore', 'pipe', 'inherit'] })
