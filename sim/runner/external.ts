@@ -49,7 +49,9 @@ export async function startExternal (ctx: RunContext, node: RunNode): Promise<vo
   }
   const address = node.address!
   if (ctx.backend.mode === 'docker' && /^\/ip4\/127\.|^\/ip6\/::1\//.test(address)) {
-    throw new Error(`external node "${node.name}" listens on loopback (${address}), which containers cannot reach: write its multiaddr as /ip4/{host}/tcp/… and pass {host} to its command`)
+    throw new Error(`external node "${node.name}" listens on loopback (${address}), which containers cannot reach: ${spec.command != null
+      ? 'write its multiaddr as /ip4/{host}/tcp/… and pass {host} to its command'
+      : 'give an address the run network reaches (this machine\'s gateway address on it, or another host)'}`)
   }
   const deadline = AbortSignal.any([ctx.signal, AbortSignal.timeout(spec.startTimeoutMs)])
   let child: ChildNode<string | undefined> | undefined
