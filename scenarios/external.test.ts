@@ -5,7 +5,11 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { loadBuiltin, BUILTIN_DIR } from './load.ts'
 import { ScenarioSchema } from './schema.ts'
 import { createBackend } from '../sim/backends/index.ts'
-import { DockerBackend } from '../sim/backends/docker.ts'
+import { getContainerRuntimeClient } from 'testcontainers'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { privateKeyFromSeed } from '../nodes/libp2p.ts'
+import { DockerBackend, RUN_LABEL } from '../sim/backends/docker.ts'
+import { ensureNodeImage } from '../sim/backends/docker-image.ts'
 import { runScenario } from '../sim/runner/run-scenario.ts'
 import { freePort } from '../nodes/free-port.ts'
 import { isProcessAlive, pidsWithArgs, waitUntil } from '../sim/faults/test-support.ts'
@@ -73,6 +77,50 @@ describe('external bootstrap scenarios', () => {
       }, 120_000)
     }
   }
+
+  it.skipIf(dockerMissing != null)(`an external bootstrap given as an image runs as a container of the run, keeps its address across a kill -9, and is removed${dockerMissing != null ? ` — skipped: ${dockerMissing}` : ''}`, async () => {
+    // Any local image will do; chiral-sim's own node image is the one this machine is sure to have. It is still a
+    // black box here: configured through its arguments, reached only through libp2p.
+    const image = (await ensureNodeImage()).tag
+    const seed = 'external-image-test'
+    const peerId = peerIdFromPrivateKey(await privateKeyFromSeed(seed)).toString()
+    const config = { name: 'ext', role: 'bootstrap', transport: 'tcp', identitySeed: seed, listen: ['/ip4/0.0.0.0/tcp/{port}'], dht: { protocol: '/ipfs/kad/1.0.0' } }
+    const record = await run(scenarioOf({
+      name: 'ext-image',
+      nodes: [
+        { role: 'external', name: 'ext', image, command: ['--config', JSON.stringify(config)], readyLine: 'CHIRAL_READY', multiaddr: `/ip4/{host}/tcp/{port}/p2p/${peerId}` },
+        { role: 'peer', name: 'A' },
+        { role: 'peer', name: 'B' }
+      ],
+      steps: [
+        { action: 'start', nodes: ['ext', 'A', 'B'] },
+        { action: 'connect', nodes: ['A', 'B'], expect: { success: true, bootstrap: 'ext' } },
+        { action: 'waitBidirectional', nodes: ['A', 'B'], withinMs: 15_000 },
+        { action: 'kill', nodes: ['ext'] },
+        { action: 'health', nodes: ['A'], expect: { isReachable: false } },
+        { action: 'start', nodes: ['ext'] },
+        { action: 'health', nodes: ['A'], expect: { isReachable: true } }
+      ]
+    }), 'docker')
+    const failed = record.assertions.filter(a => !a.passed).map(a => `${a.description}: expected ${a.expected}, got ${a.actual}`)
+    expect({ status: record.status, reason: record.reason, failed }).toEqual({ status: 'passed', reason: undefined, failed: [] })
+    const address = record.nodes.find(n => n.name === 'ext')!.multiaddrs[0]!
+    expect(address).toMatch(new RegExp(`^/ip4/\\d+\\.\\d+\\.\\d+\\.\\d+/tcp/4001/p2p/${peerId}$`))
+    expect(record.events.filter(e => e.type === 'external:probe' && e.node === 'ext').map(e => 'ok' in e && e.ok)).toEqual([true, true])
+    // Only this file names a docker-mode node "ext", and its tests run one at a time: any such container is ours.
+    const client = await getContainerRuntimeClient()
+    const left = await client.container.dockerode.listContainers({ all: true, filters: { label: [RUN_LABEL] } })
+    expect(left.flatMap(c => c.Names).filter(n => /-ext-/.test(n))).toEqual([])
+  }, 180_000)
+
+  it('an image is skipped outside docker mode, saying so', async () => {
+    const record = await run(scenarioOf({
+      name: 'ext-image-tcp',
+      nodes: [{ role: 'external', name: 'ext', image: 'any:tag', multiaddr: `/ip4/{host}/tcp/{port}/p2p/${DEMO_PEER_ID}` }],
+      steps: [{ action: 'start', nodes: ['ext'] }]
+    }))
+    expect({ status: record.status, reason: record.reason }).toEqual({ status: 'skipped', reason: 'runs an external bootstrap image as a container of the run: run it with --mode docker' })
+  })
 
   it('is skipped in memory mode, saying which modes run it', async () => {
     const record = await runScenario(scenarios[0]!.scenario, { mode: 'memory', seed: 1, createBackend })
@@ -162,7 +210,7 @@ describe('external nodes: failures are clear and leave nothing behind', () => {
 
     const kill = await run(scenarioOf({ name: 'ext-running-kill', ...base, steps: [{ action: 'start', nodes: ['ext'] }, { action: 'kill', nodes: ['ext'] }] }))
     expect(kill.status).toBe('error')
-    expect(kill.reason).toMatch(/external node "ext" was not started by chiral-sim \(it has no command\), so it cannot kill it/)
+    expect(kill.reason).toMatch(/external node "ext" was not started by chiral-sim \(it has no command or image\), so it cannot kill it/)
     expect(child.exitCode).toBeNull()
   })
 
@@ -198,6 +246,6 @@ describe('external nodes: failures are clear and leave nothing behind', () => {
     })
     expect(bad.success).toBe(false)
     const messages = bad.error!.issues.map(i => `${i.path.join('.')}: ${i.message}`)
-    expect(messages).toEqual(expect.arrayContaining([expect.stringMatching(/multiaddr: \{port\} needs a command/), expect.stringMatching(/readyLine: readyLine needs a command/)]))
+    expect(messages).toEqual(expect.arrayContaining([expect.stringMatching(/multiaddr: \{port\} needs a command or an image/), expect.stringMatching(/readyLine: readyLine needs a command or an image/)]))
   })
 })

@@ -64,7 +64,8 @@ const BlackholeNode = z.object({ role: z.literal('blackhole'), name: Name }).str
 /**
  * A bootstrap chiral-sim did not build (a rust-libp2p or go-libp2p binary, or any libp2p node), treated as a black
  * box reached only through libp2p: ping, identify, DHT queries and what the peers see. Started from `command` on
- * this machine (tcp, process and docker modes), or already running at `multiaddr`.
+ * this machine (tcp, process and docker modes), from `image` as a container of the run (docker mode), or already
+ * running at `multiaddr`.
  */
 const ExternalNode = z.object({
   role: z.literal('external'),
@@ -75,6 +76,11 @@ const ExternalNode = z.object({
    * `{node}` the Node binary running chiral-sim; it runs in the scenario file's folder.
    */
   command: z.array(z.string().min(1)).min(1).optional(),
+  /**
+   * A local image (never pulled) run as a container on the run's network, in docker mode. `command` is then its
+   * arguments, `{host}` its container address and `{port}` 4001; it keeps its address across restarts.
+   */
+  image: z.string().min(1).optional(),
   /** Text the command prints (stdout or stderr) once it accepts connections; without it, the first libp2p ping answer. */
   readyLine: z.string().min(1).optional(),
   /** Until ready (real ms, not scaled: a binary's start-up does not speed up with the scenario). */
@@ -88,9 +94,10 @@ const ExternalNode = z.object({
   /** The DHT protocol it serves; peers that bootstrap from it and name no protocol of their own use this one. */
   dhtProtocol: z.string().regex(/^\//, 'a DHT protocol name starts with "/", e.g. /ipfs/kad/1.0.0').default('/ipfs/kad/1.0.0')
 }).strict().superRefine((n, ctx) => {
-  if (n.command == null && n.multiaddr.includes('{port}')) ctx.addIssue({ code: 'custom', path: ['multiaddr'], message: '{port} needs a command to give the port to; give the running node\'s real port' })
-  if (n.command == null && n.multiaddr.includes('{host}')) ctx.addIssue({ code: 'custom', path: ['multiaddr'], message: '{host} needs a command to give the address to; give the running node\'s real address' })
-  if (n.command == null && n.readyLine != null) ctx.addIssue({ code: 'custom', path: ['readyLine'], message: 'readyLine needs a command whose output it is; remove it or add the command' })
+  const started = n.command != null || n.image != null
+  if (!started && n.multiaddr.includes('{port}')) ctx.addIssue({ code: 'custom', path: ['multiaddr'], message: '{port} needs a command or an image to give the port to; give the running node\'s real port' })
+  if (!started && n.multiaddr.includes('{host}')) ctx.addIssue({ code: 'custom', path: ['multiaddr'], message: '{host} needs a command or an image to give the address to; give the running node\'s real address' })
+  if (!started && n.readyLine != null) ctx.addIssue({ code: 'custom', path: ['readyLine'], message: 'readyLine needs a command or an image whose output it is; remove it or add one' })
 })
 
 export const NodeSpecSchema = z.discriminatedUnion('role', [BootstrapNode, PeerNode, BlackholeNode, ExternalNode])

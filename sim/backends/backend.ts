@@ -23,6 +23,26 @@ export interface StartedBlackhole extends AsyncDisposable {
   close(): Promise<void>
 }
 
+/** A third-party image run as a node of the run (an external bootstrap given as an image). */
+export interface ImageNodeOptions {
+  name: string
+  image: string
+  /** The container's arguments (its CMD). */
+  args: string[]
+  /** Text its output prints once it accepts connections; without it the container counts as started at once. */
+  readyLine?: string | undefined
+  startTimeoutMs: number
+}
+
+export interface StartedImageNode {
+  /** SIGTERM, then SIGKILL after a grace period; the container is removed. */
+  stop(): Promise<void>
+  /** SIGKILL; the container is removed. */
+  kill(): Promise<void>
+  /** Its last output. */
+  logs(): string
+}
+
 export interface Backend extends AsyncDisposable {
   readonly mode: Mode
   readonly transport: Transport
@@ -39,6 +59,12 @@ export interface Backend extends AsyncDisposable {
    * nodes cannot reach a listener on this machine at all.
    */
   hostAddress(signal: AbortSignal): Promise<string>
+  /**
+   * Backends that run containers: the address an image node will have (fixed before it first starts, kept across
+   * restarts, like a bootstrap's), and starting it there.
+   */
+  placeImage?(name: string, signal: AbortSignal): Promise<string>
+  startImage?(options: ImageNodeOptions, signal: AbortSignal): Promise<StartedImageNode>
 }
 
 export type { CommandName }

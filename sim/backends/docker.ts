@@ -12,7 +12,7 @@ import type { NodeConfig } from '../../nodes/config.ts'
 import { RemoteNode } from '../../nodes/control/client.ts'
 import type { ProbeResult } from '../../nodes/supervisor/supervisor.ts'
 import { RemoteStartedNode, shutdownThenForce } from './graceful-stop.ts'
-import type { StartedBlackhole, StartedNode } from './backend.ts'
+import type { ImageNodeOptions, StartedBlackhole, StartedImageNode, StartedNode } from './backend.ts'
 import {
   CONTROL_PORT, LIBP2P_PORT, NODE_BINARY_IN_IMAGE, PAUSE_READY, ensureNodeImage, ensurePauseImage
 } from './docker-image.ts'
@@ -264,6 +264,51 @@ export class DockerBackend implements SupervisingBackend {
       throw new Error(`fault proxies and external nodes run on this machine, but the run network's gateway ${gateway} is not one of its addresses: the Docker engine (DOCKER_HOST=${process.env.DOCKER_HOST ?? 'unset'}) is another machine, whose containers cannot reach them. Run such scenarios against a local engine, or with --mode tcp or process`)
     }
     return gateway
+  }
+
+  /** An image node's address: its own slot on the run network, like a chiral node's. */
+  async placeImage (name: string, signal: AbortSignal): Promise<string> {
+    return (await this.#slot(name, signal)).ip
+  }
+
+  /** A third-party image (an external bootstrap) in its slot: a restart comes back at the same address. */
+  async startImage (options: ImageNodeOptions, signal: AbortSignal): Promise<StartedImageNode> {
+    this.#assertOpen()
+    const slot = await this.#slot(options.name, signal)
+    const logs = { text: '' }
+    const containerName = `chiral-sim-${this.runId}-${options.name}-${++this.#serial}`
+    let container = new GenericContainer(options.image)
+      .withName(containerName)
+      .withLabels(this.#labels(options.name))
+      .withNetworkMode(`container:${slot.pause.getId()}`)
+      .withCommand(options.args)
+      .withStartupTimeout(options.startTimeoutMs)
+      .withLogConsumer(stream => { capture(stream, logs) })
+    // It shares its slot's network namespace, so it exposes no port to check: a ready line, or the runner's ping, decides.
+    if (options.readyLine != null) container = container.withWaitStrategy(Wait.forLogMessage(options.readyLine))
+    let started: StartedTestContainer
+    try {
+      started = await this.#startContainer(container, containerName, signal)
+    } catch (err) {
+      throw new Error(`external node "${options.name}" (image ${options.image}, container ${containerName}) did not start: ${(err as Error).message}${logs.text.trim() === '' ? '' : `; its output:\n${logs.text.trim()}`}`)
+    }
+    const id = started.getId()
+    const docker = this.#docker
+    const gone = async (): Promise<void> => {
+      await docker.getContainer(id).remove({ force: true }).catch(ignoreStatus(404, 409))
+      this.#containers.delete(id)
+    }
+    return {
+      logs: () => logs.text,
+      kill: async () => {
+        await docker.getContainer(id).kill({ signal: 'SIGKILL' }).catch(ignoreStatus(404, 409))
+        await gone()
+      },
+      stop: async () => {
+        await docker.getContainer(id).stop({ t: Math.max(1, Math.ceil(this.#options.stopTimeoutMs / 1000)) }).catch(ignoreStatus(304, 404))
+        await gone()
+      }
+    }
   }
 
   /** A container on the run's network that accepts connections and never answers (the plan's hung bootstrap). */

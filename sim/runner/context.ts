@@ -4,6 +4,7 @@ import type { NodeEvent, NodeEventBody } from '../../nodes/events.ts'
 import { privateKeyFromSeed } from '../../nodes/libp2p.ts'
 import { peerIdOfAddr } from '../../nodes/util.ts'
 import { freePort } from '../../nodes/free-port.ts'
+import { IMAGE_PORT } from './external.ts'
 import type { NodeHandle } from '../../nodes/commands.ts'
 import type { NodeSpec, Scenario } from '../../scenarios/schema.ts'
 import type { AssertionResult, FaultRecord, Matrix, StepRecord, SweepPoint } from '../record.ts'
@@ -162,8 +163,11 @@ export async function buildNodes (ctx: RunContext, opts: { fixAddresses: boolean
       let address = config?.listen?.[0] != null && peerId != null ? `${config.listen[0]}/p2p/${peerId}` : undefined
       if (spec.role === 'external') {
         // One port for the whole run, so a restarted external node comes back where the peers look for it.
-        address = spec.multiaddr.includes('{host}') ? spec.multiaddr.replace('{host}', await ctx.backend.hostAddress(ctx.signal)) : spec.multiaddr
-        address = address.includes('{port}') ? address.replace('{port}', String(await freePort({ host: /^\/ip4\/([^/]+)/.exec(address)?.[1], signal: ctx.signal }))) : address
+        address = spec.multiaddr.includes('{host}') ? spec.multiaddr.replace('{host}', await externalHost(ctx, spec)) : spec.multiaddr
+        if (address.includes('{port}')) {
+          const port = spec.image != null ? IMAGE_PORT : await freePort({ host: /^\/ip4\/([^/]+)/.exec(address)?.[1], signal: ctx.signal })
+          address = address.replace('{port}', String(port))
+        }
         peerId = peerIdOfAddr(address)
       }
       // Peers default to every bootstrap of the scenario, in declaration order (failover order).
@@ -183,4 +187,11 @@ function withExternalDhtProtocol (scenario: Scenario, spec: Extract<NodeSpec, { 
   const refs = spec.bootstraps ?? scenario.nodes.filter(n => n.role !== 'peer').map(n => n.name)
   const external = scenario.nodes.find((n): n is Extract<NodeSpec, { role: 'external' }> => n.role === 'external' && refs.includes(n.name))
   return external == null ? spec.dht : { ...spec.dht, protocol: external.dhtProtocol }
+}
+
+/** An image node listens on its own container address, a command on this machine where the run's nodes reach it. */
+async function externalHost (ctx: RunContext, spec: Extract<NodeSpec, { role: 'external' }>): Promise<string> {
+  if (spec.image == null) return await ctx.backend.hostAddress(ctx.signal)
+  if (ctx.backend.placeImage == null) throw new Error(`external node "${spec.name}" is an image: run the scenario with --mode docker`)
+  return await ctx.backend.placeImage(spec.name, ctx.signal)
 }

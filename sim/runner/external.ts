@@ -19,8 +19,7 @@ type ExternalSpec = Extract<NodeSpec, { role: 'external' }>
 type ProbeEvent = Extract<NodeEventBody, { type: 'external:probe' }>
 
 export interface StartedExternal {
-  readonly pid: number
-  /** SIGTERM, then SIGKILL after 5 s. */
+  /** SIGTERM, then SIGKILL after a grace period. */
   stop(): Promise<void>
   /** SIGKILL: the crash of the plan's Test 5. */
   kill(): Promise<void>
@@ -30,6 +29,9 @@ export interface StartedExternal {
 const OUTPUT_LINES_KEPT = 200
 const STOP_GRACE_MS = 5_000
 
+/** The port an image node listens on inside its own network namespace (`{port}`). */
+export const IMAGE_PORT = 4001
+
 /** The command with `{port}`, `{host}` and `{node}` filled in from the node's resolved address. */
 export function externalCommand (spec: ExternalSpec, address: string): string[] {
   const port = /\/tcp\/([0-9]+)/.exec(address)?.[1] ?? ''
@@ -38,9 +40,9 @@ export function externalCommand (spec: ExternalSpec, address: string): string[] 
 }
 
 /**
- * Starts (or, without a command, finds) an external node and probes it: ready means it answers a libp2p ping
- * at its multiaddr. What it says about itself through identify goes into an `external:probe` event, including
- * whether it serves the scenario's DHT protocol.
+ * Starts (or, with neither command nor image, finds) an external node and probes it: ready means it answers a
+ * libp2p ping at its multiaddr. What it says about itself through identify goes into an `external:probe` event,
+ * including whether it serves the scenario's DHT protocol.
  */
 export async function startExternal (ctx: RunContext, node: RunNode): Promise<void> {
   const spec = node.spec as ExternalSpec
@@ -49,54 +51,78 @@ export async function startExternal (ctx: RunContext, node: RunNode): Promise<vo
   }
   const address = node.address!
   if (ctx.backend.mode === 'docker' && /^\/ip4\/127\.|^\/ip6\/::1\//.test(address)) {
-    throw new Error(`external node "${node.name}" listens on loopback (${address}), which containers cannot reach: ${spec.command != null
+    throw new Error(`external node "${node.name}" listens on loopback (${address}), which containers cannot reach: ${spec.command != null || spec.image != null
       ? 'write its multiaddr as /ip4/{host}/tcp/… and pass {host} to its command'
       : 'give an address the run network reaches (this machine\'s gateway address on it, or another host)'}`)
   }
   const deadline = AbortSignal.any([ctx.signal, AbortSignal.timeout(spec.startTimeoutMs)])
-  let child: ChildNode<string | undefined> | undefined
-  if (spec.command != null) {
-    const [file, ...args] = externalCommand(spec, address)
-    let kept = 0
-    child = await ChildNode.spawnCommand<string | undefined>({
-      name: node.name,
-      file: file!,
-      args,
-      cwd: ctx.baseDir,
-      ...(spec.readyLine != null ? { readyLine: (line: string) => line.includes(spec.readyLine!) ? line : undefined, readyOnStderr: true } : {}),
-      onLine: (line, stream) => {
-        if (line.trim() === '' || kept > OUTPUT_LINES_KEPT) return
-        kept++
-        ctx.emit(node.name, { type: 'log', level: stream === 'stderr' ? 'warn' : 'info', message: kept > OUTPUT_LINES_KEPT ? `(further output of ${path.basename(file!)} not recorded)` : line.slice(0, 500) })
-      },
-      startTimeoutMs: spec.startTimeoutMs,
-      signal: ctx.signal
-    })
-  }
+  const launched = spec.image != null ? await launchImage(ctx, node, spec) : spec.command != null ? await launchCommand(ctx, node, spec) : undefined
   try {
-    const probe = await probeUntilAnswered(address, spec.dhtProtocol, deadline, () => child?.exited === true ? `its process ended (${child.exitStatus ?? '?'})` : undefined)
+    const probe = await probeUntilAnswered(address, spec.dhtProtocol, deadline, () => launched?.ended())
     ctx.emit(node.name, probe.event)
     if (!probe.event.ok) {
-      const tail = child?.stderrTail().trim() ?? ''
+      const tail = launched?.output().trim() ?? ''
       throw new Error(`external node "${node.name}" does not answer a libp2p ping at ${address}: ${probe.event.detail}` +
-        `${spec.command == null ? ' (no command: it must already be running there)' : ''}${tail === '' ? '' : `; its stderr ends:\n${tail.split('\n').slice(-10).join('\n')}`}`)
+        `${launched == null ? ' (no command or image: it must already be running there)' : ''}${tail === '' ? '' : `; its output ends:\n${tail.split('\n').slice(-10).join('\n')}`}`)
     }
     if (probe.event.speaksDht === false) {
       ctx.emit(node.name, { type: 'log', level: 'warn', message: `does not announce ${spec.dhtProtocol} through identify (it speaks ${probe.event.protocols.join(', ') || 'nothing'}): peers will not find each other through it (cause 7)` })
     }
   } catch (err) {
-    await child?.kill().catch(() => {})
+    await launched?.kill().catch(() => {})
     throw err
   }
   ctx.emit(node.name, { type: 'node:started', peerId: node.peerId ?? '', multiaddrs: [address] })
-  if (child != null) {
-    const c = child
+  if (launched != null) {
     node.external = {
-      pid: c.pid,
-      stop: async () => { await c.terminate(STOP_GRACE_MS); ctx.emit(node.name, { type: 'node:stopped' }) },
-      kill: async () => { await c.kill(); ctx.emit(node.name, { type: 'node:stopped' }) }
+      stop: async () => { await launched.stop(); ctx.emit(node.name, { type: 'node:stopped' }) },
+      kill: async () => { await launched.kill(); ctx.emit(node.name, { type: 'node:stopped' }) }
     }
   }
+}
+
+/** What the runner holds of an external node it started, whether a process or a container. */
+interface Launched {
+  stop(): Promise<void>
+  kill(): Promise<void>
+  /** Why it is gone, once it is. */
+  ended(): string | undefined
+  output(): string
+}
+
+async function launchCommand (ctx: RunContext, node: RunNode, spec: ExternalSpec): Promise<Launched> {
+  const [file, ...args] = externalCommand(spec, node.address!)
+  let kept = 0
+  const child = await ChildNode.spawnCommand<string | undefined>({
+    name: node.name,
+    file: file!,
+    args,
+    cwd: ctx.baseDir,
+    ...(spec.readyLine != null ? { readyLine: (line: string) => line.includes(spec.readyLine!) ? line : undefined, readyOnStderr: true } : {}),
+    onLine: (line, stream) => {
+      if (line.trim() === '' || kept > OUTPUT_LINES_KEPT) return
+      kept++
+      ctx.emit(node.name, { type: 'log', level: stream === 'stderr' ? 'warn' : 'info', message: kept > OUTPUT_LINES_KEPT ? `(further output of ${path.basename(file!)} not recorded)` : line.slice(0, 500) })
+    },
+    startTimeoutMs: spec.startTimeoutMs,
+    signal: ctx.signal
+  })
+  return {
+    stop: async () => { await child.terminate(STOP_GRACE_MS) },
+    kill: async () => { await child.kill() },
+    ended: () => child.exited ? `its process ended (${child.exitStatus ?? '?'})` : undefined,
+    output: () => child.stderrTail()
+  }
+}
+
+async function launchImage (ctx: RunContext, node: RunNode, spec: ExternalSpec): Promise<Launched> {
+  if (ctx.backend.startImage == null) throw new Error(`external node "${node.name}" is an image: run the scenario with --mode docker`)
+  // The runner probes the container from this machine: only a local engine's containers are reachable from here.
+  await ctx.backend.hostAddress(ctx.signal)
+  const container = await ctx.backend.startImage({
+    name: node.name, image: spec.image!, args: externalCommand(spec, node.address!), readyLine: spec.readyLine, startTimeoutMs: spec.startTimeoutMs
+  }, ctx.signal)
+  return { stop: container.stop, kill: container.kill, ended: () => undefined, output: container.logs }
 }
 
 /** Stops an external node that chiral-sim started; one it did not start is not chiral-sim's to stop. */
@@ -104,8 +130,8 @@ export async function stopExternal (node: RunNode, how: 'stop' | 'kill'): Promis
   const external = node.external
   if (external == null) {
     const spec = node.spec as ExternalSpec
-    throw new Error(spec.command == null
-      ? `external node "${node.name}" was not started by chiral-sim (it has no command), so it cannot ${how} it`
+    throw new Error(spec.command == null && spec.image == null
+      ? `external node "${node.name}" was not started by chiral-sim (it has no command or image), so it cannot ${how} it`
       : `external node "${node.name}" is not running`)
   }
   node.external = undefined

@@ -77,15 +77,18 @@ export async function runScenario (scenario: Scenario, opts: RunScenarioOptions)
   const faults = usesFaults(scenario)
   const supervised = scenario.nodes.some(n => n.role === 'bootstrap' && n.supervise === true)
   const external = scenario.nodes.some(n => n.role === 'external')
+  const image = scenario.nodes.some(n => n.role === 'external' && n.image != null)
   const notHere = scenario.modes != null && !scenario.modes.includes(opts.mode)
     ? scenario.modesReason ?? `runs only in ${scenario.modes.join(', ')} mode`
     : faults && !FAULT_MODES.includes(opts.mode)
       ? `injects faults through Toxiproxy proxies on TCP links: run it with --mode ${modeList(FAULT_MODES)}`
       : supervised && !SUPERVISED_MODES.includes(opts.mode)
         ? `needs the bootstrap supervisor, which restarts a real process or container: run it with --mode ${modeList(SUPERVISED_MODES)}`
-        : external && !EXTERNAL_MODES.includes(opts.mode)
-          ? `starts an external bootstrap as a process on this machine that peers reach over TCP: run it with --mode ${modeList(EXTERNAL_MODES)}`
-          : undefined
+        : image && opts.mode !== 'docker'
+          ? 'runs an external bootstrap image as a container of the run: run it with --mode docker'
+          : external && !EXTERNAL_MODES.includes(opts.mode)
+            ? `starts an external bootstrap as a process on this machine that peers reach over TCP: run it with --mode ${modeList(EXTERNAL_MODES)}`
+            : undefined
   if (notHere != null) {
     return {
       ...base, status: 'skipped', reason: notHere,
