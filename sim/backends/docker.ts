@@ -203,16 +203,10 @@ export class DockerBackend implements SupervisingBackend {
       throw new Error(`docker backend: node "${config.name}" listens at ${listen} (from place()); the config asks for ${config.listen.join(', ')}`)
     }
     const effective: NodeConfig = { ...config, transport: 'tcp', listen: [listen] }
-    const logs = { text: '' }
-    const containerName = `chiral-sim-${this.runId}-${config.name}-${++this.#serial}`
-    const container = new GenericContainer(this.image)
-      .withName(containerName)
-      .withLabels(this.#labels(config.name))
-      .withNetworkMode(`container:${slot.pause.getId()}`)
+    const { container, containerName, logs } = this.#inSlot(this.image, config.name, slot, this.#options.startTimeoutMs)
+    container
       .withCommand(['--config', JSON.stringify(effective), '--control-host', '0.0.0.0', '--control-port', String(CONTROL_PORT)])
       .withWaitStrategy(Wait.forLogMessage(/CHIRAL_READY /))
-      .withStartupTimeout(this.#options.startTimeoutMs)
-      .withLogConsumer(stream => { capture(stream, logs) })
     let started: StartedTestContainer
     try {
       started = await this.#startContainer(container, containerName, signal)
@@ -275,17 +269,10 @@ export class DockerBackend implements SupervisingBackend {
   async startImage (options: ImageNodeOptions, signal: AbortSignal): Promise<StartedImageNode> {
     this.#assertOpen()
     const slot = await this.#slot(options.name, signal)
-    const logs = { text: '' }
-    const containerName = `chiral-sim-${this.runId}-${options.name}-${++this.#serial}`
-    let container = new GenericContainer(options.image)
-      .withName(containerName)
-      .withLabels(this.#labels(options.name))
-      .withNetworkMode(`container:${slot.pause.getId()}`)
-      .withCommand(options.args)
-      .withStartupTimeout(options.startTimeoutMs)
-      .withLogConsumer(stream => { capture(stream, logs) })
+    const { container, containerName, logs } = this.#inSlot(options.image, options.name, slot, options.startTimeoutMs)
+    container.withCommand(options.args)
     // It shares its slot's network namespace, so it exposes no port to check: a ready line, or the runner's ping, decides.
-    if (options.readyLine != null) container = container.withWaitStrategy(Wait.forLogMessage(options.readyLine))
+    if (options.readyLine != null) container.withWaitStrategy(Wait.forLogMessage(options.readyLine))
     let started: StartedTestContainer
     try {
       started = await this.#startContainer(container, containerName, signal)
@@ -350,7 +337,7 @@ export class DockerBackend implements SupervisingBackend {
   async supervise (node: StartedNode, options: SuperviseOptions = {}): Promise<SupervisedNode> {
     if (!(node instanceof DockerNode) || !this.#nodes.has(node)) throw new Error('supervise: not a running node of this docker backend')
     const historyFile = options.historyFile ?? path.join(await this.#state(), `${node.config.name}.supervisor.json`)
-    const supervised = await superviseWith<DockerNode>(node, node.config, {
+    return await superviseWith<DockerNode>(node, node.config, {
       checkProcess: async n => await this.#containerProbe(n),
       checkPort: async (n, signal) => await this.#portProbe(n, signal),
       pingAddress: n => `/${multiaddrHostProto(n.slot.pingHost)}/${n.slot.pingHost}/tcp/${n.slot.pingPort}/p2p/${n.peerId}`,
@@ -359,15 +346,7 @@ export class DockerBackend implements SupervisingBackend {
         await old.handle.close()
         return await this.startNode(old.config, signal)
       }
-    }, historyFile, options)
-    const tracked: SupervisedNode = {
-      supervisor: supervised.supervisor,
-      get current () { return supervised.current },
-      stop: async () => { await supervised.stop(); this.#supervised.delete(tracked) },
-      [Symbol.asyncDispose]: async () => { await tracked.stop() }
-    }
-    this.#supervised.add(tracked)
-    return tracked
+    }, historyFile, options, this.#supervised)
   }
 
   async [Symbol.asyncDispose] (): Promise<void> {
@@ -410,6 +389,19 @@ export class DockerBackend implements SupervisingBackend {
 
   #labels (name: string): Record<string, string> {
     return { [RUN_LABEL]: this.runId, [NODE_LABEL]: name }
+  }
+
+  /** A container of `image` in `slot`'s network namespace, named, labelled for cleanup, its output captured. */
+  #inSlot (image: string, name: string, slot: Slot, startupTimeoutMs: number): { container: GenericContainer, containerName: string, logs: { text: string } } {
+    const logs = { text: '' }
+    const containerName = `chiral-sim-${this.runId}-${name}-${++this.#serial}`
+    const container = new GenericContainer(image)
+      .withName(containerName)
+      .withLabels(this.#labels(name))
+      .withNetworkMode(`container:${slot.pause.getId()}`)
+      .withStartupTimeout(startupTimeoutMs)
+      .withLogConsumer(stream => { capture(stream, logs) })
+    return { container, containerName, logs }
   }
 
   async #slot (name: string, signal: AbortSignal): Promise<Slot> {

@@ -139,7 +139,7 @@ export class ProcessBackend implements SupervisingBackend {
     const tcp = tcpHostPort(listen[0] ?? '')
     const config: NodeConfig = { ...node.config, listen }
     const historyFile = options.historyFile ?? path.join(await this.#state(), `${config.name}.supervisor.json`)
-    const supervised = await superviseWith<ProcessNode>(node, config, {
+    return await superviseWith<ProcessNode>(node, config, {
       checkProcess: async n => processProbe(n.child),
       checkPort: async (_n, signal) => await probePort(tcp.host, tcp.port, signal),
       pingAddress: n => n.multiaddrs[0] ?? `${listen[0]}/p2p/${n.peerId}`,
@@ -149,15 +149,7 @@ export class ProcessBackend implements SupervisingBackend {
         await old.handle.close()
         return await this.startNode(config, signal)
       }
-    }, historyFile, options)
-    const tracked: SupervisedNode = {
-      supervisor: supervised.supervisor,
-      get current () { return supervised.current },
-      stop: async () => { await supervised.stop(); this.#supervised.delete(tracked) },
-      [Symbol.asyncDispose]: async () => { await tracked.stop() }
-    }
-    this.#supervised.add(tracked)
-    return tracked
+    }, historyFile, options, this.#supervised)
   }
 
   async [Symbol.asyncDispose] (): Promise<void> {

@@ -55,8 +55,12 @@ export interface SupervisionAdapter<N extends StartedNode> {
   restart(node: N, signal: AbortSignal): Promise<N>
 }
 
+/**
+ * Supervises `initial` through the backend's adapter. `registry` is the backend's set of live supervisions: the
+ * result is in it until stopped, so the backend can stop every supervisor before its nodes at disposal.
+ */
 export async function superviseWith<N extends StartedNode> (
-  initial: N, config: NodeConfig, adapter: SupervisionAdapter<N>, historyFile: string, options: SuperviseOptions
+  initial: N, config: NodeConfig, adapter: SupervisionAdapter<N>, historyFile: string, options: SuperviseOptions, registry: Set<SupervisedNode>
 ): Promise<SupervisedNode> {
   let current = initial
   let pinger: Pinger | undefined
@@ -91,13 +95,16 @@ export async function superviseWith<N extends StartedNode> (
     stopped ??= (async () => {
       await supervisor.stop()
       await pinger?.close()
+      registry.delete(supervised)
     })()
     await stopped
   }
-  return {
+  const supervised: SupervisedNode = {
     supervisor,
     get current () { return current },
     stop,
     [Symbol.asyncDispose]: stop
   }
+  registry.add(supervised)
+  return supervised
 }
