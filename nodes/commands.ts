@@ -71,7 +71,7 @@ export function isCommandName (name: string): name is CommandName {
   return Object.hasOwn(commands, name)
 }
 
-export const CommandErrorCodeSchema = z.enum(['bad-request', 'unknown-command', 'not-supported', 'failed', 'aborted', 'unavailable'])
+export const CommandErrorCodeSchema = z.enum(['bad-request', 'unknown-command', 'not-supported', 'failed', 'aborted', 'unavailable', 'unauthorized', 'forbidden'])
 export type CommandErrorCode = z.infer<typeof CommandErrorCodeSchema>
 export const CommandErrorBodySchema = z.object({
   error: z.object({ code: CommandErrorCodeSchema, message: z.string(), field: z.string().optional() })

@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { RemoteNode } from './control/client.ts'
+import { writeControlTokenFile } from './control/token.ts'
 import { MAIN_ENTRY } from './supervisor/child.ts'
 import { READY_PREFIX, parseCommandLine, type ReadyLine } from './main.ts'
 
@@ -17,8 +18,12 @@ interface Run {
 const cleanups: Array<() => void> = []
 afterEach(() => { for (const c of cleanups.splice(0)) c() })
 
+const tokenFile = writeControlTokenFile()
+afterAll(() => { tokenFile.remove() })
+const withToken = { CHIRAL_CONTROL_TOKEN_FILE: tokenFile.path }
+
 function run (args: string[], env: NodeJS.ProcessEnv = {}): Run {
-  const child = spawn(process.execPath, [MAIN_ENTRY, ...args], { env: { ...process.env, CHIRAL_NODE_CONFIG: '', ...env }, stdio: ['pipe', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [MAIN_ENTRY, ...args], { env: { ...process.env, CHIRAL_NODE_CONFIG: '', ...withToken, ...env }, stdio: ['pipe', 'pipe', 'pipe'] })
   cleanups.push(() => { child.kill('SIGKILL') })
   let stdout = ''
   let stderr = ''
@@ -63,7 +68,7 @@ describe('nodes/main.ts', () => {
     const ready = await r.ready
     expect(ready.peerId).toMatch(/^12D3KooW/)
     expect(ready.multiaddrs[0]).toMatch(/^\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/12D3KooW/)
-    expect((await RemoteNode.waitUntilReady(ready.control, { timeoutMs: 5_000 })).name).toBe('term')
+    expect((await RemoteNode.waitUntilReady(ready.control, { token: tokenFile.token, timeoutMs: 5_000 })).name).toBe('term')
     r.kill('SIGTERM')
     const exit = await r.exit
     expect(exit.code).toBe(0)
@@ -80,7 +85,7 @@ describe('nodes/main.ts', () => {
     cleanups.push(() => { rmSync(dir, { recursive: true, force: true }) })
     writeFileSync(path.join(dir, 'c.json'), config('file'))
     const viaCommand = run(['--config-file', path.join(dir, 'c.json')])
-    const remote = new RemoteNode({ name: 'file', role: 'peer', url: (await viaCommand.ready).control })
+    const remote = new RemoteNode({ name: 'file', role: 'peer', url: (await viaCommand.ready).control, token: tokenFile.token })
     expect(await remote.call('shutdown', {})).toEqual({ ok: true })
     expect((await viaCommand.exit).code).toBe(0)
     await remote.close()
@@ -93,9 +98,35 @@ describe('nodes/main.ts', () => {
 
   it('takes control host and port from the flags, else from CHIRAL_CONTROL_HOST / CHIRAL_CONTROL_PORT', () => {
     const cfg = config('x')
-    expect(parseCommandLine(['--config', cfg], {})).toMatchObject({ controlHost: '127.0.0.1', controlPort: 0, exitOnStdinClose: false })
-    expect(parseCommandLine(['--config', cfg], { CHIRAL_CONTROL_HOST: '0.0.0.0', CHIRAL_CONTROL_PORT: '7070' })).toMatchObject({ controlHost: '0.0.0.0', controlPort: 7070 })
-    expect(parseCommandLine(['--config', cfg, '--control-port', '7071'], { CHIRAL_CONTROL_PORT: '7070' })).toMatchObject({ controlPort: 7071 })
-    expect(() => parseCommandLine(['--config', cfg, '--control-port', '70000'], {})).toThrow(/--control-port must be 0–65535/)
+    expect(parseCommandLine(['--config', cfg], withToken)).toMatchObject({ controlHost: '127.0.0.1', controlPort: 0, exitOnStdinClose: false })
+    expect(parseCommandLine(['--config', cfg], { ...withToken, CHIRAL_CONTROL_HOST: '0.0.0.0', CHIRAL_CONTROL_PORT: '7070' })).toMatchObject({ controlHost: '0.0.0.0', controlPort: 7070 })
+    expect(parseCommandLine(['--config', cfg, '--control-port', '7071'], { ...withToken, CHIRAL_CONTROL_PORT: '7070' })).toMatchObject({ controlPort: 7071 })
+    expect(() => parseCommandLine(['--config', cfg, '--control-port', '70000'], withToken)).toThrow(/--control-port must be 0–65535/)
+  })
+
+  it('takes the control token from --control-token-file, else CHIRAL_CONTROL_TOKEN_FILE, and requires one', () => {
+    const cfg = config('x')
+    expect(parseCommandLine(['--config', cfg, '--control-token-file', tokenFile.path], {}).controlToken).toBe(tokenFile.token)
+    expect(parseCommandLine(['--config', cfg], withToken).controlToken).toBe(tokenFile.token)
+    expect(() => parseCommandLine(['--config', cfg], {})).toThrow(/no control token file given; create one with: .*openssl rand -hex 32/)
+  })
+
+  it('refuses a token file others can read, and one without a token, with exit 2 naming the fix', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'chiral-main-'))
+    cleanups.push(() => { rmSync(dir, { recursive: true, force: true }) })
+    const lax = path.join(dir, 'lax')
+    writeFileSync(lax, `${tokenFile.token}\n`)
+    chmodSync(lax, 0o644)
+    const laxRun = await run(['--config', config('lax')], { CHIRAL_CONTROL_TOKEN_FILE: lax }).exit
+    expect(laxRun.code).toBe(2)
+    expect(laxRun.stderr.trimEnd()).toBe(`chiral-node: control token file ${lax} is accessible to group or others (mode 644); run: chmod 600 ${lax}`)
+    const short = path.join(dir, 'short')
+    writeFileSync(short, 'secret\n', { mode: 0o600 })
+    const shortRun = await run(['--config', config('short'), '--control-token-file', short]).exit
+    expect(shortRun.code).toBe(2)
+    expect(shortRun.stderr).toMatch(/does not hold a token: expected one line of at least 32 characters/)
+    const missing = await run(['--config', config('missing')], { CHIRAL_CONTROL_TOKEN_FILE: '' }).exit
+    expect(missing.code).toBe(2)
+    expect(missing.stderr).toMatch(/^chiral-node: no control token file given/)
   })
 })

@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util'
 import type { z } from 'zod'
 import { NodeConfigSchema, type NodeConfig } from './config.ts'
 import { serveControl, type ControlServer } from './control/server.ts'
+import { CONTROL_TOKEN_ENV, ControlTokenError, readControlTokenFile } from './control/token.ts'
 import { LocalNode } from './node.ts'
 import { describeError } from './util.ts'
 
@@ -10,9 +11,12 @@ import { describeError } from './util.ts'
  * The node entry point for process and docker modes:
  *
  *   node nodes/main.ts --config '<json>' | --config-file F     (or env CHIRAL_NODE_CONFIG)
+ *                      --control-token-file F                  (or env CHIRAL_CONTROL_TOKEN_FILE)
  *                      [--control-host 127.0.0.1] [--control-port 0] [--exit-on-stdin-close]
  *
  * The control flags default to env CHIRAL_CONTROL_HOST / CHIRAL_CONTROL_PORT (the docker image sets 0.0.0.0:7070).
+ * The token file (mode 0600, one line: the token) is required: the control channel can stop the node, so it
+ * answers only to whoever started it (nodes/control/token.ts).
  *
  * stdout carries exactly one line, `CHIRAL_READY {"control":…,"peerId":…,"multiaddrs":[…]}`, which the backends
  * parse; everything else goes to stderr. Exit codes: 0 after SIGTERM/SIGINT or the `shutdown` command, 1 when the
@@ -35,10 +39,12 @@ class UsageError extends Error {
   override readonly name = 'UsageError'
 }
 
-const USAGE = 'usage: node nodes/main.ts (--config <json> | --config-file <path>) [--control-host <ip>] [--control-port <port>] [--exit-on-stdin-close]; or set CHIRAL_NODE_CONFIG'
+const USAGE = 'usage: node nodes/main.ts (--config <json> | --config-file <path>) --control-token-file <path> [--control-host <ip>] [--control-port <port>] [--exit-on-stdin-close]; or set CHIRAL_NODE_CONFIG and CHIRAL_CONTROL_TOKEN_FILE'
+const TOKEN_HINT = `create one with: (umask 077; openssl rand -hex 32 > token) and pass --control-token-file token (or set ${CONTROL_TOKEN_ENV})`
 
 interface Args {
   config: NodeConfig
+  controlToken: string
   controlHost: string
   controlPort: number
   /**
@@ -49,13 +55,14 @@ interface Args {
 }
 
 export function parseCommandLine (argv: string[], env: NodeJS.ProcessEnv): Args {
-  let values: { config?: string, 'config-file'?: string, 'control-host'?: string, 'control-port'?: string, 'exit-on-stdin-close'?: boolean }
+  let values: { config?: string, 'config-file'?: string, 'control-token-file'?: string, 'control-host'?: string, 'control-port'?: string, 'exit-on-stdin-close'?: boolean }
   try {
     values = parseArgs({
       args: argv,
       options: {
         config: { type: 'string' },
         'config-file': { type: 'string' },
+        'control-token-file': { type: 'string' },
         'control-host': { type: 'string' },
         'control-port': { type: 'string' },
         'exit-on-stdin-close': { type: 'boolean' }
@@ -102,7 +109,16 @@ export function parseCommandLine (argv: string[], env: NodeJS.ProcessEnv): Args 
   const portText = values['control-port'] ?? nonEmpty(env.CHIRAL_CONTROL_PORT) ?? '0'
   const controlPort = Number(portText)
   if (!/^\d+$/.test(portText) || controlPort > 65_535) throw new UsageError(`--control-port must be 0–65535, got "${portText}"`)
-  return { config: parsed.data, controlHost, controlPort, exitOnStdinClose: values['exit-on-stdin-close'] === true }
+  const tokenFile = values['control-token-file'] ?? nonEmpty(env[CONTROL_TOKEN_ENV])
+  if (tokenFile == null) throw new UsageError(`no control token file given; ${TOKEN_HINT}`)
+  let controlToken: string
+  try {
+    controlToken = readControlTokenFile(tokenFile)
+  } catch (err) {
+    if (err instanceof ControlTokenError) throw new UsageError(err.message)
+    throw err
+  }
+  return { config: parsed.data, controlToken, controlHost, controlPort, exitOnStdinClose: values['exit-on-stdin-close'] === true }
 }
 
 function nonEmpty (value: string | undefined): string | undefined {
@@ -141,7 +157,7 @@ async function main (): Promise<void> {
 
   let control: ControlServer
   try {
-    control = await serveControl({ name: node.name, role: node.role, handlers: node.handlers, log: node.log }, { host: args.controlHost, port: args.controlPort })
+    control = await serveControl({ name: node.name, role: node.role, handlers: node.handlers, log: node.log }, { token: args.controlToken, host: args.controlHost, port: args.controlPort })
   } catch (err) {
     process.stderr.write(`chiral-node: node "${config.name}" could not serve its control channel on ${args.controlHost}:${args.controlPort}: ${describeError(err)}\n`)
     await withDeadline(node.stop()).catch(() => {})

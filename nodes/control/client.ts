@@ -6,6 +6,7 @@ import {
 } from '../commands.ts'
 import { NodeEventSchema, type NodeEvent, type NodeEventListener } from '../events.ts'
 import { ControlHealthSchema, DEFAULT_HEARTBEAT_MS, type ControlHealth } from './server.ts'
+import { bearer } from './token.ts'
 
 /**
  * The control channel's client side: a NodeHandle for a node that runs in another process or container.
@@ -18,6 +19,8 @@ export interface RemoteNodeOptions {
   role: 'bootstrap' | 'peer'
   /** The control server's base URL, e.g. `http://127.0.0.1:41234`. */
   url: string
+  /** The node's control token (token.ts), sent with every request. */
+  token: string
   /** Deadline for one call, default 120 s. A request that carries its own `timeoutMs` gets at least that plus a grace. */
   requestTimeoutMs?: number
   /** How long an event subscription keeps reconnecting without success before it gives up; default `requestTimeoutMs`. */
@@ -32,6 +35,8 @@ export interface SubscribeOptions {
 }
 
 export interface WaitUntilReadyOptions {
+  /** The node's control token: /healthz answers only to it. */
+  token: string
   signal?: AbortSignal
   /** Default 30 s. */
   timeoutMs?: number
@@ -49,6 +54,7 @@ export class RemoteNode implements NodeHandle, AsyncDisposable {
   readonly name: string
   readonly role: 'bootstrap' | 'peer'
   readonly url: string
+  readonly #authorization: string
   readonly #requestTimeoutMs: number
   readonly #reconnectDeadlineMs: number
   readonly #streamIdleMs: number
@@ -59,13 +65,14 @@ export class RemoteNode implements NodeHandle, AsyncDisposable {
     this.name = options.name
     this.role = options.role
     this.url = options.url.replace(/\/+$/, '')
+    this.#authorization = bearer(options.token)
     this.#requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
     this.#reconnectDeadlineMs = options.reconnectDeadlineMs ?? this.#requestTimeoutMs
     this.#streamIdleMs = options.streamIdleMs ?? 3 * DEFAULT_HEARTBEAT_MS
   }
 
   /** Polls `/healthz` until a control server answers; resolves with who it is. */
-  static async waitUntilReady (url: string, options: WaitUntilReadyOptions = {}): Promise<ControlHealth> {
+  static async waitUntilReady (url: string, options: WaitUntilReadyOptions): Promise<ControlHealth> {
     const timeoutMs = options.timeoutMs ?? 30_000
     const deadline = AbortSignal.timeout(timeoutMs)
     const signal = anySignal(deadline, options.signal)
@@ -73,8 +80,10 @@ export class RemoteNode implements NodeHandle, AsyncDisposable {
     let last = 'no answer yet'
     for (;;) {
       try {
-        return await probe(healthz, signal)
+        return await probe(healthz, options.token, signal)
       } catch (err) {
+        // A wrong token will not become right by waiting.
+        if (err instanceof CommandError) throw err
         // The probe cut short by our own deadline says nothing about the server; keep the error before it.
         if (!signal.aborted) last = describe(err)
       }
@@ -94,7 +103,7 @@ export class RemoteNode implements NodeHandle, AsyncDisposable {
     let text: string
     try {
       const res = await fetch(`${this.url}/commands/${encodeURIComponent(command)}`, {
-        method: 'POST', headers: { 'content-type': 'application/json' }, body, signal
+        method: 'POST', headers: { 'content-type': 'application/json', authorization: this.#authorization }, body, signal
       })
       status = res.status
       text = await res.text()
@@ -206,7 +215,7 @@ export class RemoteNode implements NodeHandle, AsyncDisposable {
     }
     quiet()
     try {
-      const res = await fetch(`${this.url}/events?from=${from}`, { headers: { accept: 'application/x-ndjson' }, signal: stream })
+      const res = await fetch(`${this.url}/events?from=${from}`, { headers: { accept: 'application/x-ndjson', authorization: this.#authorization }, signal: stream })
       if (!res.ok || res.body == null) {
         const text = await res.text().catch(() => '')
         throw this.#errorFrom('the event stream', res.status, text)
@@ -275,9 +284,13 @@ async function readLines (
   }
 }
 
-async function probe (healthz: string, signal: AbortSignal): Promise<ControlHealth> {
-  const res = await fetch(healthz, { signal: anySignal(signal, AbortSignal.timeout(2_000)) })
+async function probe (healthz: string, token: string, signal: AbortSignal): Promise<ControlHealth> {
+  const res = await fetch(healthz, { headers: { authorization: bearer(token) }, signal: anySignal(signal, AbortSignal.timeout(2_000)) })
   const text = await res.text()
+  if (res.status === 401 || res.status === 403) {
+    const body = CommandErrorBodySchema.safeParse(parseJson(text))
+    throw new CommandError(res.status === 401 ? 'unauthorized' : 'forbidden', `${healthz} refused the harness (HTTP ${res.status}): ${body.success ? body.data.error.message : text.slice(0, 200)}`)
+  }
   const health = ControlHealthSchema.safeParse(parseJson(text))
   if (!res.ok || !health.success) throw new Error(`HTTP ${res.status}: ${text.slice(0, 200)}`)
   return health.data

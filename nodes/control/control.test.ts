@@ -5,8 +5,12 @@ import { CommandError, type CommandHandlers } from '../commands.ts'
 import { EventLog, type NodeEvent } from '../events.ts'
 import { RemoteNode } from './client.ts'
 import { serveControl, type ControlServer, type ServeControlOptions } from './server.ts'
+import { generateControlToken } from './token.ts'
 
 type Role = 'bootstrap' | 'peer'
+
+const TOKEN = generateControlToken()
+const AUTH = { authorization: `Bearer ${TOKEN}` }
 
 /** Teardown in reverse order, like an AsyncDisposableStack (kept plain so the file also runs where that global is missing). */
 const cleanups: Array<() => Promise<void>> = []
@@ -41,14 +45,14 @@ function fakeTarget (role: Role = 'peer', extra: CommandHandlers = {}): { name: 
   return { name, role, log: new EventLog(name), handlers }
 }
 
-async function serve (target: ReturnType<typeof fakeTarget>, opts: ServeControlOptions = {}): Promise<ControlServer> {
-  const server = await serveControl(target, opts)
+async function serve (target: ReturnType<typeof fakeTarget>, opts: Partial<ServeControlOptions> = {}): Promise<ControlServer> {
+  const server = await serveControl(target, { token: TOKEN, ...opts })
   stack.use(server)
   return server
 }
 
 function remote (target: { name: string, role: Role }, url: string, extra: Partial<ConstructorParameters<typeof RemoteNode>[0]> = {}): RemoteNode {
-  return stack.use(new RemoteNode({ name: target.name, role: target.role, url, ...extra }))
+  return stack.use(new RemoteNode({ name: target.name, role: target.role, url, token: TOKEN, ...extra }))
 }
 
 async function rejection (promise: Promise<unknown>): Promise<CommandError> {
@@ -58,7 +62,7 @@ async function rejection (promise: Promise<unknown>): Promise<CommandError> {
 }
 
 async function post (url: string, command: string, body: string): Promise<{ status: number, json: any, text: string }> {
-  const res = await fetch(`${url}/commands/${command}`, { method: 'POST', body, headers: { 'content-type': 'application/json' } })
+  const res = await fetch(`${url}/commands/${command}`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...AUTH } })
   const text = await res.text()
   return { status: res.status, json: JSON.parse(text), text }
 }
@@ -106,19 +110,19 @@ describe('control channel: commands', () => {
 
   it('answers /healthz, and waitUntilReady polls until the server is up', async () => {
     const target = fakeTarget('bootstrap')
-    const probe = await serveControl(target)
+    const probe = await serveControl(target, { token: TOKEN })
     const port = probe.port
     await probe.close()
-    const ready = RemoteNode.waitUntilReady(`http://127.0.0.1:${port}`, { timeoutMs: 10_000, intervalMs: 50 })
+    const ready = RemoteNode.waitUntilReady(`http://127.0.0.1:${port}`, { token: TOKEN, timeoutMs: 10_000, intervalMs: 50 })
     await new Promise(resolve => setTimeout(resolve, 200))
     await serve(target, { port })
     expect(await ready).toEqual({ ok: true, name: 'fake-bootstrap', role: 'bootstrap' })
   })
 
   it('waitUntilReady gives up at its deadline with the last error', async () => {
-    const probe = await serveControl(fakeTarget())
+    const probe = await serveControl(fakeTarget(), { token: TOKEN })
     await probe.close()
-    const error = await rejection(RemoteNode.waitUntilReady(probe.url, { timeoutMs: 300, intervalMs: 50 }))
+    const error = await rejection(RemoteNode.waitUntilReady(probe.url, { token: TOKEN, timeoutMs: 300, intervalMs: 50 }))
     expect(error.code).toBe('unavailable')
     expect(error.message).toMatch(/within 300 ms; last error: .*ECONNREFUSED/)
   })
@@ -162,7 +166,7 @@ describe('control channel: commands', () => {
     expect(badName.status).toBe(400)
     expect(badName.json.error.message).toMatch(/percent-encoding/)
 
-    const badFrom = await fetch(`${server.url}/events?from=-1`)
+    const badFrom = await fetch(`${server.url}/events?from=-1`, { headers: AUTH })
     expect(badFrom.status).toBe(400)
     expect((await badFrom.json() as any).error.field).toBe('from')
 
@@ -186,8 +190,8 @@ describe('control channel: commands', () => {
     expect(unknown.json.error.code).toBe('unknown-command')
     const error = await rejection(remote(target, server.url).call('fly' as 'info', {}))
     expect(error.code).toBe('unknown-command')
-    expect((await fetch(`${server.url}/nowhere`)).status).toBe(404)
-    expect((await fetch(`${server.url}/commands/info`)).status).toBe(405)
+    expect((await fetch(`${server.url}/nowhere`, { headers: AUTH })).status).toBe(404)
+    expect((await fetch(`${server.url}/commands/info`, { headers: AUTH })).status).toBe(405)
   })
 
   it('answers 409 to a peer-only command on a bootstrap node', async () => {
@@ -269,7 +273,7 @@ describe('control channel: commands', () => {
   })
 
   it('reports an unreachable node as unavailable, naming it', async () => {
-    const probe = await serveControl(fakeTarget())
+    const probe = await serveControl(fakeTarget(), { token: TOKEN })
     await probe.close()
     const error = await rejection(remote({ name: 'gone', role: 'peer' }, probe.url).call('info', {}))
     expect(error.code).toBe('unavailable')
@@ -308,7 +312,7 @@ describe('control channel: events', () => {
   it('skips heartbeats', async () => {
     const target = fakeTarget()
     const server = await serve(target, { heartbeatMs: 20 })
-    const res = await fetch(`${server.url}/events?from=0`)
+    const res = await fetch(`${server.url}/events?from=0`, { headers: AUTH })
     expect(res.headers.get('content-type')).toBe('application/x-ndjson')
     const reader = res.body!.getReader()
     expect(new TextDecoder().decode((await reader.read()).value)).toMatch(/^\{\}\n/)
@@ -342,7 +346,7 @@ describe('control channel: events', () => {
 
   it('resumes when the control server itself restarts on the same port', async () => {
     const target = fakeTarget()
-    const first = await serveControl(target)
+    const first = await serveControl(target, { token: TOKEN })
     const { events } = collect(remote(target, first.url, { reconnectDeadlineMs: 10_000 }))
     log(target, '0')
     await vi.waitFor(() => { expect(events).toHaveLength(1) })
@@ -357,11 +361,11 @@ describe('control channel: events', () => {
 
   it('gives up reconnecting after the deadline and says so', async () => {
     const target = fakeTarget()
-    const server = await serveControl(target)
+    const server = await serveControl(target, { token: TOKEN })
     const errors: CommandError[] = []
     const node = remote(target, server.url, { reconnectDeadlineMs: 200 })
     node.subscribe(() => {}, 0, { onError: error => { errors.push(error) } })
-    await vi.waitFor(async () => { expect((await fetch(`${server.url}/healthz`)).ok).toBe(true) })
+    await vi.waitFor(async () => { expect((await fetch(`${server.url}/healthz`, { headers: AUTH })).ok).toBe(true) })
     await server.close()
     await vi.waitFor(() => { expect(errors.map(e => e.code)).toEqual(['unavailable']) }, { timeout: 5_000 })
     expect(errors[0]?.message).toMatch(/gave up reconnecting after 200 ms/)
@@ -395,8 +399,8 @@ describe('control channel: events', () => {
 describe('control channel: teardown', () => {
   it('close() ends open event streams and leaves no listening socket', async () => {
     const target = fakeTarget()
-    const server = await serveControl(target)
-    const res = await fetch(`${server.url}/events?from=0`)
+    const server = await serveControl(target, { token: TOKEN })
+    const res = await fetch(`${server.url}/events?from=0`, { headers: AUTH })
     const reader = res.body!.getReader()
     const ended = (async () => {
       for (;;) {
@@ -405,7 +409,7 @@ describe('control channel: teardown', () => {
       }
     })()
     // A keep-alive socket left idle by an earlier request must not hold close() up either.
-    expect((await fetch(`${server.url}/healthz`)).ok).toBe(true)
+    expect((await fetch(`${server.url}/healthz`, { headers: AUTH })).ok).toBe(true)
 
     await server.close()
     expect(server.listening).toBe(false)
@@ -417,8 +421,8 @@ describe('control channel: teardown', () => {
   it('close() via the abort signal, and a closed RemoteNode ends its subscriptions', async () => {
     const target = fakeTarget()
     const closing = new AbortController()
-    const server = await serveControl(target, { signal: closing.signal })
-    const node = new RemoteNode({ name: target.name, role: target.role, url: server.url })
+    const server = await serveControl(target, { token: TOKEN, signal: closing.signal })
+    const node = new RemoteNode({ name: target.name, role: target.role, url: server.url, token: TOKEN })
     const events: NodeEvent[] = []
     node.subscribe(event => { events.push(event) })
     log(target, '0')
@@ -427,5 +431,84 @@ describe('control channel: teardown', () => {
     expect((await rejection(node.call('info', {}))).code).toBe('unavailable')
     closing.abort()
     await vi.waitFor(() => { expect(server.listening).toBe(false) })
+  })
+})
+
+describe('control channel: authentication (issue 12)', () => {
+  /** A raw request, so that the test decides every header (fetch adds its own Host and never sends a forged one). */
+  async function raw (port: number, request: string): Promise<{ status: number, text: string }> {
+    const socket = connect(port, '127.0.0.1')
+    socket.on('error', () => {})
+    const text = await new Promise<string>(resolve => {
+      let data = ''
+      socket.on('data', chunk => { data += String(chunk) })
+      socket.on('close', () => { resolve(data) })
+      socket.end(request)
+    })
+    return { status: Number(/^HTTP\/1\.1 (\d+)/.exec(text)?.[1] ?? 0), text }
+  }
+
+  it('refuses commands, the event stream and /healthz without the token or with a wrong one (401), and does not run the command', async () => {
+    let shutdowns = 0
+    const target = fakeTarget('peer', { shutdown: async () => { shutdowns++; return { ok: true as const } } })
+    const server = await serve(target)
+    const attempts: Array<Record<string, string>> = [{}, { authorization: `Bearer ${generateControlToken()}` }, { authorization: TOKEN }, { authorization: `Basic ${TOKEN}` }]
+    for (const headers of attempts) {
+      const command = await fetch(`${server.url}/commands/shutdown`, { method: 'POST', headers })
+      expect(command.status).toBe(401)
+      expect(command.headers.get('www-authenticate')).toMatch(/^Bearer/)
+      expect((await command.json() as any).error.code).toBe('unauthorized')
+      expect((await fetch(`${server.url}/events?from=0`, { headers })).status).toBe(401)
+      expect((await fetch(`${server.url}/healthz`, { headers })).status).toBe(401)
+    }
+    expect(shutdowns).toBe(0)
+
+    const wrong = new RemoteNode({ name: target.name, role: target.role, url: server.url, token: generateControlToken() })
+    stack.use(wrong)
+    expect((await rejection(wrong.call('info', {}))).code).toBe('unauthorized')
+    const ready = await rejection(RemoteNode.waitUntilReady(server.url, { token: generateControlToken(), timeoutMs: 5_000 }))
+    expect(ready.code).toBe('unauthorized')
+
+    expect(await remote(target, server.url).call('shutdown', {})).toEqual({ ok: true })
+    expect(shutdowns).toBe(1)
+  })
+
+  it('refuses a web page: any Origin, a Host name other than localhost (DNS rebinding), a non-JSON body', async () => {
+    const target = fakeTarget()
+    const server = await serve(target)
+    const auth = `Authorization: Bearer ${TOKEN}\r\n`
+    const get = (headers: string): string => `GET /healthz HTTP/1.1\r\n${headers}Connection: close\r\n\r\n`
+
+    expect((await raw(server.port, get(`Host: 127.0.0.1:${server.port}\r\n${auth}`))).status).toBe(200)
+    expect((await raw(server.port, get(`Host: localhost:${server.port}\r\n${auth}`))).status).toBe(200)
+    // A rebound name reaches the same socket with the attacker's Host; the token would not be known there, but
+    // the refusal must not depend on it.
+    const rebound = await raw(server.port, get(`Host: attacker.example:${server.port}\r\n${auth}`))
+    expect(rebound.status).toBe(403)
+    expect(rebound.text).toContain('"forbidden"')
+    expect((await raw(server.port, get(`Host: 10.1.2.3:${server.port}\r\n${auth}`))).status).toBe(403)
+    expect((await raw(server.port, get(`Host: 127.0.0.1:${server.port}\r\nOrigin: http://attacker.example\r\n${auth}`))).status).toBe(403)
+    expect((await raw(server.port, get(`Host: 127.0.0.1:${server.port}\r\nOrigin: null\r\n${auth}`))).status).toBe(403)
+    expect((await raw(server.port, get(`Host: 127.0.0.1:${server.port}\r\nSec-Fetch-Site: cross-site\r\n${auth}`))).status).toBe(403)
+
+    // A form post (text/plain) needs no CORS preflight, so a page could send one: the body type alone refuses it.
+    const body = '{"bootstrapAddrs":["/ip4/127.0.0.1/tcp/1"]}'
+    const form = await raw(server.port, `POST /commands/connectWithTimeout HTTP/1.1\r\nHost: 127.0.0.1\r\n${auth}Content-Type: text/plain\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`)
+    expect(form.status).toBe(415)
+    const json = await raw(server.port, `POST /commands/getDhtRoutingTableSize HTTP/1.1\r\nHost: 127.0.0.1\r\n${auth}Content-Type: application/json; charset=utf-8\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}`)
+    expect(json.status).toBe(200)
+  })
+
+  it('accepts any IP literal as Host only when bound to all addresses (a container behind a published port)', async () => {
+    const target = fakeTarget()
+    const server = await serve(target, { host: '0.0.0.0' })
+    const status = async (host: string): Promise<number> => (await raw(server.port, `GET /healthz HTTP/1.1\r\nHost: ${host}\r\nAuthorization: Bearer ${TOKEN}\r\nConnection: close\r\n\r\n`)).status
+    expect(await status('10.1.2.3:7070')).toBe(200)
+    expect(await status('[::1]:7070')).toBe(200)
+    expect(await status('node.example:7070')).toBe(403)
+  })
+
+  it('serveControl refuses to start without a token', async () => {
+    await expect(serveControl(fakeTarget(), { token: '' })).rejects.toThrow(/token is required/)
   })
 })

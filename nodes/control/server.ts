@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net'
 import { z } from 'zod'
 import { CommandError, commands, dispatch, type CommandErrorCode, type CommandHandlers, type CommandName } from '../commands.ts'
 import type { EventLog, NodeEvent } from '../events.ts'
+import { refuse } from './guard.ts'
 
 /**
  * The control channel's server side: serves a node's command set and event log over HTTP so that the harness can
@@ -11,6 +12,9 @@ import type { EventLog, NodeEvent } from '../events.ts'
  *   POST /commands/:name   JSON request → JSON response, or `{ error: { code, message, field? } }`
  *   GET  /events?from=N    NDJSON: replay from seq N, then live events; `{}` lines are heartbeats
  *   GET  /healthz          `{ ok: true, name, role }`
+ *
+ * Every request carries `Authorization: Bearer <token>` (401 otherwise); requests from web pages and Host names
+ * other than localhost are refused (403), bodies must be JSON (415). See guard.ts and token.ts.
  */
 
 export interface ControlTarget {
@@ -21,7 +25,12 @@ export interface ControlTarget {
 }
 
 export interface ServeControlOptions {
-  /** Default 127.0.0.1; a container passes 0.0.0.0 so that the published port reaches it. */
+  /** The secret every request must carry (token.ts); there is no unauthenticated mode. */
+  token: string
+  /**
+   * Default 127.0.0.1. Loopback or the run's private network only: a container passes 0.0.0.0, which is its own
+   * network namespace (the run network and loopback), and the engine publishes the port on the host's loopback.
+   */
   host?: string
   /** Default 0: the OS picks a free port, read it back from `ControlServer.port`. */
   port?: number
@@ -47,6 +56,8 @@ export type ControlHealth = z.infer<typeof ControlHealthSchema>
 /** 499 is nginx's "client closed request": the caller gave up, nobody is reading the answer anyway. */
 export const httpStatusOf: Readonly<Record<CommandErrorCode, number>> = {
   'bad-request': 400,
+  unauthorized: 401,
+  forbidden: 403,
   'unknown-command': 404,
   'not-supported': 409,
   aborted: 499,
@@ -61,6 +72,8 @@ const MAX_BUFFERED_STREAM_BYTES = 32 * 1024 * 1024
 
 interface Context {
   target: ControlTarget
+  token: string
+  host: string
   /** Aborted when the server closes, so that long handlers stop instead of holding close() up. */
   closing: AbortSignal
   streams: Set<ServerResponse>
@@ -68,12 +81,15 @@ interface Context {
   heartbeatMs: number
 }
 
-export async function serveControl (target: ControlTarget, opts: ServeControlOptions = {}): Promise<ControlServer> {
+export async function serveControl (target: ControlTarget, opts: ServeControlOptions): Promise<ControlServer> {
   opts.signal?.throwIfAborted()
+  if (typeof opts.token !== 'string' || opts.token === '') throw new TypeError('serveControl: a token is required')
   const host = opts.host ?? '127.0.0.1'
   const closing = new AbortController()
   const ctx: Context = {
     target,
+    token: opts.token,
+    host,
     closing: closing.signal,
     streams: new Set(),
     maxBodyBytes: opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
@@ -127,6 +143,15 @@ function urlHost (host: string): string {
 }
 
 async function route (ctx: Context, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const refused = refuse(req, { token: ctx.token, boundHost: ctx.host })
+  if (refused !== undefined) {
+    // The body is discarded unread: an unauthenticated caller gets no work and no memory out of this server.
+    req.resume()
+    res.setHeader('connection', 'close')
+    for (const [name, value] of Object.entries(refused.headers ?? {})) res.setHeader(name, value)
+    sendError(res, refused.error, refused.status)
+    return
+  }
   const [path = '', query = ''] = (req.url ?? '').split('?', 2)
   if (path === '/healthz') {
     if (!allow(req, res, 'GET')) return

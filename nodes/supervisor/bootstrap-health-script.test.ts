@@ -1,4 +1,5 @@
 import { execFile, execFileSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -47,11 +48,13 @@ async function fixture (overrides: (dir: string) => NodeJS.ProcessEnv = () => ({
   writeFileSync(path.join(dir, 'bootstrap.json'), JSON.stringify({
     name: 'health-boot', role: 'bootstrap', transport: 'tcp', identitySeed: seed, listen: [`/ip4/127.0.0.1/tcp/${port}`]
   }))
+  // As the unit's LoadCredential= does: a token file only the node can read.
+  writeFileSync(path.join(dir, 'control-token'), `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 })
   // What systemctl would do, with every PID written down so that the test ends exactly the processes it started.
   writeFileSync(path.join(dir, 'start-boot.sh'), [
     '#!/usr/bin/env bash',
     `echo start >> '${dir}/restart-count'`,
-    `setsid '${NODE}' '${MAIN_ENTRY}' --config-file '${dir}/bootstrap.json' >> '${dir}/boot.log' 2>&1 < /dev/null &`,
+    `setsid '${NODE}' '${MAIN_ENTRY}' --config-file '${dir}/bootstrap.json' --control-token-file '${dir}/control-token' >> '${dir}/boot.log' 2>&1 < /dev/null &`,
     `echo $! >> '${dir}/pids'`
   ].join('\n'))
   writeFileSync(path.join(dir, 'kill-boot.sh'), `#!/usr/bin/env bash\nfor p in $(cat '${dir}/pids' 2>/dev/null); do kill -9 "$p" 2>/dev/null; done; true\n`)

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url'
 import { z } from 'zod'
 import type { NodeConfigInput } from '../config.ts'
 import { READY_PREFIX, type ReadyLine } from '../main.ts'
+import { CONTROL_TOKEN_FLAG, writeControlTokenFile } from '../control/token.ts'
 
 /**
  * A node as a child process: a chiral node running nodes/main.ts (the process backend's nodes, the bootstrap a
@@ -12,6 +13,11 @@ import { READY_PREFIX, type ReadyLine } from '../main.ts'
  */
 
 export const MAIN_ENTRY = fileURLToPath(new URL('../main.ts', import.meta.url))
+
+/** A started chiral node: its ready line, and the control token the harness must send it. */
+export interface NodeReady extends ReadyLine {
+  token: string
+}
 
 const ReadyLineSchema = z.object({ control: z.string(), peerId: z.string(), multiaddrs: z.array(z.string()) })
 
@@ -65,7 +71,7 @@ export interface SpawnCommandOptions<R> {
   signal?: AbortSignal | undefined
 }
 
-export class ChildNode<R = ReadyLine> implements AsyncDisposable {
+export class ChildNode<R = NodeReady> implements AsyncDisposable {
   readonly name: string
   readonly pid: number
   readonly ready: R
@@ -85,23 +91,35 @@ export class ChildNode<R = ReadyLine> implements AsyncDisposable {
     this.#exited = exited
   }
 
-  /** A chiral node: nodes/main.ts, ready when it prints its CHIRAL_READY line. */
+  /**
+   * A chiral node: nodes/main.ts, ready when it prints its CHIRAL_READY line. Its control token is generated here
+   * and handed over in a 0600 file that is deleted once the node has started (it reads it once), so the token is
+   * only in this process's memory (`ready.token`) and the node's.
+   */
   static async spawn (options: SpawnNodeOptions): Promise<ChildNode> {
-    return await ChildNode.spawnCommand({
-      name: options.config.name,
-      file: options.nodeBinary ?? process.execPath,
-      args: [
-        MAIN_ENTRY,
-        '--config', JSON.stringify(options.config),
-        '--control-host', options.controlHost ?? '127.0.0.1',
-        '--control-port', String(options.controlPort ?? 0),
-        '--exit-on-stdin-close'
-      ],
-      ...(options.env != null ? { env: options.env } : {}),
-      readyLine: line => line.startsWith(READY_PREFIX) ? ReadyLineSchema.parse(JSON.parse(line.slice(READY_PREFIX.length))) : undefined,
-      startTimeoutMs: options.startTimeoutMs ?? 30_000,
-      signal: options.signal
-    })
+    const tokenFile = writeControlTokenFile()
+    try {
+      return await ChildNode.spawnCommand({
+        name: options.config.name,
+        file: options.nodeBinary ?? process.execPath,
+        args: [
+          MAIN_ENTRY,
+          '--config', JSON.stringify(options.config),
+          CONTROL_TOKEN_FLAG, tokenFile.path,
+          '--control-host', options.controlHost ?? '127.0.0.1',
+          '--control-port', String(options.controlPort ?? 0),
+          '--exit-on-stdin-close'
+        ],
+        ...(options.env != null ? { env: options.env } : {}),
+        readyLine: line => line.startsWith(READY_PREFIX)
+          ? { ...ReadyLineSchema.parse(JSON.parse(line.slice(READY_PREFIX.length))), token: tokenFile.token }
+          : undefined,
+        startTimeoutMs: options.startTimeoutMs ?? 30_000,
+        signal: options.signal
+      })
+    } finally {
+      tokenFile.remove()
+    }
   }
 
   /** Any command, ready when `readyLine` recognises a line of its output; killed with the harness like a node. */

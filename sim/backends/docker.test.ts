@@ -1,10 +1,17 @@
+import { execFile } from 'node:child_process'
+import { connect } from 'node:net'
+import { networkInterfaces } from 'node:os'
+import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { candidateRange } from '../../nodes/free-port.ts'
 import { getContainerRuntimeClient } from 'testcontainers'
 import { NodeConfigSchema, type NodeConfig } from '../../nodes/config.ts'
 import type { SupervisorEvent } from '../../nodes/supervisor/schemas.ts'
 import { DockerBackend, RUN_LABEL, type DockerNode } from './docker.ts'
 import { ensureNodeImage, ensurePauseImage, removeImage } from './docker-image.ts'
 import type { StartedNode } from './backend.ts'
+
+const execFileAsync = promisify(execFile)
 
 /**
  * Needs a Docker engine (local or DOCKER_HOST). Without one the suite is skipped with the reason in its title,
@@ -147,7 +154,47 @@ describe.skipIf(!engine.ok)(`DockerBackend${engine.ok ? '' : ` (skipped: ${engin
     await peer.stop()
     await hole.close()
   }, 180_000)
+
+  it('publishes a node\'s ports on 127.0.0.1 only, outside the ephemeral range; its control channel wants the token and is out of reach of other containers and non-loopback host addresses (issue 12)', async () => {
+    const b = backend!
+    const signal = AbortSignal.timeout(170_000)
+    const node = await b.startNode(config('exposed', 'bootstrap'), signal) as DockerNode
+    const docker = (await getContainerRuntimeClient()).container.dockerode
+    const ports = (await docker.getContainer(node.slot.pause.getId()).inspect()).NetworkSettings.Ports as Record<string, Array<{ HostIp: string, HostPort: string }> | null>
+    const controlPort = Number(new URL(node.slot.controlUrl).port)
+    for (const key of ['7070/tcp', '4001/tcp']) {
+      expect(ports[key]?.map(p => p.HostIp), key).toEqual(['127.0.0.1'])
+      expect(Number(ports[key]?.[0]?.HostPort)).toBeLessThan(candidateRange()[1] + 1)
+    }
+    expect(node.slot.controlUrl).toBe(`http://127.0.0.1:${controlPort}`)
+    expect((await fetch(`${node.slot.controlUrl}/commands/shutdown`, { method: 'POST' })).status).toBe(401)
+    expect((await node.handle.call('info', {}, { signal })).name).toBe('exposed')
+
+    // Every non-loopback address of this machine (its outside address, the bridges' gateways): nothing there.
+    const outside = Object.values(networkInterfaces()).flat().filter(i => i != null && i.family === 'IPv4' && !i.internal).map(i => i!.address)
+    expect(outside.length).toBeGreaterThan(0)
+    for (const address of outside) expect(await tcpReachable(address, controlPort), `${address}:${controlPort}`).toBe(false)
+
+    // An unrelated container on the default bridge: neither the host's published port nor the node's own address.
+    const script = `const net=require("net");const t=(h,p)=>new Promise(r=>{const s=net.connect({host:h,port:p,timeout:3000});s.on("connect",()=>{s.destroy();r("open")});s.on("timeout",()=>{s.destroy();r("timeout")});s.on("error",e=>r(e.code))});` +
+      `(async()=>{const gw=require("os").networkInterfaces().eth0.find(i=>i.family==="IPv4").address.replace(/\\.\\d+$/,".1");` +
+      `console.log(JSON.stringify({gateway:await t(gw,${controlPort}),node:await t(${JSON.stringify(node.slot.ip)},7070)}))})()`
+    const { stdout } = await execFileAsync('docker', ['run', '--rm', '--network', 'bridge', '--label', `${RUN_LABEL}=${b.runId}`, '--entrypoint', '/usr/local/bin/node', image, '-e', script], { timeout: 60_000 })
+    const reached = JSON.parse(stdout.trim()) as { gateway: string, node: string }
+    expect(reached.gateway).not.toBe('open')
+    expect(reached.node).not.toBe('open')
+    await node.stop()
+  }, 180_000)
 })
+
+async function tcpReachable (host: string, port: number): Promise<boolean> {
+  return await new Promise(resolve => {
+    const socket = connect({ host, port, timeout: 3_000 })
+    socket.on('connect', () => { socket.destroy(); resolve(true) })
+    socket.on('timeout', () => { socket.destroy(); resolve(false) })
+    socket.on('error', () => { resolve(false) })
+  })
+}
 
 async function until (condition: () => boolean, signal: AbortSignal): Promise<void> {
   while (!condition()) {

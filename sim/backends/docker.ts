@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
+import { lookup } from 'node:dns/promises'
 import { createServer, isIP } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -10,6 +11,8 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { NodeConfig } from '../../nodes/config.ts'
 import { RemoteNode } from '../../nodes/control/client.ts'
+import { CONTROL_TOKEN_FLAG, generateControlToken } from '../../nodes/control/token.ts'
+import { freePort } from '../../nodes/free-port.ts'
 import type { ProbeResult } from '../../nodes/supervisor/supervisor.ts'
 import { RemoteStartedNode, shutdownThenForce } from './graceful-stop.ts'
 import type { ImageNodeOptions, StartedBlackhole, StartedImageNode, StartedNode } from './backend.ts'
@@ -22,6 +25,12 @@ import { superviseWith, type SuperviseOptions, type SupervisedNode, type Supervi
  * Every node a container on a network created for the run, driven over its control channel through the port the
  * engine publishes. Nodes dial each other at their container IPs on that network; the harness reaches them only
  * through testcontainers' host and mapped ports, so a remote DOCKER_HOST works the same as a local engine.
+ *
+ * A local engine publishes on 127.0.0.1 only, at host ports chosen like freePort's (outside the kernel's ephemeral
+ * range, which every outgoing connection draws from) and chosen again when one was taken meanwhile. A remote engine
+ * must publish where this machine can reach it, so it picks the ports on its own addresses; the control token is
+ * what guards them there. Each node container gets its own token, copied into its filesystem (never in its command
+ * line or environment, which `docker inspect` shows).
  *
  * Each node lives in two containers: a "pause" container that owns the network namespace (the IP and the
  * published ports) and the node container that joins it. Killing the node container therefore leaves a live
@@ -42,6 +51,10 @@ export interface DockerBackendOptions {
 
 export const RUN_LABEL = 'chiral-sim.run'
 export const NODE_LABEL = 'chiral-sim.node'
+/** Inside the node container: the token file, root-owned 0600 in the container's own filesystem. */
+const TOKEN_PATH_IN_CONTAINER = '/chiral-control-token'
+/** A published port taken between choosing and binding it (another run, another tool): choose again, this often. */
+const PUBLISH_ATTEMPTS = 5
 const LOG_KEEP_BYTES = 16 * 1024
 
 type Dockerode = ContainerRuntimeClient['container']['dockerode']
@@ -70,14 +83,14 @@ export class DockerNode extends RemoteStartedNode {
   readonly #onGone: (node: DockerNode) => void
   #goneAt: number | undefined
 
-  constructor (init: { config: NodeConfig, containerId: string, slot: Slot, info: { peerId: string, multiaddrs: string[] }, docker: Dockerode, logs: { text: string }, stopTimeoutMs: number, onGone: (node: DockerNode) => void }) {
+  constructor (init: { config: NodeConfig, containerId: string, slot: Slot, token: string, info: { peerId: string, multiaddrs: string[] }, docker: Dockerode, logs: { text: string }, stopTimeoutMs: number, onGone: (node: DockerNode) => void }) {
     super()
     this.config = init.config
     this.containerId = init.containerId
     this.slot = init.slot
     this.peerId = init.info.peerId
     this.multiaddrs = init.info.multiaddrs
-    this.handle = new RemoteNode({ name: init.config.name, role: init.config.role, url: init.slot.controlUrl })
+    this.handle = new RemoteNode({ name: init.config.name, role: init.config.role, url: init.slot.controlUrl, token: init.token })
     this.#docker = init.docker
     this.#logs = init.logs
     this.#stopTimeoutMs = init.stopTimeoutMs
@@ -204,8 +217,10 @@ export class DockerBackend implements SupervisingBackend {
     }
     const effective: NodeConfig = { ...config, transport: 'tcp', listen: [listen] }
     const { container, containerName, logs } = this.#inSlot(this.image, config.name, slot, this.#options.startTimeoutMs)
+    const token = generateControlToken()
     container
-      .withCommand(['--config', JSON.stringify(effective), '--control-host', '0.0.0.0', '--control-port', String(CONTROL_PORT)])
+      .withCopyContentToContainer([{ content: `${token}\n`, target: TOKEN_PATH_IN_CONTAINER, mode: 0o600 }])
+      .withCommand(['--config', JSON.stringify(effective), CONTROL_TOKEN_FLAG, TOKEN_PATH_IN_CONTAINER, '--control-host', '0.0.0.0', '--control-port', String(CONTROL_PORT)])
       .withWaitStrategy(Wait.forLogMessage(/CHIRAL_READY /))
     let started: StartedTestContainer
     try {
@@ -214,10 +229,10 @@ export class DockerBackend implements SupervisingBackend {
       throw new Error(`node "${config.name}" (container ${containerName}) did not start: ${(err as Error).message}${logs.text.trim() === '' ? '' : `; its output:\n${logs.text.trim()}`}`)
     }
     // The ready line says where the node is; the control channel says it authoritatively and proves the mapping works.
-    const probe = new RemoteNode({ name: config.name, role: config.role, url: slot.controlUrl, requestTimeoutMs: 10_000 })
+    const probe = new RemoteNode({ name: config.name, role: config.role, url: slot.controlUrl, token, requestTimeoutMs: 10_000 })
     let info: { peerId: string, multiaddrs: string[] }
     try {
-      await RemoteNode.waitUntilReady(slot.controlUrl, { signal, timeoutMs: 15_000 })
+      await RemoteNode.waitUntilReady(slot.controlUrl, { token, signal, timeoutMs: 15_000 })
       info = await probe.call('info', {}, { signal })
     } catch (err) {
       await this.#remove(started.getId())
@@ -229,6 +244,7 @@ export class DockerBackend implements SupervisingBackend {
       config: effective,
       containerId: started.getId(),
       slot,
+      token,
       info,
       docker: this.#docker,
       logs,
@@ -418,29 +434,51 @@ export class DockerBackend implements SupervisingBackend {
 
   async #createSlot (name: string, signal: AbortSignal): Promise<Slot> {
     const containerName = `chiral-sim-${this.runId}-${name}-net`
-    let container = new GenericContainer(this.#pauseImage ?? this.image)
-      .withName(containerName)
-      .withLabels(this.#labels(name))
-      .withNetwork(this.network)
-      .withExposedPorts(CONTROL_PORT, LIBP2P_PORT)
-      .withWaitStrategy(Wait.forLogMessage(PAUSE_READY))
-      .withStartupTimeout(this.#options.startTimeoutMs)
-    if (this.#pauseImage == null) {
-      // No static pause program for this architecture: the node image sleeping does the same job, only heavier.
-      container = container
-        .withEntrypoint([NODE_BINARY_IN_IMAGE, '-e', `process.on("SIGTERM",()=>process.exit(0));console.log(${JSON.stringify(PAUSE_READY)});setInterval(()=>{},1<<30)`])
-        .withCommand([])
+    const local = await this.#engineIsLocal()
+    for (let attempt = 1; ; attempt++) {
+      const ports = local ? { control: await freePort({ signal }), libp2p: await freePort({ signal }) } : undefined
+      let container = new PublishingContainer(this.#pauseImage ?? this.image)
+        .withName(containerName)
+        .withLabels(this.#labels(name))
+        .withNetwork(this.network)
+        .withExposedPorts(
+          ports != null ? { container: CONTROL_PORT, host: ports.control } : CONTROL_PORT,
+          ports != null ? { container: LIBP2P_PORT, host: ports.libp2p } : LIBP2P_PORT
+        )
+        .withWaitStrategy(Wait.forLogMessage(PAUSE_READY))
+        .withStartupTimeout(this.#options.startTimeoutMs)
+      if (local) container = container.publishOn('127.0.0.1')
+      if (this.#pauseImage == null) {
+        // No static pause program for this architecture: the node image sleeping does the same job, only heavier.
+        container = container
+          .withEntrypoint([NODE_BINARY_IN_IMAGE, '-e', `process.on("SIGTERM",()=>process.exit(0));console.log(${JSON.stringify(PAUSE_READY)});setInterval(()=>{},1<<30)`])
+          .withCommand([])
+      }
+      let pause: StartedTestContainer
+      try {
+        pause = await this.#startContainer(container, containerName, signal)
+      } catch (err) {
+        if (ports != null && attempt < PUBLISH_ATTEMPTS && isPortTaken(err) && !signal.aborted) continue
+        throw err
+      }
+      // An IP literal: the node's control server refuses host names other than localhost (DNS rebinding).
+      const host = local ? '127.0.0.1' : await literalAddress(pause.getHost())
+      return {
+        name,
+        pause,
+        ip: pause.getIpAddress(this.network.getName()),
+        controlUrl: `http://${isIP(host) === 6 ? `[${host}]` : host}:${ports?.control ?? pause.getMappedPort(CONTROL_PORT)}`,
+        pingHost: host,
+        pingPort: ports?.libp2p ?? pause.getMappedPort(LIBP2P_PORT)
+      }
     }
-    const pause = await this.#startContainer(container, containerName, signal)
-    const host = pause.getHost()
-    return {
-      name,
-      pause,
-      ip: pause.getIpAddress(this.network.getName()),
-      controlUrl: `http://${isIP(host) === 6 ? `[${host}]` : host}:${pause.getMappedPort(CONTROL_PORT)}`,
-      pingHost: host,
-      pingPort: pause.getMappedPort(LIBP2P_PORT)
-    }
+  }
+
+  /** Whether the engine runs on this machine (a socket or a loopback address), so loopback publishing reaches it. */
+  async #engineIsLocal (): Promise<boolean> {
+    const host = this.#client.info.containerRuntime.host
+    if (host === 'localhost') return true
+    return isLoopbackAddress(await literalAddress(host))
   }
 
   /**
@@ -524,6 +562,29 @@ export class DockerBackend implements SupervisingBackend {
     if (ids.length > 0) run(['rm', '--force', ...ids])
     run(['network', 'rm', this.network.getName()])
   }
+}
+
+/** A GenericContainer whose published ports bind one host address instead of all of them. */
+class PublishingContainer extends GenericContainer {
+  publishOn (hostIp: string): this {
+    for (const bindings of Object.values(this.hostConfig.PortBindings ?? {}) as Array<Array<{ HostIp?: string }>>) {
+      for (const binding of bindings) binding.HostIp = hostIp
+    }
+    return this
+  }
+}
+
+/** The engine's refusal of a host port somebody else holds (docker-proxy's bind, or its own allocator). */
+function isPortTaken (err: unknown): boolean {
+  return /address already in use|port is already allocated/i.test(err instanceof Error ? err.message : String(err))
+}
+
+async function literalAddress (host: string): Promise<string> {
+  return isIP(host) !== 0 ? host : (await lookup(host)).address
+}
+
+function isLoopbackAddress (ip: string): boolean {
+  return ip === '::1' || ip.startsWith('127.')
 }
 
 /** Whether `host` is an address of this machine (a listener can bind it). */

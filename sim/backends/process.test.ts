@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
 import { afterEach, describe, expect, it } from 'vitest'
 import { NodeConfigSchema, type NodeConfig } from '../../nodes/config.ts'
 import { createPinger } from '../../nodes/supervisor/probes.ts'
@@ -152,3 +153,27 @@ async function until (condition: () => boolean, signal: AbortSignal): Promise<vo
     await new Promise(resolve => setTimeout(resolve, 50))
   }
 }
+
+describe('ProcessBackend: control channel authentication (issue 12)', () => {
+  it('refuses a command without the node\'s token; the token is in no command line and no file once the node runs', async () => {
+    const b = backend()
+    const signal = AbortSignal.timeout(30_000)
+    const node = await b.startNode(config('auth', 'peer'), signal) as ProcessNode
+    const url = node.child.ready.control
+    // What any local user could do before: stop the node with one unauthenticated POST.
+    const anonymous = await fetch(`${url}/commands/shutdown`, { method: 'POST' })
+    expect(anonymous.status).toBe(401)
+    expect((await fetch(`${url}/commands/shutdown`, { method: 'POST', headers: { authorization: `Bearer ${'0'.repeat(64)}` } })).status).toBe(401)
+    expect(isProcessAlive(node.child.pid)).toBe(true)
+    expect((await node.handle.call('info', {}, { signal })).name).toBe('auth')
+
+    const token = node.child.ready.token
+    expect(token).toMatch(/^[0-9a-f]{64}$/)
+    const cmdline = readFileSync(`/proc/${node.child.pid}/cmdline`, 'utf8')
+    expect(cmdline).not.toContain(token)
+    expect(readFileSync(`/proc/${node.child.pid}/environ`, 'utf8')).not.toContain(token)
+    const tokenFile = cmdline.split('\0')[cmdline.split('\0').indexOf('--control-token-file') + 1] ?? ''
+    expect(tokenFile).not.toBe('')
+    expect(existsSync(tokenFile)).toBe(false)
+  })
+})

@@ -45,7 +45,7 @@ export class ProcessNode extends RemoteStartedNode {
     this.child = child
     this.peerId = child.ready.peerId
     this.multiaddrs = child.ready.multiaddrs
-    this.handle = new RemoteNode({ name: config.name, role: config.role, url: child.ready.control })
+    this.handle = new RemoteNode({ name: config.name, role: config.role, url: child.ready.control, token: child.ready.token })
     this.#stopTimeoutMs = stopTimeoutMs
     this.#onGone = onGone
   }
