@@ -292,6 +292,10 @@ function dockerError (): ScenarioRecordInput {
   return makeScenario('docker-smoke', {
     title: 'Docker smoke test', mode: 'docker', status: 'error', reason: 'docker daemon not reachable (connect ENOENT /var/run/docker.sock)',
     startedAt: t0, endedAt: t0 + 300, durationMs: 300,
+    nodes: [
+      { name: 'boot', role: 'bootstrap', peerId: '12D3KooWBoot', multiaddrs: [BOOT], output: { text: 'chiral-node: node "boot" could not start: listen EADDRINUSE 0.0.0.0:4001 <in use>\n', starts: 1 } },
+      { name: 'peerA', role: 'peer', peerId: '12D3KooWpeerA' }
+    ],
     steps: [step(0, 'start', 'start boot container', t0, t0 + 300, ['boot'], false, 'connect ENOENT /var/run/docker.sock')]
   })
 }

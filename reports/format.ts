@@ -31,3 +31,18 @@ export function describeEvent (event: NodeEvent, max = 400): string {
     .map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`)
   return truncate(parts.join(', '), max)
 }
+
+/**
+ * The report's one time base inside a scenario: plan time, i.e. real time since the scenario started divided by its
+ * timeScale. At timeScale 0.1 a bootstrap that was down for 3 real seconds reads as the plan's 30 s.
+ */
+export const planOffsetMs = (s: { startedAt: number, timeScale: number }, time: number): number => (time - s.startedAt) / s.timeScale
+
+/** A moment of a scenario in plan time, e.g. "+31.000s". */
+export const formatPlanOffset = (s: { startedAt: number, timeScale: number }, time: number): string => formatOffset(planOffsetMs(s, time))
+
+/** How plan time relates to the clock, said once per scenario and on every timeline. */
+export function describeTimeBase (timeScale: number): string {
+  if (timeScale === 1) return 'times are plan time, which is real time here (timeScale 1)'
+  return `times are plan time: real time × ${formatNumber(1 / timeScale)} (timeScale ${timeScale}; 1 s of the run = ${formatNumber(1 / timeScale)} s of the plan)`
+}

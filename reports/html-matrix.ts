@@ -1,6 +1,8 @@
-import type { Matrix } from '../sim/record.ts'
-import { formatOffset } from './format.ts'
+import type { Matrix, ScenarioRecord } from '../sim/record.ts'
+import { formatPlanOffset } from './format.ts'
 import { html, type Markup } from './html-markup.ts'
+import { nodeLink } from './html-nodes.ts'
+import type { PeerNames } from './names.ts'
 
 /**
  * The who-sees-whom grid and the asymmetry diagnosis: the view for "A sees B but B doesn't see A".
@@ -24,14 +26,14 @@ export function asymmetricPairs (matrix: Matrix): Set<string> {
 
 const yesNo = (v: boolean | null): string => v === null ? 'not checked' : v ? 'yes' : 'no'
 
-export function matrixSection (matrix: Matrix, startedAt: number): Markup {
+export function matrixSection (matrix: Matrix, s: ScenarioRecord, index: number, names: PeerNames): Markup {
   const cells = new Map(matrix.cells.map(c => [key(c.from, c.to), c]))
   const asym = asymmetricPairs(matrix)
   const diagnosisFor = (from: string, to: string): string | undefined => {
     const d = matrix.asymmetries.find(a => (a.sees === from && a.unseen === to) || (a.sees === to && a.unseen === from))
     return d === undefined ? undefined : `${d.sees} sees ${d.unseen} but ${d.unseen} does not see ${d.sees} — cause: ${d.cause}`
   }
-  const row = (from: string): Markup => html`<tr><th scope="row">${from}</th>${matrix.peers.map(to => {
+  const row = (from: string): Markup => html`<tr><th scope="row">${nodeLink(index, from, names)}</th>${matrix.peers.map(to => {
     if (from === to) return html`<td class="self">·</td>`
     const c = cells.get(key(from, to))
     const isAsym = asym.has(key(from, to))
@@ -48,17 +50,17 @@ export function matrixSection (matrix: Matrix, startedAt: number): Markup {
   const undiagnosed = matrix.cells.filter(c => c.sees && asym.has(key(c.from, c.to)) && !diagnosed.has(key(c.from, c.to)))
 
   return html`<div class="matrix-wrap">
-    <p class="muted">At ${formatOffset(matrix.at - startedAt)}; each row sees the columns marked ✔; red cells are asymmetric pairs.</p>
+    <p class="muted">At ${formatPlanOffset(s, matrix.at)} (plan time); each row sees the columns marked ✔; red cells are asymmetric pairs.</p>
     <table class="matrix">
-      <thead><tr><th></th>${matrix.peers.map(p => html`<th scope="col">${p}</th>`)}</tr></thead>
+      <thead><tr><th></th>${matrix.peers.map(p => html`<th scope="col">${nodeLink(index, p, names)}</th>`)}</tr></thead>
       <tbody>${matrix.peers.map(row)}</tbody></table>
     ${matrix.asymmetries.length + undiagnosed.length === 0
       ? html`<p class="ok-note">Every pair is symmetric.</p>`
       : html`<ul class="asymmetries">${matrix.asymmetries.map(a => html`<li>
           <strong>${a.sees} sees ${a.unseen} but ${a.unseen} does not see ${a.sees}</strong>
           <span class="cause">${a.cause}</span>
-          <p>${a.explanation}</p>
-          ${a.evidence.length > 0 ? html`<ul class="evidence">${a.evidence.map(e => html`<li>${e}</li>`)}</ul>` : ''}
+          <p>${names.named(a.explanation)}</p>
+          ${a.evidence.length > 0 ? html`<ul class="evidence">${a.evidence.map(e => html`<li ${names.named(e) !== e ? html`title="${e}"` : ''}>${names.named(e)}</li>`)}</ul>` : ''}
         </li>`)}${undiagnosed.map(c => html`<li><strong>${c.from} sees ${c.to} but ${c.to} does not see ${c.from}</strong> <span class="cause">no diagnosis recorded</span></li>`)}</ul>`}
   </div>`
 }

@@ -2,6 +2,7 @@
 export const STYLESHEET = `
 :root { --pass: #1a7f37; --fail: #cf222e; --error: #a40e26; --invalid: #9a6700; --skip: #6e7781;
   --connect: #0969da; --health: #1f883d; --discovery: #8250df; --file: #bc4c00; --fault: #cf222e; --node: #8c959f;
+  --green: #1a7f37; --yellow: #bf8700; --red: #cf222e; --unknown: #8c959f;
   --border: #d0d7de; --muted: #57606a; --bg-soft: #f6f8fa; }
 * { box-sizing: border-box; }
 body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; color: #1f2328; background: #fff; }
@@ -68,4 +69,30 @@ text.axis-label { fill: var(--muted); }
 svg.sweep { max-width: 720px; } .events td.detail { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; word-break: break-word; }
 .note { color: var(--muted); font-style: italic; }
 footer { margin-top: 32px; color: var(--muted); font-size: 12px; }
+[hidden] { display: none !important; }
+.filters { position: sticky; top: 0; z-index: 2; display: flex; flex-wrap: wrap; align-items: center; gap: 8px 14px; padding: 8px 10px; margin: 6px 0 10px;
+  background: #fff; border: 1px solid var(--border); border-radius: 6px; box-shadow: 0 1px 3px rgba(31, 35, 40, .08); }
+.filters input[type=search] { flex: 1 1 320px; padding: 4px 8px; font: inherit; border: 1px solid var(--border); border-radius: 4px; }
+.filters label { white-space: nowrap; } .filters select, .filters button { font: inherit; font-size: 13px; }
+.outcome-filters { display: flex; gap: 10px; flex-wrap: wrap; }
+tr.ev.hit td { background: #fff8c5; }
+.match-note:empty { display: none; } .match-note { margin: 4px 0; font-size: 12.5px; color: var(--muted); }
+.s-green { fill: var(--green); background: var(--green); } .s-yellow { fill: var(--yellow); background: var(--yellow); }
+.s-red { fill: var(--red); background: var(--red); } .s-unknown { fill: var(--unknown); background: var(--unknown); }
+.mark.health { opacity: 1; }
+text.mark-label { font-size: 9.5px; fill: #1f2328; background: none; } text.mark-label.s-red { fill: var(--red); font-weight: 600; }
+text.lane-role { font-size: 9.5px; fill: var(--muted); } text.axis-title { font-size: 10px; fill: var(--muted); font-style: italic; }
+.timeline a text.lane-label { fill: #0969da; text-decoration: underline; }
+rect.down { fill: #afb8c1; opacity: .35; } .down-swatch { background: #afb8c1; }
+.fault-span text { fill: var(--fault); font-weight: 600; }
+.time-base { margin: 2px 0 8px; }
+ul.where { margin: 6px 0; padding-left: 20px; } ul.where li { margin: 2px 0; }
+table.nodes td.peer-id { font-size: 11.5px; word-break: break-all; }
+details.node { border: 1px solid var(--border); border-radius: 4px; margin: 4px 0; }
+details.node > summary { cursor: pointer; padding: 3px 8px; background: var(--bg-soft); }
+details.node > :not(summary) { margin-left: 10px; margin-right: 10px; }
+details.node:target { outline: 2px solid #0969da; }
+h5 { font-size: 13px; margin: 8px 0 4px; }
+pre.output { background: #0d1117; color: #e6edf3; padding: 8px 10px; border-radius: 4px; max-height: 360px; overflow: auto; font-size: 12px; }
+tr:target td { background: #ddf4ff; }
 `

@@ -1,11 +1,15 @@
 import type { NodeEvent, NodeEventType } from '../nodes/events.ts'
+import type { HealthStatus } from '../nodes/schemas.ts'
 import type { ScenarioRecord } from '../sim/record.ts'
-import { describeEvent, formatNumber, formatOffset } from './format.ts'
+import { describeEvent, describeTimeBase, formatNumber, formatOffset, formatPlanOffset, planOffsetMs, truncate } from './format.ts'
 import { html, n, type Markup } from './html-markup.ts'
+import { nodeAnchor } from './html-nodes.ts'
+import type { PeerNames } from './names.ts'
 
 /**
- * The per-node timeline: one swim-lane per node, events as marks coloured by family, steps as vertical markers.
- * It answers "what did each node see, and when, relative to what the scenario did".
+ * The per-node timeline: one labelled lane per node, events as marks coloured by family, health checks coloured by
+ * the status they found, faults as spans, steps as numbered markers, all on the plan's time axis. It is meant to be
+ * read without hovering: state changes carry a text label, steps their label; the hover title only adds detail.
  */
 
 export const EVENT_FAMILIES = ['connect', 'health', 'discovery', 'file', 'fault', 'node'] as const
@@ -13,7 +17,7 @@ export type EventFamily = typeof EVENT_FAMILIES[number]
 
 const FAMILY_BY_PREFIX: Record<string, EventFamily> = {
   connect: 'connect', connection: 'connect', dial: 'connect', bootstrap: 'connect',
-  health: 'health', monitor: 'health', external: 'health',
+  health: 'health', monitor: 'health', external: 'health', supervisor: 'health',
   discovery: 'discovery', peer: 'discovery', routing: 'discovery', dht: 'discovery',
   file: 'file',
   node: 'node', log: 'node'
@@ -23,18 +27,71 @@ export function eventFamily (type: NodeEventType): EventFamily {
   return FAMILY_BY_PREFIX[type.split(':')[0] ?? ''] ?? 'node'
 }
 
-const WIDTH = 1000
-const LABEL_WIDTH = 120
-const RIGHT_PAD = 12
-const AXIS_HEIGHT = 26
-const LANE_HEIGHT = 24
-const MARK_WIDTH = 3
-const MARK_HEIGHT = 14
-const FAULT_LANE = 'faults (links)'
+/**
+ * The status an event reports about a bootstrap's health, when it reports one: what the tick's colour shows. A red
+ * check must look red whatever kind of event carried it.
+ */
+export function healthStatusOf (e: NodeEvent): HealthStatus | undefined {
+  switch (e.type) {
+    case 'health:check': return e.status
+    case 'health:status': return e.to
+    case 'health:warning': return 'yellow'
+    case 'health:alert': return 'red'
+    case 'health:recovered': return 'green'
+    case 'supervisor:check': return e.ok ? 'green' : 'red'
+    case 'supervisor:recovered': return 'green'
+    case 'supervisor:alert': return 'red'
+    case 'external:probe': return e.ok ? (e.speaksDht === false ? 'yellow' : 'green') : 'red'
+    default: return undefined
+  }
+}
 
-export function familyLegend (): Markup {
+/** A short label for the events that change what a node is doing; routine events (checks, countdowns) get none. */
+export function eventLabel (e: NodeEvent, names: PeerNames): string | undefined {
+  const peer = (id: string): string => names.nameOf(id) ?? truncate(id, 14)
+  switch (e.type) {
+    case 'node:started': return 'started'
+    case 'node:stopped': return 'stopped'
+    case 'connect:done': return e.success ? `connected${e.attempts > 1 ? ` (${e.attempts} tries)` : ''}` : `connect failed (${e.attempts} tries)`
+    case 'connect:result': return e.outcome === 'success' ? undefined : `attempt ${e.attempt}: ${e.outcome}`
+    case 'health:status': return `health ${e.to}`
+    case 'health:warning': return 'slow bootstrap'
+    case 'health:alert': return 'unreachable alert'
+    case 'health:recovered': return 'recovered'
+    case 'discovery:status': return `discovery ${e.status.overall}`
+    case 'dial:failed': return `dial ${peer(e.peerId)} ✘ ${e.category}`
+    case 'supervisor:restart': return e.ok ? 'restarted' : 'restart failed'
+    case 'supervisor:alert': return 'crash-loop alert'
+    case 'supervisor:recovered': return e.automatic ? 'auto-recovered' : 'recovered (manual)'
+    case 'supervisor:check': return e.ok ? undefined : 'check failed'
+    case 'external:probe': return e.ok ? (e.speaksDht === false ? 'no DHT protocol' : 'probe ok') : 'probe failed'
+    case 'log': return e.level === 'error' ? 'error' : undefined
+    default: return undefined
+  }
+}
+
+const WIDTH = 1000
+const LABEL_WIDTH = 128
+const RIGHT_PAD = 14
+const AXIS_HEIGHT = 30
+const STEP_ROW = 13
+const STEP_ROWS = 3
+const LANE_HEIGHT = 46
+const LABEL_ROWS = 2
+const MARK_TOP = 4
+const MARK_HEIGHT = 14
+const HEALTH_HEIGHT = 20
+const MARK_WIDTH = 3
+const FAULT_LANE = 'faults'
+/** Hover detail per mark: the event tables below carry the rest, and thousands of marks add up. */
+const TITLE_DETAIL_CHARS = 160
+/** Text width estimate for 9.5 px labels: enough to avoid overlaps without measuring. */
+const CHAR_WIDTH = 5.4
+
+export function timelineLegend (): Markup {
   return html`<div class="legend">${EVENT_FAMILIES.map(f => html`<span><i class="swatch fam-${f}"></i>${f}</span>`)}
-    <span><i class="swatch step-swatch"></i>step</span></div>`
+    <span><i class="swatch s-green"></i>health green</span><span><i class="swatch s-yellow"></i>yellow</span><span><i class="swatch s-red"></i>red</span>
+    <span><i class="swatch down-swatch"></i>node down</span><span><i class="swatch step-swatch"></i>step</span></div>`
 }
 
 /** Nodes in the record's order, then any node that only appears in events, so no event is dropped. */
@@ -48,41 +105,139 @@ function ticks (spanMs: number): number[] {
   return Array.from({ length: Math.floor(spanMs / step) + 1 }, (_, i) => i * step)
 }
 
-const eventTitle = (e: NodeEvent, t0: number): string => `${formatOffset(e.time - t0)} ${e.node} ${e.type}\n${describeEvent(e)}`
+/**
+ * Places labels left to right in a few rows, dropping one only when every row is taken at its place. A label that
+ * would run past the right edge is moved left to end there.
+ */
+class Rows {
+  readonly #ends: number[]
+  constructor (rows: number) {
+    this.#ends = Array.from({ length: rows }, () => -Infinity)
+  }
 
-export function timelineSvg (s: ScenarioRecord): Markup {
+  place (x: number, width: number): { row: number, x: number } | undefined {
+    const at = Math.max(0, Math.min(x, WIDTH - RIGHT_PAD / 2 - width))
+    const row = this.#ends.findIndex(end => at >= end + 4)
+    if (row === -1) return undefined
+    this.#ends[row] = at + width
+    return { row, x: at }
+  }
+}
+
+/** Periods in which a node was down: from each `node:stopped` to its next `node:started` (or the end). */
+function downSpans (events: readonly NodeEvent[], node: string, end: number): Array<[number, number]> {
+  const spans: Array<[number, number]> = []
+  let since: number | undefined
+  for (const e of events) {
+    if (e.node !== node) continue
+    if (e.type === 'node:stopped' && since === undefined) since = e.time
+    if (e.type === 'node:started' && since !== undefined) { spans.push([since, e.time]); since = undefined }
+  }
+  if (since !== undefined) spans.push([since, end])
+  return spans
+}
+
+export function timelineSvg (s: ScenarioRecord, index: number, names: PeerNames): Markup {
   const t0 = s.startedAt
   // reduce, not Math.max(...): a spread of tens of thousands of events overflows the call stack.
-  const lastTime = [...s.events.map(e => e.time), ...s.steps.map(st => st.endedAt)].reduce((a, b) => Math.max(a, b), s.endedAt)
-  const span = Math.max(lastTime - t0, 1)
+  const lastTime = [...s.events.map(e => e.time), ...s.steps.map(st => st.endedAt), ...s.faults.map(f => f.removedAt ?? 0)]
+    .reduce((a, b) => Math.max(a, b), s.endedAt)
+  const span = Math.max(planOffsetMs(s, lastTime), 1)
   const lanes = laneNames(s)
+  const roles = new Map(s.nodes.map(node => [node.name, node.role]))
   const allLanes = s.faults.length > 0 ? [...lanes, FAULT_LANE] : lanes
-  const height = AXIS_HEIGHT + allLanes.length * LANE_HEIGHT + 6
-  const x = (time: number): number => LABEL_WIDTH + ((time - t0) / span) * (WIDTH - LABEL_WIDTH - RIGHT_PAD)
-  const laneY = (name: string): number => AXIS_HEIGHT + allLanes.indexOf(name) * LANE_HEIGHT
-  const bottom = AXIS_HEIGHT + allLanes.length * LANE_HEIGHT
+  const top = AXIS_HEIGHT + STEP_ROW * STEP_ROWS
+  const bottom = top + allLanes.length * LANE_HEIGHT
+  const height = bottom + 6
+  const x = (time: number): number => LABEL_WIDTH + (planOffsetMs(s, time) / span) * (WIDTH - LABEL_WIDTH - RIGHT_PAD)
+  const laneY = (name: string): number => top + allLanes.indexOf(name) * LANE_HEIGHT
+  const real = (time: number): string => s.timeScale === 1 ? '' : ` (real ${formatOffset(time - t0)})`
 
-  const axis = ticks(span).map(t => html`<line class="tick" x1="${n(x(t0 + t))}" x2="${n(x(t0 + t))}" y1="${AXIS_HEIGHT - 4}" y2="${bottom}"/>
-    <text class="tick-label" x="${n(x(t0 + t))}" y="${AXIS_HEIGHT - 8}" text-anchor="middle">${formatNumber(t / 1000)}s</text>`)
+  const axis = ticks(span).map(t => {
+    const tx = LABEL_WIDTH + (t / span) * (WIDTH - LABEL_WIDTH - RIGHT_PAD)
+    return html`<line class="tick" x1="${n(tx)}" x2="${n(tx)}" y1="${AXIS_HEIGHT - 4}" y2="${bottom}"/>
+    <text class="tick-label" x="${n(tx)}" y="${AXIS_HEIGHT - 8}" text-anchor="middle">${formatNumber(t / 1000)} s</text>`
+  })
+  const axisTitle = html`<text class="axis-title" x="4" y="${AXIS_HEIGHT - 8}">plan time${s.timeScale === 1 ? '' : ` (×${formatNumber(1 / s.timeScale)})`}</text>`
 
-  const laneRows = allLanes.map((name, i) => html`<g>
-    <rect class="lane ${i % 2 === 0 ? 'even' : 'odd'}" x="0" y="${laneY(name)}" width="${WIDTH}" height="${LANE_HEIGHT}"/>
-    <text class="lane-label" x="6" y="${n(laneY(name) + LANE_HEIGHT / 2 + 4)}">${name}</text></g>`)
-
-  const faults = s.faults.map(f => {
-    const end = f.removedAt ?? lastTime
-    return html`<rect class="mark fam-fault" x="${n(x(f.appliedAt))}" y="${n(laneY(FAULT_LANE) + 5)}" width="${n(Math.max(x(end) - x(f.appliedAt), MARK_WIDTH))}" height="${LANE_HEIGHT - 10}"><title>${
-      `step ${f.step}: ${f.kind} on ${f.link} ${JSON.stringify(f.attributes)}\n${formatOffset(f.appliedAt - t0)} → ${f.removedAt === null ? 'end (never removed)' : formatOffset(f.removedAt - t0)}`
-    }</title></rect>`
+  const laneRows = allLanes.map((name, i) => {
+    const y = laneY(name)
+    const role = name === FAULT_LANE ? 'links' : roles.get(name) ?? ''
+    const label = name === FAULT_LANE
+      ? html`<text class="lane-label" x="6" y="${n(y + LANE_HEIGHT / 2 + 4)}">${name}</text>`
+      : html`<a href="#${nodeAnchor(index, name)}"><text class="lane-label" x="6" y="${n(y + LANE_HEIGHT / 2)}">${truncate(name, 18)}</text></a>`
+    return html`<g class="lane-row" data-lane="${name}">
+    <rect class="lane ${i % 2 === 0 ? 'even' : 'odd'}" x="0" y="${y}" width="${WIDTH}" height="${LANE_HEIGHT}"/>
+    ${label}${name === FAULT_LANE ? '' : html`<text class="lane-role" x="6" y="${n(y + LANE_HEIGHT / 2 + 11)}">${role}</text>`}</g>`
   })
 
-  const marks = s.events.map(e => html`<rect class="mark fam-${eventFamily(e.type)}" x="${n(x(e.time) - MARK_WIDTH / 2)}" y="${n(laneY(e.node) + (LANE_HEIGHT - MARK_HEIGHT) / 2)}" width="${MARK_WIDTH}" height="${MARK_HEIGHT}"><title>${eventTitle(e, t0)}</title></rect>`)
+  const down = lanes.flatMap(name => downSpans(s.events, name, lastTime).map(([from, to]) => html`<rect class="down" x="${n(x(from))}" y="${laneY(name) + 1}" width="${n(Math.max(x(to) - x(from), 1))}" height="${LANE_HEIGHT - 2}"><title>${`${name} down ${formatPlanOffset(s, from)} → ${formatPlanOffset(s, to)} (plan ${formatNumber(planOffsetMs(s, to) / 1000 - planOffsetMs(s, from) / 1000)} s)`}</title></rect>`))
 
-  const steps = s.steps.map(st => html`<g class="step ${st.ok ? 'ok' : 'failed'}">
-    <line x1="${n(x(st.startedAt))}" x2="${n(x(st.startedAt))}" y1="${AXIS_HEIGHT}" y2="${bottom}"/>
-    <text x="${n(x(st.startedAt) + 2)}" y="${AXIS_HEIGHT + 9}">${st.index}</text>
-    <title>${`step ${st.index} ${st.kind}: ${st.label}${st.targets.length > 0 ? ` → ${st.targets.join(', ')}` : ''}\n${formatOffset(st.startedAt - t0)} … ${formatOffset(st.endedAt - t0)} ${st.ok ? 'ok' : `FAILED ${st.error ?? ''}`}`}</title></g>`)
+  const faultRows = new Rows(1)
+  const faults = s.faults.map(f => {
+    const end = f.removedAt ?? lastTime
+    const fx = x(f.appliedAt)
+    const w = Math.max(x(end) - fx, MARK_WIDTH)
+    const y = laneY(FAULT_LANE)
+    const text = `${f.kind} ${names.named(f.link)}`
+    const place = faultRows.place(fx + 2, text.length * CHAR_WIDTH)
+    return html`<g class="fault-span"><rect class="mark fam-fault" x="${n(fx)}" y="${n(y + MARK_TOP)}" width="${n(w)}" height="${MARK_HEIGHT}"><title>${
+      `step ${f.step}: ${f.kind} on ${names.named(f.link)} ${JSON.stringify(f.attributes)}\n${formatPlanOffset(s, f.appliedAt)} → ${f.removedAt === null ? 'end (never removed)' : formatPlanOffset(s, f.removedAt)}`
+    }</title></rect>${place === undefined ? '' : html`<text class="mark-label" x="${n(place.x)}" y="${n(y + MARK_TOP + MARK_HEIGHT + 12)}">${text}</text>`}</g>`
+  })
 
-  return html`<svg class="timeline" viewBox="0 0 ${WIDTH} ${height}" role="img" aria-label="${`timeline of ${s.name}`}">
-    ${laneRows}${axis}${faults}${marks}${steps}</svg>`
+  // Events closer than a mark's width share one mark (its title counts them): a chatty node cannot grow the page
+  // without bound, and a red check is never drawn under a green one (health marks of each status stay apart, red last).
+  const bins = new Map<string, { e: NodeEvent[], status: HealthStatus | undefined, cls: string }>()
+  for (const e of s.events) {
+    const status = healthStatusOf(e)
+    const cls = status === undefined ? `fam-${eventFamily(e.type)}` : `health s-${status}`
+    const key = `${e.node}\u0000${Math.round(x(e.time) / MARK_WIDTH)}\u0000${cls}`
+    const bin = bins.get(key)
+    if (bin === undefined) bins.set(key, { e: [e], status, cls })
+    else bin.e.push(e)
+  }
+  const drawOrder = (status: HealthStatus | undefined): number => status === undefined ? 0 : status === 'red' ? 3 : status === 'yellow' ? 2 : 1
+  const marks = [...bins.values()].sort((a, b) => drawOrder(a.status) - drawOrder(b.status)).map(({ e: group, status, cls }) => {
+    const first = group[0]!
+    const last = group[group.length - 1]!
+    const ex = x(first.time)
+    const y = laneY(first.node)
+    const title = group.length === 1
+      ? `${formatPlanOffset(s, first.time)}${real(first.time)} ${first.node} ${first.type}${status !== undefined ? ` (${status})` : ''}\n${names.named(describeEvent(first, TITLE_DETAIL_CHARS))}`
+      : `${group.length} events of ${first.node}, ${formatPlanOffset(s, first.time)} … ${formatPlanOffset(s, last.time)}${status !== undefined ? ` (${status})` : ''}\n${
+        [...Map.groupBy(group, ev => ev.type)].map(([type, evs]) => `${type} ×${evs.length}`).join(', ')}`
+    const count = group.length === 1 ? '' : html` data-n="${group.length}"`
+    return status === undefined
+      ? html`<rect class="mark ${cls}"${count} x="${n(ex - MARK_WIDTH / 2)}" y="${y + MARK_TOP + 3}" width="${MARK_WIDTH}" height="${MARK_HEIGHT - 3}"><title>${title}</title></rect>`
+      : html`<rect class="mark ${cls}"${count} data-status="${status}" x="${n(ex - MARK_WIDTH / 2)}" y="${y + MARK_TOP - 2}" width="${MARK_WIDTH}" height="${HEALTH_HEIGHT}"><title>${title}</title></rect>`
+  })
+
+  const laneLabels = new Map(lanes.map(name => [name, new Rows(LABEL_ROWS)]))
+  const labels = s.events.map(e => {
+    const text = eventLabel(e, names)
+    if (text === undefined) return ''
+    const place = laneLabels.get(e.node)?.place(x(e.time) + 2, text.length * CHAR_WIDTH)
+    return place === undefined ? '' : html`<text class="mark-label${healthStatusOf(e) === 'red' ? ' s-red' : ''}" x="${n(place.x)}" y="${laneY(e.node) + MARK_TOP + HEALTH_HEIGHT + 9 + place.row * 11}">${text}</text>`
+  })
+
+  // A step's label where there is room, else at least its number (the steps table above has the rest).
+  const stepRows = new Rows(STEP_ROWS)
+  const steps = s.steps.map(st => {
+    const sx = x(st.startedAt)
+    const full = `${st.index} ${truncate(st.label, 40)}`
+    let place: { row: number, x: number, text: string } | undefined
+    for (const text of [full, String(st.index)]) {
+      const at = stepRows.place(sx + 2, text.length * CHAR_WIDTH)
+      if (at !== undefined) { place = { ...at, text }; break }
+    }
+    return html`<g class="step ${st.ok ? 'ok' : 'failed'}" data-step="${st.index}">
+    <line x1="${n(sx)}" x2="${n(sx)}" y1="${place === undefined ? top : AXIS_HEIGHT + place.row * STEP_ROW + 2}" y2="${bottom}"/>
+    ${place === undefined ? '' : html`<text x="${n(place.x)}" y="${AXIS_HEIGHT + place.row * STEP_ROW + 10}">${place.text}</text>`}
+    <title>${`step ${st.index} ${st.kind}: ${st.label}${st.targets.length > 0 ? ` → ${st.targets.join(', ')}` : ''}\n${formatPlanOffset(s, st.startedAt)} … ${formatPlanOffset(s, st.endedAt)} ${st.ok ? 'ok' : `FAILED ${st.error ?? ''}`}`}</title></g>`
+  })
+
+  return html`<svg class="timeline" viewBox="0 0 ${WIDTH} ${height}" role="img" aria-label="${`timeline of ${s.name}; ${describeTimeBase(s.timeScale)}`}">
+    ${laneRows}${axis}${axisTitle}${down}${faults}${marks}${labels}${steps}</svg>
+    <p class="muted time-base">${describeTimeBase(s.timeScale)}.</p>`
 }

@@ -32,11 +32,11 @@ let browser: Browser
 let dir: string
 const fixtureReport = buildReport(fixtureRunRecord())
 
-async function render (name: string, markup: string): Promise<Rendered> {
+async function render (name: string, markup: string, options: { javaScriptEnabled?: boolean } = {}): Promise<Rendered> {
   const file = join(dir, `${name}.html`)
   await writeFile(file, markup)
   const url = pathToFileURL(file).href
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } })
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 }, ...options })
   const problems: string[] = []
   const requests: string[] = []
   page.on('console', msg => { if (msg.type() === 'error' || msg.type() === 'warning') problems.push(`console ${msg.type()}: ${msg.text()}`) })
@@ -44,6 +44,11 @@ async function render (name: string, markup: string): Promise<Rendered> {
   page.on('request', req => { if (req.url() !== url) requests.push(req.url()) })
   await page.goto(url, { waitUntil: 'load' })
   return { page, problems, requests }
+}
+
+/** Events drawn by timeline marks: a mark that stands for several events says how many (data-n). */
+async function markedEvents (marks: Locator): Promise<number> {
+  return await marks.evaluateAll(els => els.reduce((sum, el) => sum + Number(el.getAttribute('data-n') ?? 1), 0))
 }
 
 /** Rendered text, whitespace-collapsed as a reader sees it. */
@@ -145,7 +150,7 @@ describe.skipIf(!present && !required)(title, () => {
     const sweep = fixture.page.locator('details[data-scenario="sweep-bootstrap-latency"]')
     await sweep.locator(':scope > summary').click()
     expect(await sweep.locator('svg.sweep .knee text').first().textContent()).toBe('knee: connection 80 % at latencyMs = 400')
-    expect(await sweep.locator('svg.timeline rect.mark:not(.fam-fault)').count()).toBe(12)
+    expect(await markedEvents(sweep.locator('svg.timeline rect.mark:not(.fam-fault)'))).toBe(12)
     expect(await sweep.locator('svg.timeline rect.mark.fam-fault').count()).toBe(2)
 
     const before = structuredClone(fixtureRunRecord())
@@ -161,10 +166,127 @@ describe.skipIf(!present && !required)(title, () => {
     const rows = Array.from({ length: 1_000 }, (_, i): readonly [number, string, NodeEventBody] =>
       [i * 20, `peer${i % 5}`, i % 3 === 0 ? { type: 'routing:add', peerId: `p${i}`, size: i } : { type: 'log', level: 'info', message: `tick ${i}` }])
     const busy = await renderReport('busy', buildReport(makeRun([makeScenario('busy', { status: 'failed', endedAt: T0 + 20_000, events: timeline(T0, rows) })])))
-    expect(await busy.page.locator('svg.timeline rect.mark').count()).toBe(1_000)
-    expect(await busy.page.locator('table.events tr.ev').count()).toBe(500)
-    expect(await busy.page.getByText('Showing the first 500 of 1000 events').count()).toBe(1)
+    expect(await markedEvents(busy.page.locator('svg.timeline rect.mark'))).toBe(1_000)
+    expect(await busy.page.locator('table.events tr.ev').count()).toBe(1_000)
+    const search = busy.page.locator('#filters input[name="q"]')
+    await search.fill('tick 998')
+    expect(await busy.page.locator('table.events tr.ev:visible').count()).toBe(1)
     expect(busy.problems).toEqual([])
+  })
+
+  describe('filters and search', () => {
+    let page: Page
+    const visibleScenarios = async (): Promise<string[]> =>
+      await page.locator('details.scenario:visible').evaluateAll(els => els.map(el => el.getAttribute('data-scenario') ?? ''))
+    const all = fixtureReport.scenarios.map(s => s.name)
+
+    beforeAll(async () => {
+      page = (await renderReport('filters', fixtureReport)).page
+    })
+
+    it('shows the toolbar once the script runs, with every scenario listed', async () => {
+      expect(await page.locator('#filters').isVisible()).toBe(true)
+      expect((await visibleScenarios()).sort()).toEqual([...all].sort())
+      expect(await text(page.locator('#filters .filter-count'))).toBe(`${all.length} of ${all.length} scenarios shown`)
+    })
+
+    it('filters by outcome, tag and mode, and resets', async () => {
+      await page.locator('#filters input[name="outcome"][value="passed"]').uncheck()
+      expect((await visibleScenarios()).sort()).toEqual(fixtureReport.scenarios.filter(s => s.outcome !== 'passed').map(s => s.name).sort())
+      // The failure cards follow the filters too.
+      await page.locator('#filters input[name="outcome"][value="failed"]').uncheck()
+      expect(await page.locator('#failures .failure-card[data-scenario="plan-3-bidirectional-discovery"]').isVisible()).toBe(false)
+      expect(await page.locator('#failures .failure-card[data-scenario="docker-smoke"]').isVisible()).toBe(true)
+      await page.locator('#filters button[name="reset"]').click()
+      await page.locator('#filters select[name="tag"]').selectOption('sweep')
+      expect(await visibleScenarios()).toEqual(['sweep-bootstrap-latency'])
+      await page.locator('#filters select[name="tag"]').selectOption('')
+      await page.locator('#filters select[name="mode"]').selectOption('docker')
+      expect(await visibleScenarios()).toEqual(['docker-smoke'])
+      expect(await text(page.locator('#filters .filter-count'))).toBe(`1 of ${all.length} scenarios shown`)
+      await page.locator('#filters button[name="reset"]').click()
+      expect((await visibleScenarios()).length).toBe(all.length)
+    })
+
+    it('searches an event type: only scenarios that recorded it, only its rows', async () => {
+      await page.locator('#filters input[name="q"]').fill('dial:failed')
+      expect(await visibleScenarios()).toEqual(['plan-3-bidirectional-discovery'])
+      const section = page.locator('details[data-scenario="plan-3-bidirectional-discovery"]')
+      const rows = section.locator('table.events:not(.node-events) tr.ev')
+      expect(await rows.count()).toBeGreaterThan(1)
+      const shown = rows.filter({ visible: true })
+      expect(await shown.count()).toBe(1)
+      expect(await text(shown.first())).toContain('dial:failed')
+      expect(await text(shown.first())).toContain('peerId=peerB')
+      expect(await text(section.locator('.match-note').first())).toMatch(/^1 of \d+ events match "dial:failed"$/)
+      await page.locator('#filters button[name="reset"]').click()
+      expect(await rows.filter({ visible: true }).count()).toBe(await rows.count())
+    })
+
+    it('searches a node name or a peer ID: the scenarios it is in, and its rows', async () => {
+      await page.locator('#filters input[name="q"]').fill('peerB')
+      const withPeerB = fixtureReport.scenarios.filter(s => s.nodes.some(n => n.name === 'peerB')).map(s => s.name)
+      expect((await visibleScenarios()).sort()).toEqual([...withPeerB].sort())
+      // A peer ID finds the same scenarios, and in the key-event table the rows of that node, shown by name.
+      await page.locator('#filters input[name="q"]').fill('12D3KooWpeerB')
+      expect((await visibleScenarios()).sort()).toEqual([...withPeerB].sort())
+      // The search opens the passing scenario and the table where it found rows.
+      const plan1 = page.locator('details[data-scenario="plan-1-normal-connection"]')
+      expect(await plan1.getAttribute('open')).not.toBeNull()
+      const shown = plan1.locator('table.events:not(.node-events) tr.ev').filter({ visible: true })
+      expect(await shown.count()).toBeGreaterThan(0)
+      for (const row of await shown.all()) expect(await text(row.locator('td').nth(1))).toBe('peerB')
+      await page.locator('#filters input[name="q"]').fill('no-such-thing')
+      expect(await visibleScenarios()).toEqual([])
+      expect(await text(page.locator('#filters .filter-count'))).toBe(`0 of ${all.length} scenarios shown`)
+      await page.locator('#filters button[name="reset"]').click()
+    })
+  })
+
+  it('with scripts off: no toolbar, every scenario there, failures open', async () => {
+    const off = await render('no-script', toHtml(fixtureReport), { javaScriptEnabled: false })
+    expect(await off.page.locator('#filters').isVisible()).toBe(false)
+    expect(await off.page.locator('details.scenario').count()).toBe(fixtureReport.scenarios.length)
+    expect(await off.page.locator('details[data-scenario="plan-3-bidirectional-discovery"] table.assertions tr.fail').isVisible()).toBe(true)
+    expect(off.problems).toEqual([])
+  })
+
+  it('draws a red health check red and a green one green, with labelled lanes', async () => {
+    const section = fixture.page.locator('details[data-scenario="plan-4-health-monitoring"]')
+    await section.locator(':scope > summary').click()
+    const svg = section.locator('svg.timeline')
+    const fill = async (status: string): Promise<string[]> =>
+      await svg.locator(`rect.mark.health[data-status="${status}"]`).evaluateAll(els => els.map(el => getComputedStyle(el).fill))
+    const red = await fill('red')
+    expect(red.length).toBeGreaterThan(0)
+    for (const f of red) expect(f).toBe('rgb(207, 34, 46)')
+    const green = await fill('green')
+    expect(green.length).toBeGreaterThan(0)
+    for (const f of green) expect(f).toBe('rgb(26, 127, 55)')
+    // Red checks are painted last, so a red one is never hidden under a green one at the same spot.
+    const order = await svg.locator('rect.mark.health').evaluateAll(els => els.map(el => el.getAttribute('data-status')))
+    expect(order.lastIndexOf('green')).toBeLessThan(order.indexOf('red'))
+    expect(await svg.locator('text.lane-label').allTextContents()).toEqual(['boot', 'peerA', 'peerB'])
+    const labels = await svg.locator('text.mark-label').allTextContents()
+    expect(labels).toContain('health red')
+    expect(labels).toContain('stopped')
+    expect(await svg.locator('text.tick-label').first().textContent()).toBe('0 s')
+    expect(await text(section.locator('.time-base'))).toContain('plan time: real time × 10')
+  })
+
+  it('a node name leads to the node: its output tail and its own event stream', async () => {
+    const section = fixture.page.locator('details[data-scenario="docker-smoke"]')
+    await section.locator('table.nodes a.node-link', { hasText: 'boot' }).click()
+    const node = section.locator('details.node[data-node="boot"]')
+    expect(await node.getAttribute('open')).not.toBeNull()
+    expect(await text(node.locator('pre.output'))).toBe('chiral-node: node "boot" could not start: listen EADDRINUSE 0.0.0.0:4001 <in use>')
+    const plan3 = fixture.page.locator('details[data-scenario="plan-3-bidirectional-discovery"]')
+    await plan3.locator('details.events > summary').click()
+    await plan3.locator('table.events:not(.node-events) a.node-link', { hasText: 'peerA' }).first().click()
+    const peerA = plan3.locator('details.node[data-node="peerA"]')
+    expect(await peerA.getAttribute('open')).not.toBeNull()
+    expect(await peerA.locator('table.node-events tr.ev').count()).toBe(fixtureReport.scenarios.find(s => s.name === 'plan-3-bidirectional-discovery')!.events.filter(e => e.node === 'peerA').length)
+    expect(await peerA.locator('table.node-events').isVisible()).toBe(true)
   })
 
   it('the JUnit file parses as XML in the browser', async () => {

@@ -1,9 +1,12 @@
+import { createHash } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import type { NodeEventBody } from '../nodes/events.ts'
-import { fixtureRunRecord, makeRun, makeScenario, T0, timeline } from './fixtures.ts'
+import type { NodeEvent, NodeEventBody } from '../nodes/events.ts'
+import { fixtureRunRecord, healthCheck, makeRun, makeScenario, T0, timeline } from './fixtures.ts'
 import { EVENT_TABLE_LIMIT, toHtml } from './html.ts'
+import { FILTER_SCRIPT, FILTER_SCRIPT_HASH } from './html-filter.ts'
+import { NODE_EVENT_LIMIT } from './html-nodes.ts'
 import { asymmetricPairs } from './html-matrix.ts'
-import { eventFamily } from './html-timeline.ts'
+import { eventFamily, healthStatusOf } from './html-timeline.ts'
 import { buildReport } from './report-schema.ts'
 import { sweepSeries } from './sweep.ts'
 
@@ -14,7 +17,16 @@ describe('toHtml: one self-contained file', () => {
     expect(fixtureHtml).toMatch(/^<!DOCTYPE html>/)
     expect(fixtureHtml).toContain('http-equiv="Content-Security-Policy" content="default-src &#39;none&#39;')
     expect(fixtureHtml).not.toMatch(/\b(src|href)="(?!#)/)
-    expect(fixtureHtml).not.toMatch(/@import|url\(|<link|<script|<iframe|<img/i)
+    expect(fixtureHtml).not.toMatch(/@import|url\(|<link|<iframe|<img/i)
+  })
+
+  it('has one inline script, the filters, allowed by its hash and by nothing else', () => {
+    expect(fixtureHtml.match(/<script\b[^>]*>/g)).toEqual(['<script>'])
+    expect(fixtureHtml).toContain(`<script>${FILTER_SCRIPT}</script>`)
+    const csp = /Content-Security-Policy" content="([^"]+)"/.exec(fixtureHtml)![1]!.replaceAll('&#39;', "'")
+    expect(csp).toContain(`script-src ${FILTER_SCRIPT_HASH}`)
+    expect(csp).not.toMatch(/unsafe-inline'[^;]*;?\s*script|script-src[^;]*unsafe/)
+    expect(FILTER_SCRIPT_HASH).toBe(`'sha256-${createHash('sha256').update(FILTER_SCRIPT).digest('base64')}'`)
   })
 
   it('puts failures before the KPIs and the scenarios, and opens failing scenarios only', () => {
@@ -22,7 +34,7 @@ describe('toHtml: one self-contained file', () => {
     expect(failures).toBeGreaterThan(0)
     expect(failures).toBeLessThan(fixtureHtml.indexOf('id="kpis"'))
     expect(fixtureHtml.indexOf('id="kpis"')).toBeLessThan(fixtureHtml.indexOf('id="scenarios"'))
-    const opened = [...fixtureHtml.matchAll(/<details class="scenario[^"]*" id="[^"]+" data-scenario="([^"]+)" open>/g)].map(m => m[1])
+    const opened = [...fixtureHtml.matchAll(/<details class="scenario[^"]*" id="[^"]+" data-scenario="([^"]+)" open\s/g)].map(m => m[1])
     expect(opened).toEqual(['plan-3-bidirectional-discovery', 'docker-smoke', 'fault-bypass-check'])
   })
 
@@ -36,18 +48,43 @@ describe('toHtml: one self-contained file', () => {
         asymmetries: [{ sees: evil, unseen: 'b', cause: 'unknown', explanation: evil, evidence: [evil] }] }
     })], { id: evil, argv: [evil] })
     const page = toHtml(buildReport(record))
-    expect(page).not.toContain('<script')
+    expect(page.match(/<script/g)).toHaveLength(1)
     expect(page).not.toContain('<img')
     expect(page).toContain('&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;')
   })
 
-  it('caps the event table and says so, while the timeline keeps every event', () => {
+  it('caps the key-event table and each node\'s stream and says so, while the timeline counts every event', () => {
     const rows = Array.from({ length: 1_200 }, (_, i): readonly [number, string, NodeEventBody] =>
-      [i * 10, i % 2 === 0 ? 'peerA' : 'peerB', { type: 'log', level: 'info', message: `tick ${i}` }])
+      [i * 10, i % 2 === 0 ? 'peerA' : 'peerB', { type: 'log', level: 'warn', message: `tick ${i}` }])
     const page = toHtml(buildReport(makeRun([makeScenario('busy', { endedAt: T0 + 12_000, events: timeline(T0, rows) })])))
-    expect(page.match(/<tr class="ev">/g)).toHaveLength(EVENT_TABLE_LIMIT)
-    expect(page).toContain(`Showing the first ${EVENT_TABLE_LIMIT} of 1200 events`)
-    expect(page.match(/<rect class="mark fam-node"/g)).toHaveLength(1_200)
+    const keyTable = /<table class="events"><thead>.*?<\/table>/s.exec(page)![0]
+    expect(keyTable.match(/<tr class="ev">/g)).toHaveLength(EVENT_TABLE_LIMIT)
+    expect(page).toContain(`Showing the first ${EVENT_TABLE_LIMIT} of 1200 key events`)
+    expect(page.match(/<tr class="ev">/g)).toHaveLength(EVENT_TABLE_LIMIT + 2 * NODE_EVENT_LIMIT)
+    expect(page).toContain(`Showing the first ${NODE_EVENT_LIMIT} of 600 events`)
+    // Marks closer than their width are one mark that counts its events: none is lost, the page stays bounded.
+    const marks = [...page.matchAll(/<rect class="mark fam-node"(?: data-n="(\d+)")?/g)]
+    expect(marks.length).toBeLessThan(1_200)
+    expect(marks.reduce((sum, m) => sum + Number(m[1] ?? 1), 0)).toBe(1_200)
+  })
+
+  it('shows node names in place of peer IDs, and every peer ID in the nodes table', () => {
+    const plan1 = /<details class="scenario[^"]*" id="[^"]+" data-scenario="plan-1-normal-connection".*?<\/details>\s*(?=<details class="scenario|<\/section>)/s.exec(fixtureHtml)![0]
+    expect(plan1).toContain('peerId=peerA, source=dht')
+    expect(plan1).toContain('provider=peerA, success=true')
+    const nodesTable = /<table class="nodes">.*?<\/table>/s.exec(plan1)![0]
+    for (const id of ['12D3KooWBoot', '12D3KooWpeerA', '12D3KooWpeerB']) expect(nodesTable).toContain(id)
+    // Outside the legend, the node pages' headers and the search index, a peer ID appears only as a hover title.
+    const elsewhere = plan1.replace(nodesTable, '').replace(/<summary><b>.*?<\/summary>/g, '').replace(/data-search="[^"]*"/g, '').replace(/title="[^"]*"/g, '')
+    expect(elsewhere).not.toMatch(/12D3KooW(peerA|peerB)\b/)
+  })
+
+  it('times inside a scenario are plan time, and the page says so', () => {
+    const s = buildReport(fixtureRunRecord()).scenarios.find(x => x.name === 'plan-4-health-monitoring')!
+    // The peers turned red 5.1 s (real) after the start at timeScale 0.1: 51 s of plan time.
+    expect(fixtureHtml).toContain('+51.000s')
+    expect(fixtureHtml).toContain('times are plan time: real time × 10 (timeScale 0.1')
+    expect(s.timeScale).toBe(0.1)
   })
 
   it('shows every KPI, "not measured" when it has no samples', () => {
@@ -87,6 +124,16 @@ describe('matrix and timeline helpers', () => {
   it('finds asymmetric pairs from the cells, both directions', () => {
     const matrix = fixtureRunRecord().scenarios.find(s => s.matrix !== undefined)!.matrix!
     expect([...asymmetricPairs(matrix)].map(k => JSON.parse(k))).toEqual([['peerA', 'peerB'], ['peerB', 'peerA']])
+  })
+
+  it('colours health marks by the status they report, not by their kind', () => {
+    const at = (body: NodeEventBody): NodeEvent => ({ seq: 0, time: T0, node: 'peerA', ...body }) as NodeEvent
+    expect(healthStatusOf(at(healthCheck(false, null, T0)))).toBe('red')
+    expect(healthStatusOf(at(healthCheck(true, 300, T0)))).toBe('yellow')
+    expect(healthStatusOf(at(healthCheck(true, 10, T0)))).toBe('green')
+    expect(healthStatusOf(at({ type: 'health:status', from: 'green', to: 'red', address: '/x' }))).toBe('red')
+    expect(healthStatusOf(at({ type: 'supervisor:check', ok: false, failed: ['port: refused'], latencyMs: null }))).toBe('red')
+    expect(healthStatusOf(at({ type: 'routing:add', peerId: 'x', size: 1 }))).toBeUndefined()
   })
 
   it('colours events by family', () => {

@@ -80,11 +80,27 @@ export const MatrixSchema = z.object({
 })
 export type Matrix = z.infer<typeof MatrixSchema>
 
+/**
+ * What a node printed, for nodes that are a process or a container of their own (process and docker modes,
+ * external nodes): the reason a node misbehaved is often only there (a stack trace, a bind error, a panic).
+ */
+export const NodeOutputSchema = z.object({
+  /**
+   * The end of each start's output (stdout and stderr interleaved; a chiral node's stdout holds only its ready
+   * line), oldest start first, bounded (sim/backends/output-tail.ts).
+   */
+  text: z.string(),
+  /** Starts of the node whose output the text holds (a supervised bootstrap restarts). */
+  starts: z.number().int().min(0)
+})
+export type NodeOutput = z.infer<typeof NodeOutputSchema>
+
 export const NodeRecordSchema = z.object({
   name: z.string(),
   role: z.enum(['bootstrap', 'peer', 'external']),
   peerId: z.string().optional(),
-  multiaddrs: z.array(z.string()).default([])
+  multiaddrs: z.array(z.string()).default([]),
+  output: NodeOutputSchema.optional()
 })
 
 /** A fault applied through Toxiproxy, for the timeline and the sweep charts. */

@@ -15,6 +15,8 @@ export interface StartedNode extends AsyncDisposable {
   stop(): Promise<void>
   /** Abrupt end, as `kill -9`: no goodbye, sockets reset. */
   kill(): Promise<void>
+  /** Nodes that are a process or a container: the end of what it printed, bounded; readable after it ended. */
+  output?(): string
 }
 
 /** A listener that accepts and never answers (the plan's hung bootstrap). */

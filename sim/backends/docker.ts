@@ -15,6 +15,7 @@ import { CONTROL_TOKEN_FLAG, generateControlToken } from '../../nodes/control/to
 import { freePort } from '../../nodes/free-port.ts'
 import type { ProbeResult } from '../../nodes/supervisor/supervisor.ts'
 import { RemoteStartedNode, shutdownThenForce } from './graceful-stop.ts'
+import { appendTail } from './output-tail.ts'
 import type { ImageNodeOptions, StartedBlackhole, StartedImageNode, StartedNode } from './backend.ts'
 import {
   CONTROL_PORT, LIBP2P_PORT, NODE_BINARY_IN_IMAGE, PAUSE_READY, ensureNodeImage, ensurePauseImage
@@ -55,7 +56,6 @@ export const NODE_LABEL = 'chiral-sim.node'
 const TOKEN_PATH_IN_CONTAINER = '/chiral-control-token'
 /** A published port taken between choosing and binding it (another run, another tool): choose again, this often. */
 const PUBLISH_ATTEMPTS = 5
-const LOG_KEEP_BYTES = 16 * 1024
 
 type Dockerode = ContainerRuntimeClient['container']['dockerode']
 
@@ -103,7 +103,7 @@ export class DockerNode extends RemoteStartedNode {
   }
 
   /** The container's last output (stdout and stderr). */
-  logs (): string {
+  output (): string {
     return this.#logs.text
   }
 
@@ -606,7 +606,7 @@ function multiaddrHostProto (host: string): 'ip4' | 'ip6' | 'dns4' {
 }
 
 function capture (stream: Readable, into: { text: string }): void {
-  stream.on('data', (chunk: Buffer | string) => { into.text = (into.text + chunk.toString()).slice(-LOG_KEEP_BYTES) })
+  stream.on('data', (chunk: Buffer | string) => { into.text = appendTail(into.text, chunk.toString()) })
   // The stream ends (or errors) with the container; neither is news.
   stream.on('error', () => {})
 }

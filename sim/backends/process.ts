@@ -50,6 +50,11 @@ export class ProcessNode extends RemoteStartedNode {
     this.#onGone = onGone
   }
 
+  /** Its stderr: a chiral node's stdout carries only its ready line. */
+  output (): string {
+    return this.child.stderrTail()
+  }
+
   protected async abrupt (): Promise<void> {
     await this.child.kill()
     this.#onGone(this)

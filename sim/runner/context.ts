@@ -29,6 +29,8 @@ export interface RunNode {
   /** An external node's process, when chiral-sim started it from the scenario's command. */
   external: StartedExternal | undefined
   unsubscribe: (() => void) | undefined
+  /** The output of each start of the node (process, container or external), for the record. */
+  outputs: Array<() => string>
 }
 
 /** A failed expectation that must end the scenario (a `wait` that never held). */
@@ -172,7 +174,7 @@ export async function buildNodes (ctx: RunContext, opts: { fixAddresses: boolean
       }
       // Peers default to every bootstrap of the scenario, in declaration order (failover order).
       const bootstrapRefs = spec.role === 'peer' ? spec.bootstraps ?? bootstrapNames : []
-      ctx.nodes.set(name, { name, spec, config, bootstrapRefs, peerId, address, running: undefined, blackhole: undefined, external: undefined, unsubscribe: undefined })
+      ctx.nodes.set(name, { name, spec, config, bootstrapRefs, peerId, address, running: undefined, blackhole: undefined, external: undefined, unsubscribe: undefined, outputs: [] })
     }
   }
 }

@@ -5,6 +5,7 @@ import { createPinger, type Identified } from '../../nodes/supervisor/probes.ts'
 import type { NodeSpec } from '../../scenarios/schema.ts'
 import type { Mode } from '../record.ts'
 import type { RunContext, RunNode } from './context.ts'
+import { appendTail } from '../backends/output-tail.ts'
 
 /**
  * External nodes: bootstraps chiral-sim did not build, started from the scenario's command and treated as black
@@ -57,6 +58,7 @@ export async function startExternal (ctx: RunContext, node: RunNode): Promise<vo
   }
   const deadline = AbortSignal.any([ctx.signal, AbortSignal.timeout(spec.startTimeoutMs)])
   const launched = spec.image != null ? await launchImage(ctx, node, spec) : spec.command != null ? await launchCommand(ctx, node, spec) : undefined
+  if (launched != null) node.outputs.push(launched.output)
   try {
     const probe = await probeUntilAnswered(address, spec.dhtProtocol, deadline, () => launched?.ended())
     ctx.emit(node.name, probe.event)
@@ -93,6 +95,7 @@ interface Launched {
 async function launchCommand (ctx: RunContext, node: RunNode, spec: ExternalSpec): Promise<Launched> {
   const [file, ...args] = externalCommand(spec, node.address!)
   let kept = 0
+  let output = ''
   const child = await ChildNode.spawnCommand<string | undefined>({
     name: node.name,
     file: file!,
@@ -100,6 +103,7 @@ async function launchCommand (ctx: RunContext, node: RunNode, spec: ExternalSpec
     cwd: ctx.baseDir,
     ...(spec.readyLine != null ? { readyLine: (line: string) => line.includes(spec.readyLine!) ? line : undefined, readyOnStderr: true } : {}),
     onLine: (line, stream) => {
+      output = appendTail(output, `${line}\n`)
       if (line.trim() === '' || kept > OUTPUT_LINES_KEPT) return
       kept++
       ctx.emit(node.name, { type: 'log', level: stream === 'stderr' ? 'warn' : 'info', message: kept > OUTPUT_LINES_KEPT ? `(further output of ${path.basename(file!)} not recorded)` : line.slice(0, 500) })
@@ -111,7 +115,7 @@ async function launchCommand (ctx: RunContext, node: RunNode, spec: ExternalSpec
     stop: async () => { await child.terminate(STOP_GRACE_MS) },
     kill: async () => { await child.kill() },
     ended: () => child.exited ? `its process ended (${child.exitStatus ?? '?'})` : undefined,
-    output: () => child.stderrTail()
+    output: () => output
   }
 }
 

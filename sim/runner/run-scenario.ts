@@ -9,6 +9,8 @@ import { startToxiproxy } from '../faults/toxiproxy-server.ts'
 import { LinkProxies, newRunId } from '../faults/links.ts'
 import { bypassVerdict, connectionsOutsideProxies, createLinks, usesFaults } from './links.ts'
 import { EXTERNAL_MODES } from './external.ts'
+import { nodeOutput } from '../backends/output-tail.ts'
+import type { RunNode } from './context.ts'
 
 /** Modes whose nodes talk over TCP that a Toxiproxy on this machine can sit in (containers reach it at their gateway). */
 export const FAULT_MODES: Mode[] = ['tcp', 'process', 'docker']
@@ -198,7 +200,8 @@ export async function runScenario (scenario: Scenario, opts: RunScenarioOptions)
       name: n.name,
       role: n.spec.role === 'blackhole' || n.spec.role === 'external' ? 'external' as const : n.spec.role,
       ...(n.peerId != null ? { peerId: n.peerId } : {}),
-      multiaddrs: n.address != null ? [n.address] : []
+      multiaddrs: n.address != null ? [n.address] : [],
+      ...outputOf(n)
     })),
     steps: ctx?.steps ?? [],
     assertions,
@@ -209,4 +212,9 @@ export async function runScenario (scenario: Scenario, opts: RunScenarioOptions)
     ...(invalid != null ? { invalid } : {}),
     recoveries: ctx?.recoveries ?? []
   }
+}
+
+function outputOf (node: RunNode): { output?: NonNullable<ScenarioRecord['nodes'][number]['output']> } {
+  const output = nodeOutput(node.outputs)
+  return output != null ? { output } : {}
 }

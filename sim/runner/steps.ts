@@ -4,6 +4,7 @@ import { resolveRefs, type Check, type Condition, type Step } from '../../scenar
 import { computeMatrix } from '../matrix.ts'
 import { prng, seededBytes } from '../seed.ts'
 import { canSupervise } from '../backends/supervise.ts'
+import type { StartedNode } from '../backends/backend.ts'
 import type { NodeEventBody } from '../../nodes/events.ts'
 import { ScenarioAbort, type RunContext, type RunNode } from './context.ts'
 import { applyFault, heal, proxiedAddr, resolveLinks } from './links.ts'
@@ -94,8 +95,13 @@ export async function startNode (ctx: RunContext, node: RunNode): Promise<void> 
   const config = node.config.role === 'peer' ? { ...node.config, bootstrapAddrs: bootstrapAddrs(ctx, node.name, node.bootstrapRefs) } : node.config
   node.running = await ctx.backend.startNode(config, ctx.signal)
   node.peerId = node.running.peerId
+  keepOutput(node, node.running)
   node.unsubscribe = node.running.handle.subscribe(ev => { ctx.record(ev) })
   if (node.spec.role === 'bootstrap' && node.spec.supervise === true) await supervise(ctx, node)
+}
+
+function keepOutput (node: RunNode, started: StartedNode): void {
+  if (started.output != null) node.outputs.push(() => started.output?.() ?? '')
 }
 
 async function supervise (ctx: RunContext, node: RunNode): Promise<void> {
@@ -106,6 +112,7 @@ async function supervise (ctx: RunContext, node: RunNode): Promise<void> {
     onRestarted: fresh => {
       node.unsubscribe?.()
       node.running = fresh
+      keepOutput(node, fresh)
       node.unsubscribe = fresh.handle.subscribe(ev => { ctx.record(ev) })
     },
     onEvent: ev => {
