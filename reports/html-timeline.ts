@@ -124,16 +124,26 @@ class Rows {
   }
 }
 
-/** Periods in which a node was down: from each `node:stopped` to its next `node:started` (or the end). */
-function downSpans (events: readonly NodeEvent[], node: string, end: number): Array<[number, number]> {
+/**
+ * Periods in which a node was down: from its stop or crash (a `node:stopped` event, a kill or stop step on it, a
+ * failure its supervisor recorded; a killed process says nothing itself) to its next start, successful restart or
+ * recovery (or the end).
+ */
+function downSpans (s: ScenarioRecord, node: string, end: number): Array<[number, number]> {
+  const ups = [
+    ...s.events.filter(e => e.node === node && (e.type === 'node:started' || e.type === 'supervisor:recovered' || (e.type === 'supervisor:restart' && e.ok))).map(e => e.time),
+    ...s.recoveries.filter(r => r.node === node && r.recoveredAt !== null).map(r => r.recoveredAt!)
+  ].sort((a, b) => a - b)
+  const downs = [
+    ...s.events.filter(e => e.node === node && e.type === 'node:stopped').map(e => e.time),
+    ...s.steps.filter(st => (st.kind === 'kill' || st.kind === 'stop') && st.targets.includes(node)).map(st => st.startedAt),
+    ...s.recoveries.filter(r => r.node === node).map(r => r.failedAt)
+  ].sort((a, b) => a - b)
   const spans: Array<[number, number]> = []
-  let since: number | undefined
-  for (const e of events) {
-    if (e.node !== node) continue
-    if (e.type === 'node:stopped' && since === undefined) since = e.time
-    if (e.type === 'node:started' && since !== undefined) { spans.push([since, e.time]); since = undefined }
+  for (const from of downs) {
+    if (spans.length > 0 && from <= spans[spans.length - 1]![1]) continue
+    spans.push([from, ups.find(t => t > from) ?? end])
   }
-  if (since !== undefined) spans.push([since, end])
   return spans
 }
 
@@ -171,7 +181,7 @@ export function timelineSvg (s: ScenarioRecord, index: number, names: PeerNames)
     ${label}${name === FAULT_LANE ? '' : html`<text class="lane-role" x="6" y="${n(y + LANE_HEIGHT / 2 + 11)}">${role}</text>`}</g>`
   })
 
-  const down = lanes.flatMap(name => downSpans(s.events, name, lastTime).map(([from, to]) => html`<rect class="down" x="${n(x(from))}" y="${laneY(name) + 1}" width="${n(Math.max(x(to) - x(from), 1))}" height="${LANE_HEIGHT - 2}"><title>${`${name} down ${formatPlanOffset(s, from)} → ${formatPlanOffset(s, to)} (plan ${formatNumber(planOffsetMs(s, to) / 1000 - planOffsetMs(s, from) / 1000)} s)`}</title></rect>`))
+  const down = lanes.flatMap(name => downSpans(s, name, lastTime).map(([from, to]) => html`<rect class="down" x="${n(x(from))}" y="${laneY(name) + 1}" width="${n(Math.max(x(to) - x(from), 1))}" height="${LANE_HEIGHT - 2}"><title>${`${name} down ${formatPlanOffset(s, from)} → ${formatPlanOffset(s, to)} (plan ${formatNumber(planOffsetMs(s, to) / 1000 - planOffsetMs(s, from) / 1000)} s)`}</title></rect>`))
 
   const faultRows = new Rows(1)
   const faults = s.faults.map(f => {
