@@ -1,5 +1,7 @@
 import { z } from 'zod'
+import { connectionTimeoutMs, durationMs } from './config.ts'
 import {
+  Base64Schema, CidInputSchema, MultiaddrInputSchema, PeerIdInputSchema,
   BootstrapHealthSchema, ConnectResultSchema, DhtMetricsSchema, DhtTestResultSchema, DiscoveryStatusSchema,
   DownloadResultSchema, FileRecordSchema, MonitorStateSchema, NodeInfoSchema, NodeInspectionSchema, ReachabilitySchema
 } from './schemas.ts'
@@ -10,8 +12,8 @@ import type { NodeEventListener } from './events.ts'
  * In process, a node implements it directly; across processes and containers, the control channel serves the
  * same schemas over HTTP. Names follow the plan (`connectWithTimeout`, `checkBootstrapHealth`, …).
  */
-const PeerIdString = z.string().min(1, 'a peer ID such as 12D3KooW…')
-const CidString = z.string().min(1, 'a CID such as bafkrei…')
+const PeerIdString = PeerIdInputSchema
+const CidString = CidInputSchema
 const none = z.object({}).strict()
 const RoutingTableSizeSchema = z.object({ size: z.number().int(), peers: z.number().int() })
 const cmd = <Req extends z.ZodType, Res extends z.ZodType>(request: Req, response: Res, roles: ReadonlyArray<'bootstrap' | 'peer'> = ['peer']) =>
@@ -22,12 +24,12 @@ export const commands = {
   inspect: cmd(none, NodeInspectionSchema, ['bootstrap', 'peer']),
   /** Solution #1: connect with timeout, busy retry and failover across `bootstrapAddrs` (default: the node's list). */
   connectWithTimeout: cmd(z.object({
-    bootstrapAddrs: z.array(z.string()).min(1).optional(),
-    timeoutMs: z.number().int().min(5_000, 'timeoutMs must be 5000–30000 (plan, Risk #1)').max(30_000, 'timeoutMs must be 5000–30000 (plan, Risk #1)').optional()
+    bootstrapAddrs: z.array(MultiaddrInputSchema).min(1).optional(),
+    timeoutMs: connectionTimeoutMs('timeoutMs').optional()
   }).strict(), ConnectResultSchema),
   /** Solution #2.2. */
-  checkBootstrapHealth: cmd(z.object({ address: z.string().optional() }).strict(), BootstrapHealthSchema),
-  startHealthMonitoring: cmd(z.object({ address: z.string().optional() }).strict(), MonitorStateSchema),
+  checkBootstrapHealth: cmd(z.object({ address: MultiaddrInputSchema.optional() }).strict(), BootstrapHealthSchema),
+  startHealthMonitoring: cmd(z.object({ address: MultiaddrInputSchema.optional() }).strict(), MonitorStateSchema),
   stopHealthMonitoring: cmd(none, MonitorStateSchema),
   getHealth: cmd(none, MonitorStateSchema),
   /** `size`: every routing-table entry; `peers`: entries that are not bootstraps (the plan's "Routing table: N peers"). */
@@ -41,14 +43,15 @@ export const commands = {
   findPeer: cmd(z.object({ peerId: PeerIdString }).strict(), z.object({ found: z.boolean(), addresses: z.array(z.string()), latencyMs: z.number(), error: z.string().optional() }), ['bootstrap', 'peer']),
   getProviderRecords: cmd(z.object({ cid: CidString }).strict(), z.object({ providers: z.array(z.string()) })),
   provide: cmd(z.object({ cid: CidString }).strict(), z.object({ ok: z.boolean(), error: z.string().optional() })),
-  shareFile: cmd(z.object({ name: z.string().min(1), contentBase64: z.string() }).strict(), FileRecordSchema),
+  shareFile: cmd(z.object({ name: z.string().min(1), contentBase64: Base64Schema }).strict(), FileRecordSchema),
   downloadFile: cmd(z.object({ cid: CidString, provider: PeerIdString.optional() }).strict(), DownloadResultSchema),
   /** Solution #3: the six-step verification. */
   verifyPeerDiscovery: cmd(none, DiscoveryStatusSchema),
   /** Solution #3.10: poll every 2 s until each expected peer (or any new peer) is discovered and dialled. */
   waitForBidirectionalDiscovery: cmd(z.object({
     peerIds: z.array(PeerIdString).optional(),
-    timeoutMs: z.number().int().min(1).optional()
+    /** Plan ms, scaled by the node's timeScale. */
+    timeoutMs: durationMs(1).optional()
   }).strict(), z.object({
     success: z.boolean(),
     durationMs: z.number(),
@@ -94,7 +97,9 @@ export function parseRequest<C extends CommandName> (command: C, request: unknow
   const result = commands[command].request.safeParse(request ?? {})
   if (!result.success) {
     const issue = result.error.issues[0]
-    const field = issue?.path.join('.') ?? ''
+    // An unknown key is reported at the object that holds it: name the key itself.
+    const path = issue?.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0] ?? ''] : issue?.path ?? []
+    const field = path.join('.')
     throw new CommandError('bad-request', `${command}: ${field === '' ? 'request' : `field "${field}"`}: ${issue?.message ?? 'invalid'}`, field)
   }
   return result.data as ParsedRequest<C>

@@ -8,24 +8,49 @@ import { z } from 'zod'
  * Latency thresholds and the ping deadline bound measurements, so they are never scaled; nor is the wait for
  * libp2p's own walk.
  */
+/**
+ * Risk #1: a connection attempt's timeout is configurable from 5 to 30 s. The one definition of that range: node
+ * timing, the `connectWithTimeout` command and the scenarios' `connect` step all take it from here.
+ */
+export const CONNECTION_TIMEOUT_RANGE_MS = { min: 5_000, max: 30_000 } as const
+
+/** A connection timeout in plan ms, checked against the plan's range with a message that names `field`. */
+export function connectionTimeoutMs (field: string): z.ZodNumber {
+  const { min, max } = CONNECTION_TIMEOUT_RANGE_MS
+  return z.number().int()
+    .min(min, `${field} must be at least ${min} (the plan allows 5–30 s)`)
+    .max(max, `${field} must be at most ${max} (the plan allows 5–30 s)`)
+}
+
+/**
+ * The longest duration chiral-sim accepts anywhere (one day): above 2^31 - 1 ms Node fires a timer after 1 ms, so
+ * an unbounded duration would silently become "at once". Every duration field is bounded by this.
+ */
+export const MAX_DURATION_MS = 86_400_000
+
+/** A duration field in ms: a whole number from `min` to MAX_DURATION_MS. */
+export function durationMs (min = 0): z.ZodNumber {
+  return z.number().int().min(min).max(MAX_DURATION_MS, `at most ${MAX_DURATION_MS} ms (one day)`)
+}
+
 export const PlanTimingFields = z.object({
   /** Solution #1.2: configurable, default 10 s, range 5–30 s (Risk #1). */
-  connectionTimeoutMs: z.number().int().min(5_000, 'connectionTimeoutMs must be at least 5000 (the plan allows 5–30 s)').max(30_000, 'connectionTimeoutMs must be at most 30000 (the plan allows 5–30 s)').default(10_000),
+  connectionTimeoutMs: connectionTimeoutMs('connectionTimeoutMs').default(10_000),
   /** Solution #1.3: a "busy" bootstrap is retried with a 15 s timeout. */
-  busyRetryTimeoutMs: z.number().int().min(5_000).max(30_000).default(15_000),
+  busyRetryTimeoutMs: connectionTimeoutMs('busyRetryTimeoutMs').default(15_000),
   /** Solution #1.3: max 2 retries before failing completely. */
   maxRetries: z.number().int().min(0).max(5).default(2),
   /** Solution #2.5: health check every 30 s. */
-  healthCheckIntervalMs: z.number().int().min(100).default(30_000),
+  healthCheckIntervalMs: durationMs(100).default(30_000),
   /**
    * Solution #4.4: a DHT that does not answer a ping within 5 s is frozen. Not scaled: it bounds a latency
    * measurement, and a compressed deadline would call a merely slow bootstrap unreachable.
    */
-  healthPingTimeoutMs: z.number().int().min(100).default(5_000),
+  healthPingTimeoutMs: durationMs(100).default(5_000),
   /** Solution #2.3: keep the last 20 checks. */
   healthHistorySize: z.number().int().min(1).max(10_000).default(20),
   /** Solution #2.3: uptime percentage over the last hour. */
-  uptimeWindowMs: z.number().int().min(1_000).default(3_600_000),
+  uptimeWindowMs: durationMs(1_000).default(3_600_000),
   /** Solution #2.6: green below 200 ms. */
   healthyLatencyMs: z.number().int().min(1).default(200),
   /** Solution #2.6: yellow from 200 to 500 ms. */
@@ -33,25 +58,25 @@ export const PlanTimingFields = z.object({
   /** Solution #2.7: latency above `degradedLatencyMs` on 3 consecutive checks warns the user. */
   highLatencyConsecutiveChecks: z.number().int().min(1).default(3),
   /** Solution #2.7: unreachable for 2 minutes raises the prominent alert. */
-  unreachableAlertMs: z.number().int().min(100).default(120_000),
+  unreachableAlertMs: durationMs(100).default(120_000),
   /**
    * Solution #3.1: verification waits up to 3 s after the bootstrap connection for the Kademlia walk. Not scaled:
    * it waits for libp2p's own (uncompressible) admission, and ends early once the routing table has an entry.
    */
-  discoveryVerificationDelayMs: z.number().int().min(0).default(3_000),
+  discoveryVerificationDelayMs: durationMs(0).default(3_000),
   /** Solution #3.10: poll every 2 s for newly discovered peers. */
-  discoveryPollIntervalMs: z.number().int().min(50).default(2_000),
+  discoveryPollIntervalMs: durationMs(50).default(2_000),
   /** Test 3: mutual visibility within 15 s of the second peer connecting. */
-  bidirectionalDiscoveryTimeoutMs: z.number().int().min(100).default(15_000),
+  bidirectionalDiscoveryTimeoutMs: durationMs(100).default(15_000),
   /**
    * Deadline for one DHT query (put, get, findProviders, findPeer) so a verification step can never hang. Not in
    * the plan, and not scaled: it bounds real network work that compressed time does not make faster.
    */
-  dhtQueryTimeoutMs: z.number().int().min(100).default(10_000),
+  dhtQueryTimeoutMs: durationMs(100).default(10_000),
   /** Deadline for dialling a discovered peer during verification (not scaled, like the DHT query deadline). */
-  peerDialTimeoutMs: z.number().int().min(100).default(10_000),
+  peerDialTimeoutMs: durationMs(100).default(10_000),
   /** How often the countdown event is emitted while a connection attempt runs (the plan's UI countdown). */
-  countdownIntervalMs: z.number().int().min(100).default(1_000),
+  countdownIntervalMs: durationMs(100).default(1_000),
   /**
    * 1 = the plan's real timings. 0.1 runs every interval and timeout ten times faster. The report states it.
    * Latency thresholds are not scaled: they compare measured round trips.
@@ -109,7 +134,7 @@ export const DhtOptionsSchema = z.object({
    * waits for the first routing-table entry anyway (measured: two peers mutually visible in a median of 10 ms
    * instead of 978 ms, bench/RESULTS.md). `null` disables self-queries, reproducing a late-joiner gap.
    */
-  initialQuerySelfIntervalMs: z.number().int().min(0).nullable().default(0),
+  initialQuerySelfIntervalMs: durationMs(0).nullable().default(0),
   /**
    * The prefix of this node's ping protocol. kad-dht pings a contact over `/ipfs/ping/1.0.0` before admitting it,
    * so a node answering ping elsewhere is never admitted by others (cause 5 of asymmetric discovery).
@@ -165,7 +190,7 @@ export const NodeConfigSchema = z.object({
    * of an idle 100-peer simulation (bench/RESULTS.md), so by default it runs on TCP only (every 10 s, libp2p's
    * default). `null` turns it off, a number sets the interval.
    */
-  connectionMonitorIntervalMs: z.number().int().min(1_000).nullable().optional(),
+  connectionMonitorIntervalMs: durationMs(1_000).nullable().optional(),
   /** Start the BootstrapMonitor as soon as a connection succeeds (Solution #2.5). */
   autoMonitor: z.boolean().default(true),
   /**

@@ -1,4 +1,34 @@
 import { z } from 'zod'
+import { multiaddr } from '@multiformats/multiaddr'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { CID } from 'multiformats/cid'
+
+/**
+ * Values a command receives as text and a node later parses. They are checked here, when the request is parsed,
+ * so that bad input is a 400 naming the field instead of an exception deep in libp2p (a 500) or, worse, a
+ * success: a CID that fails later inside a DHT query, base64 that Node decodes leniently into other bytes.
+ */
+const parses = (parse: (s: string) => unknown) => (s: string): boolean => {
+  try {
+    parse(s)
+    return true
+  } catch {
+    return false
+  }
+}
+
+export const PeerIdInputSchema = z.string().refine(parses(peerIdFromString), 'not a peer ID; expected e.g. 12D3KooW…')
+
+export const MultiaddrInputSchema = z.string().refine(parses(s => {
+  // A multiaddr whose /p2p/ part is not a peer ID parses, and fails only when dialled.
+  const id = multiaddr(s).getComponents().findLast(c => c.name === 'p2p')?.value
+  if (id != null) peerIdFromString(id)
+}), 'not a multiaddr; expected e.g. /ip4/127.0.0.1/tcp/4001/p2p/12D3KooW…')
+
+export const CidInputSchema = z.string().refine(parses(s => CID.parse(s)), 'not a CID; expected e.g. bafkrei…')
+
+/** Standard base64 with padding, strictly: Node's decoder skips invalid characters instead of refusing them. */
+export const Base64Schema = z.string().regex(/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/, 'not base64 (standard alphabet, padded with "=")')
 
 /** Plan Solution #1.4: the categories `categorizeBootstrapError` maps every dial failure to. */
 export const ErrorCategorySchema = z.enum(['timeout', 'refused', 'unreachable', 'already-connected', 'busy', 'protocol', 'unknown'])
