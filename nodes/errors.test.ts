@@ -94,6 +94,8 @@ describe('categorizeBootstrapError: wrappers and shapes', () => {
     const actions = new Set(ErrorCategorySchema.options.map(c => BOOTSTRAP_ERROR_MESSAGES[c].suggestedAction))
     expect(actions.size).toBe(ErrorCategorySchema.options.length)
     expect(BOOTSTRAP_ERROR_MESSAGES.timeout.message).toBe('Bootstrap not responding - may be down')
+    // Solution #1, Expected Behavior After Fix: the plan's suggested action for a timeout, verbatim.
+    expect(BOOTSTRAP_ERROR_MESSAGES.timeout.suggestedAction).toBe('Try again later or check internet connection')
     expect(BOOTSTRAP_ERROR_MESSAGES.refused.message).toBe('Bootstrap server not available')
     expect(BOOTSTRAP_ERROR_MESSAGES.unreachable.message).toBe('Check your internet connection')
     expect(BOOTSTRAP_ERROR_MESSAGES['already-connected'].message).toBe('DHT already running on this port')

@@ -7,7 +7,7 @@ import type { CategorizedError, ErrorCategory } from './schemas.ts'
 export const BOOTSTRAP_ERROR_MESSAGES: Readonly<Record<ErrorCategory, { readonly message: string, readonly suggestedAction: string }>> = {
   timeout: {
     message: 'Bootstrap not responding - may be down',
-    suggestedAction: 'Try again later or check your internet connection'
+    suggestedAction: 'Try again later or check internet connection'
   },
   refused: {
     message: 'Bootstrap server not available',

@@ -36,6 +36,9 @@ function pidsWithArgText (text: string): number[] {
 const cleanups: Array<() => void> = []
 afterEach(() => { for (const c of cleanups.splice(0)) c() })
 
+/** A scenario must check something; these tests end before it (their start fails, is skipped or kills). */
+const UNREACHED = { action: 'assert', label: 'not reached: the run ends before', check: { noEvent: { node: 'ext', type: 'log' } } }
+
 function scenarioOf (input: { name: string, nodes: unknown[], steps: unknown[] }): ReturnType<typeof ScenarioSchema.parse> {
   return ScenarioSchema.parse({ title: input.name, description: 'external-node test', ...input })
 }
@@ -117,7 +120,7 @@ describe('external bootstrap scenarios', () => {
     const record = await run(scenarioOf({
       name: 'ext-image-tcp',
       nodes: [{ role: 'external', name: 'ext', image: 'any:tag', multiaddr: `/ip4/{host}/tcp/{port}/p2p/${DEMO_PEER_ID}` }],
-      steps: [{ action: 'start', nodes: ['ext'] }]
+      steps: [{ action: 'start', nodes: ['ext'] }, UNREACHED]
     }))
     expect({ status: record.status, reason: record.reason }).toEqual({ status: 'skipped', reason: 'runs an external bootstrap image as a container of the run: run it with --mode docker' })
   })
@@ -134,7 +137,7 @@ describe('external nodes: failures are clear and leave nothing behind', () => {
     const record = await run(scenarioOf({
       name: 'ext-exits',
       nodes: [demoNode({ command: ['{node}', '-e', 'console.error("cannot bind"); process.exit(3)'] })],
-      steps: [{ action: 'start', nodes: ['ext'] }]
+      steps: [{ action: 'start', nodes: ['ext'] }, UNREACHED]
     }))
     expect(record.status).toBe('error')
     expect(record.reason).toMatch(/node "ext" exited before it was ready \(code 3\).*cannot bind/s)
@@ -148,7 +151,7 @@ describe('external nodes: failures are clear and leave nothing behind', () => {
         command: ['{node}', '-e', `require('net').createServer(s => s.on('data', () => {})).listen({{port}}, '127.0.0.1', () => console.log('listening on ${marker}'))`],
         startTimeoutMs: 2_000
       })],
-      steps: [{ action: 'start', nodes: ['ext'] }]
+      steps: [{ action: 'start', nodes: ['ext'] }, UNREACHED]
     }))
     expect(record.status).toBe('error')
     expect(record.reason).toMatch(/external node "ext" does not answer a libp2p ping at \/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\//)
@@ -208,7 +211,7 @@ describe('external nodes: failures are clear and leave nothing behind', () => {
     expect(ok.events.find(e => e.type === 'external:probe')).toMatchObject({ ok: true, speaksDht: true, dhtProtocol: '/other/kad/1.0.0' })
     expect(child.exitCode).toBeNull()
 
-    const kill = await run(scenarioOf({ name: 'ext-running-kill', ...base, steps: [{ action: 'start', nodes: ['ext'] }, { action: 'kill', nodes: ['ext'] }] }))
+    const kill = await run(scenarioOf({ name: 'ext-running-kill', ...base, steps: [{ action: 'start', nodes: ['ext'] }, { action: 'kill', nodes: ['ext'] }, UNREACHED] }))
     expect(kill.status).toBe('error')
     expect(kill.reason).toMatch(/external node "ext" was not started by chiral-sim \(it has no command or image\), so it cannot kill it/)
     expect(child.exitCode).toBeNull()
@@ -228,14 +231,13 @@ describe('external nodes: failures are clear and leave nothing behind', () => {
     expect(record.events.some(e => e.type === 'log' && e.node === 'ext' && /does not announce \/chiral\/kad\/1\.0\.0.*cause 7/.test(e.message))).toBe(true)
   })
 
-  it('the black box has no control channel: a command step on it is a clear error', async () => {
-    const record = await run(scenarioOf({
-      name: 'ext-no-control',
+  it('the black box has no control channel: a command step on it is refused by validation', () => {
+    const bad = ScenarioSchema.safeParse({
+      name: 'ext-no-control', title: 'x',
       nodes: [demoNode()],
-      steps: [{ action: 'start', nodes: ['ext'] }, { action: 'verify', nodes: ['ext'] }]
-    }))
-    expect(record.status).toBe('error')
-    expect(record.reason).toMatch(/"ext" is an external black box without a control channel: check it through the peers/)
+      steps: [{ action: 'start', nodes: ['ext'] }, { action: 'verify', nodes: ['ext'], expect: { overall: 'verified' } }]
+    })
+    expect(bad.error?.issues.map(i => `${i.path.join('.')}: ${i.message}`)).toEqual(['steps.1.nodes.0: "ext" is an external node; "verify" runs on peers'])
   })
 
   it('the schema refuses {port} and readyLine without a command', () => {

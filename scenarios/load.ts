@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer'
 import { readFile, readdir, stat } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -13,20 +14,125 @@ export class InputError extends Error {
 export const BUILTIN_DIR = path.dirname(fileURLToPath(import.meta.url))
 const EXTENSIONS = ['.yaml', '.yml', '.json']
 
+/**
+ * The largest scenario file accepted. The built-in ones are under 4 KiB; a scenario is a description of a test, not
+ * data, and whatever it says is copied into every report.
+ */
+export const MAX_SCENARIO_BYTES = 1024 * 1024
+
 function fieldPath (p: ReadonlyArray<PropertyKey>): string {
   return p.length === 0 ? '(top level)' : p.map(k => typeof k === 'number' ? `[${k}]` : `.${String(k)}`).join('').replace(/^\./, '')
 }
 
+type Issue = z.core.$ZodIssue
+
+/**
+ * A union of one-key objects (a condition, a check) fails on every branch. The branch that accepted the key is the
+ * one the author meant: report its problems. With none, say which keys are allowed.
+ */
+function unionIssues (issue: Issue): Issue[] {
+  if (issue.code !== 'invalid_union' || 'discriminator' in issue || issue.errors.length === 0) return [issue]
+  const keyed = (b: Issue[]): boolean => !b.some(i => i.code === 'unrecognized_keys' && i.path.length === 0)
+  const fits = issue.errors.filter(keyed)
+  if (fits.length === 1) return fits[0]!.flatMap(i => unionIssues({ ...i, path: [...issue.path, ...i.path] } as Issue))
+  const keys = issue.errors.map(b => b.find(i => i.code === 'invalid_type' && i.path.length === 1 && /received undefined/.test(i.message))?.path[0])
+  if (keys.some(k => k == null)) return [issue]
+  return [{ ...issue, message: `expected exactly one of ${keys.map(k => `"${String(k)}"`).join(', ')}` }]
+}
+
 /** One paragraph naming the file, every failing field and what to do about it. */
 export function formatIssues (file: string, error: z.ZodError): string {
-  const lines = error.issues.slice(0, 8).map(issue => {
+  const issues = error.issues.flatMap(unionIssues)
+  const lines = issues.slice(0, 8).map(issue => {
     let hint = issue.message
     if (issue.code === 'unrecognized_keys') hint = `unknown field(s) ${issue.keys.map(k => `"${k}"`).join(', ')}: remove or rename (see scenarios/scenario.schema.json)`
     if (issue.code === 'invalid_union' && 'discriminator' in issue) hint = `${issue.message}; "action" must be one of the step kinds listed in scenarios/scenario.schema.json`
     return `  ${fieldPath(issue.path)}: ${hint}`
   })
-  const more = error.issues.length > 8 ? `\n  … and ${error.issues.length - 8} more` : ''
+  const more = issues.length > 8 ? `\n  … and ${issues.length - 8} more` : ''
   return `${file}: invalid scenario\n${lines.join('\n')}${more}`
+}
+
+/** The line with the problem and a caret under its column (both 1-based), as compilers show it. */
+export function codeFrame (text: string, line: number, col: number): string {
+  const source = (text.split(/\r?\n/)[line - 1] ?? '').replace(/\t/g, ' ')
+  const gutter = String(line).length
+  const shown = source.length > 120 ? `${source.slice(Math.max(0, col - 60), col + 60)}` : source
+  const caretAt = source.length > 120 ? Math.min(col - 1, 59) : col - 1
+  return `  ${String(line)} | ${shown}\n  ${' '.repeat(gutter)} | ${' '.repeat(Math.max(0, caretAt))}^`
+}
+
+/**
+ * Where JSON text stops being JSON (a UTF-16 offset), or -1. Node's JSON.parse says where only for some errors, and
+ * not in every Node version.
+ */
+export function jsonErrorOffset (text: string): number {
+  let i = 0
+  const ws = (): void => { while (/[ \t\n\r]/.test(text[i] ?? '')) i++ }
+  const fail = (): never => { throw i }
+  const literal = (word: string): void => { if (text.startsWith(word, i)) i += word.length; else fail() }
+  const string = (): void => {
+    i++
+    while (text[i] !== '"') {
+      if (i >= text.length || text.charCodeAt(i) < 0x20) fail()
+      if (text[i] === '\\') {
+        i++
+        if (text[i] === 'u') { if (!/^[0-9a-fA-F]{4}$/.test(text.slice(i + 1, i + 5))) fail(); i += 4 } else if (!'"\\/bfnrt'.includes(text[i] ?? 'x')) fail()
+      }
+      i++
+    }
+    i++
+  }
+  const value = (): void => {
+    ws()
+    const c = text[i]
+    if (c === '{' || c === '[') {
+      const close = c === '{' ? '}' : ']'
+      i++
+      ws()
+      if (text[i] === close) { i++; return }
+      while (true) {
+        if (c === '{') { ws(); if (text[i] !== '"') fail(); string(); ws(); if (text[i] !== ':') fail(); i++ }
+        value()
+        ws()
+        if (text[i] === ',') { i++; continue }
+        if (text[i] === close) { i++; return }
+        fail()
+      }
+    }
+    if (c === '"') return string()
+    if (c === 't') return literal('true')
+    if (c === 'f') return literal('false')
+    if (c === 'n') return literal('null')
+    const m = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?/.exec(text.slice(i, i + 400))
+    if (m == null || m[0] === '' || m[0] === '-') fail()
+    i += m![0].length
+  }
+  try {
+    value()
+    ws()
+    if (i < text.length) fail()
+    return -1
+  } catch (at) {
+    if (typeof at !== 'number') throw at
+    return at
+  }
+}
+
+function lineCol (text: string, offset: number): { line: number, col: number } {
+  const before = text.slice(0, offset).split('\n')
+  return { line: before.length, col: before.at(-1)!.length + 1 }
+}
+
+function syntaxError (text: string, file: string, err: Error): InputError {
+  const json = file.endsWith('.json')
+  const offset = json ? jsonErrorOffset(text) : -1
+  const at = offset >= 0 ? lineCol(text, Math.min(offset, text.length)) : (err as { linePos?: Array<{ line: number, col: number }> }).linePos?.[0]
+  const message = json
+    ? (offset >= text.length ? 'unexpected end of the file' : offset >= 0 ? `unexpected ${JSON.stringify(text[offset])}` : err.message.split('\n')[0]!)
+    : err.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')
+  if (at == null) return new InputError(`${file}: not valid ${json ? 'JSON' : 'YAML'}: ${message}`)
+  return new InputError(`${file}:${at.line}:${at.col}: not valid ${json ? 'JSON' : 'YAML'}: ${message}\n${codeFrame(text, at.line, at.col)}`)
 }
 
 export function parseScenario (text: string, file: string): Scenario {
@@ -34,21 +140,48 @@ export function parseScenario (text: string, file: string): Scenario {
   try {
     data = file.endsWith('.json') ? JSON.parse(text) : YAML.parse(text, { prettyErrors: true })
   } catch (err) {
-    throw new InputError(`${file}: not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${(err as Error).message.split('\n')[0]}`)
+    throw syntaxError(text, file, err as Error)
   }
   const result = ScenarioSchema.safeParse(data)
   if (!result.success) throw new InputError(formatIssues(file, result.error))
   return result.data
 }
 
-export async function loadScenarioFile (file: string): Promise<Scenario> {
-  let text: string
+/** The offset of the first byte that is not part of valid UTF-8. */
+function firstInvalidUtf8 (bytes: Uint8Array): number {
+  for (let i = 0; i < bytes.length;) {
+    const b = bytes[i]!
+    const len = b < 0x80 ? 1 : b >= 0xc2 && b <= 0xdf ? 2 : b >= 0xe0 && b <= 0xef ? 3 : b >= 0xf0 && b <= 0xf4 ? 4 : 0
+    if (len === 0 || i + len > bytes.length || !isUtf8(bytes.subarray(i, i + len))) return i
+    i += len
+  }
+  return -1
+}
+
+/** A scenario file's text: at most MAX_SCENARIO_BYTES of UTF-8 (a BOM is dropped), never silently repaired. */
+export async function readScenarioText (file: string): Promise<string> {
+  let bytes: Buffer
   try {
-    text = await readFile(file, 'utf8')
+    const size = (await stat(file)).size
+    if (size > MAX_SCENARIO_BYTES) {
+      throw new InputError(`${file}: the scenario file is ${size} bytes; the limit is ${MAX_SCENARIO_BYTES} (1 MiB): a scenario describes a test, generate large data in a step (e.g. share with sizeBytes) instead`)
+    }
+    bytes = await readFile(file)
   } catch (err) {
+    if (err instanceof InputError) throw err
     throw new InputError(`${file}: cannot read the scenario file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); check the path`)
   }
-  return parseScenario(text, file)
+  if (!isUtf8(bytes)) {
+    const offset = firstInvalidUtf8(bytes)
+    const line = bytes.subarray(0, offset).toString('utf8').split('\n').length
+    throw new InputError(`${file}: not UTF-8: invalid byte 0x${bytes[offset]?.toString(16).padStart(2, '0')} at byte offset ${offset} (line ${line}); save the file as UTF-8`)
+  }
+  const text = bytes.toString('utf8')
+  return text.startsWith('\uFEFF') ? text.slice(1) : text
+}
+
+export async function loadScenarioFile (file: string): Promise<Scenario> {
+  return parseScenario(await readScenarioText(file), file)
 }
 
 /** Files and folders (searched recursively) → scenario files, sorted for a stable order. */

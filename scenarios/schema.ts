@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { DhtOptionsSchema, PlanTimingOverridesSchema } from '../nodes/config.ts'
+import { connectionTimeoutMs, DhtOptionsSchema, durationMs, NodeConfigSchema, PlanTimingOverridesSchema } from '../nodes/config.ts'
 import { DiscoveryOverallSchema, ErrorCategorySchema, HealthStatusSchema } from '../nodes/schemas.ts'
 import { NodeEventBodySchema } from '../nodes/events.ts'
 import { AsymmetryCauseSchema, ModeSchema } from '../sim/record.ts'
@@ -11,7 +11,20 @@ import { ToxicSpec } from '../sim/faults/toxic-spec.ts'
  * scenario's timeScale. Tolerances are real milliseconds and are never scaled (they absorb machine jitter).
  */
 const Name = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'use letters, digits, "_", "." or "-" (at most 64)')
-const PlanMs = z.number().int().min(0).describe('plan milliseconds, scaled by timeScale at run time')
+/** Every duration is bounded (nodes/config.ts MAX_DURATION_MS): Node fires a timer above 2^31 ms at once. */
+const PlanMs = durationMs(0).describe('plan milliseconds, scaled by timeScale at run time')
+/** Real milliseconds, never scaled. */
+const RealMs = durationMs(0)
+
+/** The largest peer group (`count`, and the CLI's --peers). */
+export const MAX_POPULATION = 2_000
+
+/**
+ * Text a scenario carries into the run record and so into every report. Bounded so a scenario cannot make the
+ * reports huge: together with the file size limit (scenarios/load.ts), a report never copies more than this.
+ */
+const Text = (max: number) => z.string().max(max, `at most ${max} characters`)
+export const TEXT_LIMITS = { title: 200, description: 4_000, label: 200, tag: 40, tags: 20, message: 500 } as const
 const Refs = z.array(Name).min(1, 'name at least one node')
 const TimingOverrides = PlanTimingOverridesSchema
 const eventTypes = NodeEventBodySchema.options.map(o => o.shape.type.value) as [string, ...string[]]
@@ -19,9 +32,9 @@ const EventType = z.enum(eventTypes as [string, ...string[]])
 
 const Common = {
   /** Shown in the timeline and reports instead of the generated summary. */
-  label: z.string().optional(),
+  label: Text(TEXT_LIMITS.label).optional(),
   /** The plan passage this step checks, e.g. "Test 2 / Expected Results". */
-  planRef: z.string().optional()
+  planRef: Text(TEXT_LIMITS.label).optional()
 }
 
 const DurationExpect = z.object({
@@ -29,8 +42,8 @@ const DurationExpect = z.object({
   max: PlanMs.optional(),
   /** Expected duration (plan ms, scaled); with `toleranceMs` (real ms, unscaled). */
   approx: PlanMs.optional(),
-  toleranceMs: z.number().int().min(0).default(500)
-}).strict()
+  toleranceMs: RealMs.default(500)
+}).strict().refine(d => d.min != null || d.max != null || d.approx != null, { message: 'give "min", "max" or "approx" (a tolerance alone checks nothing)' })
 
 const BootstrapNode = z.object({
   role: z.literal('bootstrap'),
@@ -49,7 +62,7 @@ const PeerNode = z.object({
   role: z.literal('peer'),
   name: Name,
   /** Expands to `<name>-1` … `<name>-N`: a population of identical peers. */
-  count: z.number().int().min(1).max(2_000).optional(),
+  count: z.number().int().min(1).max(MAX_POPULATION).optional(),
   /** Bootstrap node names in failover order; default: every bootstrap of the scenario in declaration order. */
   bootstraps: z.array(Name).optional(),
   dht: DhtOptionsSchema.partial().optional(),
@@ -103,7 +116,7 @@ const ExternalNode = z.object({
 export const NodeSpecSchema = z.discriminatedUnion('role', [BootstrapNode, PeerNode, BlackholeNode, ExternalNode])
 export type NodeSpec = z.infer<typeof NodeSpecSchema>
 
-const Primitive = z.union([z.string(), z.number(), z.boolean(), z.null()])
+const Primitive = z.union([Text(TEXT_LIMITS.message), z.number(), z.boolean(), z.null()])
 /** Matches an event of `type` on `node` whose fields (dot paths, e.g. "health.isReachable") equal `where`. */
 const EventMatch = z.object({
   node: Name,
@@ -133,13 +146,14 @@ export const CheckSchema = z.union([
       afterStep: z.number().int().min(0).optional(),
       withinMs: PlanMs.optional(),
       /** Real ms added to `withinMs` (not scaled): timer and scheduling jitter on a loaded machine. */
-      toleranceMs: z.number().int().min(0).default(0),
+      toleranceMs: RealMs.default(0),
       minCount: z.number().int().min(1).default(1)
     }).strict()
   }).strict(),
   /** No such event happened (after step `afterStep`). */
   z.object({ noEvent: EventMatch.extend({ afterStep: z.number().int().min(0).optional() }).strict() }).strict(),
-  z.object({ connected: z.object({ node: Name, peers: Refs }).strict() }).strict()
+  /** Not a check: whether nodes are connected is a condition that takes time, so it belongs in a `wait`. */
+  z.object({ connected: z.never({ error: 'a "connected" check needs time to hold: use { action: wait, until: { connected: { node, peers } }, timeoutMs }' }) }).strict()
 ])
 export type Check = z.infer<typeof CheckSchema>
 
@@ -152,8 +166,8 @@ const ConnectExpect = z.object({
   attempts: z.number().int().min(1).optional(),
   /** The timeouts used by each attempt, in plan ms, e.g. [10000, 15000] for a busy retry. */
   attemptTimeoutsMs: z.array(PlanMs).optional(),
-  message: z.string().optional(),
-  suggestedAction: z.string().optional()
+  message: Text(TEXT_LIMITS.message).optional(),
+  suggestedAction: Text(TEXT_LIMITS.message).optional()
 }).strict()
 
 const VerifyExpect = z.object({
@@ -164,7 +178,7 @@ const VerifyExpect = z.object({
     bootstrapConnected: z.boolean(), routingTablePopulated: z.boolean(), eventsWorking: z.boolean(),
     dhtReadWrite: z.boolean(), peerDialing: z.boolean(), fileDiscovery: z.boolean()
   }).partial().strict().optional(),
-  message: z.string().optional()
+  message: Text(TEXT_LIMITS.message).optional()
 }).strict()
 
 const FileSpec = z.object({
@@ -221,7 +235,7 @@ const BaseSteps = [
   z.object({
     action: z.literal('connect'), nodes: Refs, ...Common,
     /** Overrides the node's connectionTimeoutMs (plan ms, 5000–30000). */
-    timeoutMs: z.number().int().min(5_000).max(30_000).optional(),
+    timeoutMs: connectionTimeoutMs('timeoutMs').optional(),
     /** Bootstrap node names to try instead of the node's own list. */
     bootstraps: z.array(Name).optional(),
     expect: ConnectExpect.optional()
@@ -310,18 +324,18 @@ export const StepSchema = z.discriminatedUnion('action', [...BaseSteps, SweepSte
 export type Step = z.infer<typeof StepSchema>
 export type StepAction = Step['action']
 
-export const ScenarioSchema = z.object({
+const ScenarioObject = z.object({
   /** JSON Schema reference for editors; ignored by the runner. */
   $schema: z.string().optional(),
   name: Name,
-  title: z.string().min(1),
-  description: z.string().default(''),
+  title: Text(TEXT_LIMITS.title).min(1),
+  description: Text(TEXT_LIMITS.description).default(''),
   planTest: z.number().int().min(1).max(6).optional(),
-  tags: z.array(z.string()).default([]),
+  tags: z.array(Text(TEXT_LIMITS.tag).min(1)).max(TEXT_LIMITS.tags, `at most ${TEXT_LIMITS.tags} tags`).default([]),
   /** Modes the scenario can run in; in others it is reported as skipped with the reason, never as passed. */
   modes: z.array(ModeSchema).optional(),
   /** Why it cannot run in the excluded modes (shown in the report). */
-  modesReason: z.string().optional(),
+  modesReason: Text(TEXT_LIMITS.message).optional(),
   /** Default scale for this scenario; the CLI's --time-scale overrides it. */
   timeScale: z.number().positive().max(1).default(0.1),
   /** Plan timing overrides for every node of the scenario. */
@@ -330,62 +344,218 @@ export const ScenarioSchema = z.object({
   timeoutMs: z.number().int().min(1_000).max(3_600_000).default(120_000),
   nodes: z.array(NodeSpecSchema).min(1),
   steps: z.array(StepSchema).min(1)
-}).strict().superRefine((s, ctx) => {
-  const names = new Set<string>()
-  for (const [i, n] of s.nodes.entries()) {
-    if (names.has(n.name)) ctx.addIssue({ code: 'custom', path: ['nodes', i, 'name'], message: `duplicate node name "${n.name}"` })
-    names.add(n.name)
+}).strict()
+
+type ScenarioData = z.output<typeof ScenarioObject>
+type AnyStep = ScenarioData['steps'][number] | z.output<typeof BaseStepSchema>
+type Role = NodeSpec['role']
+type Path = Array<string | number>
+
+const ANY: readonly Role[] = ['bootstrap', 'peer', 'blackhole', 'external']
+const CHIRAL: readonly Role[] = ['bootstrap', 'peer']
+const PEERS: readonly Role[] = ['peer']
+const BOOTSTRAPS: readonly Role[] = ['bootstrap', 'blackhole', 'external']
+/** Nodes with a peer ID: a blackhole only accepts sockets, nobody can see, dial or be seen by it. */
+const WITH_PEER_ID: readonly Role[] = ['bootstrap', 'peer', 'external']
+/** Steps whose node commands only peers serve (nodes/commands.ts `roles`). */
+const PEER_STEPS: ReadonlySet<string> = new Set(['connect', 'monitor', 'health', 'verify', 'waitBidirectional', 'share', 'search', 'download', 'churn'])
+const CONDITION_ROLES: Readonly<Record<string, readonly Role[]>> = {
+  routingTable: CHIRAL, health: PEERS, event: ANY, sees: CHIRAL, connected: CHIRAL, reachable: PEERS, unreachable: PEERS
+}
+
+const roleList = (roles: readonly Role[]): string => roles.map(r => `${r}`).join(' or ')
+
+/** Does the step check something, i.e. add an assertion to the record? */
+function asserts (step: AnyStep): boolean {
+  switch (step.action) {
+    case 'wait': case 'assert': case 'waitBidirectional': case 'sweep': return true
+    case 'connect': case 'health': case 'verify': case 'search': case 'download': case 'matrix': case 'churn':
+      return step.expect != null && checksSomething(step.expect)
+    default: return false
   }
-  const expanded = new Set(expandNames(s.nodes))
-  const known = (ref: string): boolean => expanded.has(ref) || names.has(ref)
-  const check = (ref: unknown, path: Array<string | number>): void => {
-    if (typeof ref === 'string' && !known(ref)) {
-      ctx.addIssue({ code: 'custom', path, message: `unknown node "${ref}"; declared nodes: ${[...names].join(', ')}` })
+}
+
+function checksSomething (value: object): boolean {
+  return Object.entries(value).some(([key, v]) => key !== 'toleranceMs' && v !== undefined &&
+    (typeof v !== 'object' || v === null || Array.isArray(v) || checksSomething(v as object)))
+}
+
+/**
+ * What the runner would otherwise find out mid-run: references, roles, step order, link names, per-node timing and
+ * whether the scenario checks anything. Group members ("p-3") are resolved arithmetically, never by expanding the
+ * group: a `count` beyond its bound must not allocate (zod runs refinements after a failed bound).
+ */
+function crossCheck (s: ScenarioData, ctx: z.RefinementCtx): void {
+  const issue = (path: Path, message: string): void => { ctx.addIssue({ code: 'custom', path, message }) }
+  const declared = new Map<string, NodeSpec>()
+  for (const [i, n] of s.nodes.entries()) {
+    if (declared.has(n.name)) issue(['nodes', i, 'name'], `duplicate node name "${n.name}"`)
+    else declared.set(n.name, n)
+  }
+  const groups = new Map(s.nodes.filter(n => n.role === 'peer' && n.count != null).map(n => [n.name, n as Extract<NodeSpec, { role: 'peer' }>]))
+  /** The group whose member `ref` is ("p-3" of a group "p" with count ≥ 3). */
+  const groupOf = (ref: string): Extract<NodeSpec, { role: 'peer' }> | undefined => {
+    const m = /^(.+)-([1-9][0-9]{0,8})$/.exec(ref)
+    const group = m == null ? undefined : groups.get(m[1]!)
+    return group != null && Number(m![2]) <= group.count! ? group : undefined
+  }
+  for (const [i, n] of s.nodes.entries()) {
+    const group = groupOf(n.name)
+    if (group != null) issue(['nodes', i, 'name'], `"${n.name}" is also a member of the group "${group.name}" (count ${group.count}): rename the node or the group`)
+  }
+  const names = [...declared.keys()]
+  const listed = names.length > 20 ? `${names.slice(0, 20).join(', ')}, …` : names.join(', ')
+
+  interface Want { roles?: readonly Role[], why?: string, concrete?: boolean }
+  /** Checks one node reference; returns the node it names, if valid. */
+  const check = (ref: string, path: Path, want: Want = {}): NodeSpec | undefined => {
+    const own = declared.get(ref)
+    const spec = own ?? groupOf(ref)
+    if (spec == null) {
+      issue(path, `unknown node "${ref}"; declared nodes: ${listed}`)
+      return undefined
     }
+    if (want.concrete === true && own != null && groups.has(ref)) {
+      issue(path, `"${ref}" is a group of ${own.role === 'peer' ? own.count : ''} peers; name one of them (${ref}-1 … ${ref}-${own.role === 'peer' ? own.count : ''})`)
+      return undefined
+    }
+    if (want.roles != null && !want.roles.includes(spec.role)) {
+      issue(path, `"${ref}" is ${spec.role === 'external' ? 'an' : 'a'} ${spec.role} node; ${want.why ?? `expected a ${roleList(want.roles)} node`}`)
+      return undefined
+    }
+    return spec
   }
+  const bootstrapRef: Want = { roles: BOOTSTRAPS, concrete: true, why: 'a peer bootstraps from bootstrap, blackhole or external nodes' }
+  const linkEnd: Want = { roles: CHIRAL, why: 'fault links run between bootstraps and peers (blackholes and external nodes have none)' }
+
   for (const [i, n] of s.nodes.entries()) {
-    if (n.role === 'peer') n.bootstraps?.forEach((b, j) => { check(b, ['nodes', i, 'bootstraps', j]) })
+    if (n.role === 'peer') n.bootstraps?.forEach((b, j) => { check(b, ['nodes', i, 'bootstraps', j], bootstrapRef) })
+    if (n.role === 'bootstrap' || n.role === 'peer') nodeConfigIssues(s, n, i, issue)
   }
+
+  /** Do two node lists share a node (directly or through a group)? */
+  const overlap = (a: string[], b: string[]): string | undefined => {
+    for (const x of a) {
+      for (const y of b) {
+        if (x === y || groupOf(y)?.name === x) return y
+        if (groupOf(x)?.name === y) return x
+      }
+    }
+    return undefined
+  }
+
   const shared = new Set<string>()
-  const checkSteps = (steps: ReadonlyArray<z.infer<typeof BaseStepSchema> | z.infer<typeof SweepStep>>, prefix: Array<string | number>): void => {
+  const faults = new Set<string>()
+  const checkSteps = (steps: readonly AnyStep[], prefix: Path, outer: number | undefined): void => {
     for (const [i, step] of steps.entries()) {
-      const base: Array<string | number> = [...prefix, i]
-      if ('nodes' in step) step.nodes.forEach((n, j) => { check(n, [...base, 'nodes', j]) })
-      if ('node' in step) check(step.node, [...base, 'node'])
+      const base: Path = [...prefix, i]
+      // afterStep counts top-level steps; inside a sweep, those before the sweep.
+      const earlier = outer ?? i
+      const afterStep = (value: number | undefined, path: Path): void => {
+        if (value != null && value >= earlier) {
+          issue(path, earlier === 0 ? 'afterStep must name an earlier step, and this is the first step' : `afterStep must name an earlier step (0–${earlier - 1})`)
+        }
+      }
+      const roles: Want = PEER_STEPS.has(step.action) ? { roles: PEERS, why: `"${step.action}" runs on peers` } : step.action === 'refresh' ? { roles: CHIRAL } : {}
+      if ('nodes' in step) step.nodes.forEach((n, j) => { check(n, [...base, 'nodes', j], roles) })
+      if ('node' in step) check(step.node, [...base, 'node'], { ...roles, concrete: true })
       if ('target' in step) {
         const t = step.target
-        t.around?.forEach((n, j) => { check(n, [...base, 'target', 'around', j]) })
-        t.from?.forEach((n, j) => { check(n, [...base, 'target', 'from', j]) })
-        t.to?.forEach((n, j) => { check(n, [...base, 'target', 'to', j]) })
-        t.between?.forEach((group, g) => { group.forEach((n, j) => { check(n, [...base, 'target', 'between', g, j]) }) })
-        t.links?.forEach((l, j) => { for (const n of l.split('->')) check(n, [...base, 'target', 'links', j]) })
-      }
-      if (step.action === 'share') shared.add(step.as)
-      if ((step.action === 'search' || step.action === 'download') && !shared.has(step.file)) {
-        ctx.addIssue({ code: 'custom', path: [...base, 'file'], message: `file "${step.file}" is not shared by an earlier "share" step (as: ${step.file})` })
-      }
-      if (step.action === 'wait') {
-        const inner = Object.values(step.until)[0] as { node: string, peers?: string[] }
-        check(inner.node, [...base, 'until', 'node'])
-        inner.peers?.forEach((p, j) => { check(p, [...base, 'until', 'peers', j]) })
-      }
-      if (step.action === 'assert') {
-        const inner = Object.values(step.check)[0] as { node: string, peers?: string[], afterStep?: number }
-        check(inner.node, [...base, 'check', 'node'])
-        if (prefix.length === 1 && inner.afterStep != null && inner.afterStep >= i) {
-          ctx.addIssue({ code: 'custom', path: [...base, 'check', 'afterStep'], message: `afterStep must name an earlier step (0–${i - 1})` })
+        t.around?.forEach((n, j) => { check(n, [...base, 'target', 'around', j], linkEnd) })
+        t.from?.forEach((n, j) => { check(n, [...base, 'target', 'from', j], linkEnd) })
+        t.to?.forEach((n, j) => { check(n, [...base, 'target', 'to', j], linkEnd) })
+        t.between?.forEach((group, g) => { group.forEach((n, j) => { check(n, [...base, 'target', 'between', g, j], linkEnd) }) })
+        if (t.between != null) {
+          const both = overlap(t.between[0], t.between[1])
+          if (both != null) issue([...base, 'target', 'between'], `"${both}" is on both sides: a partition's two groups must not share a node`)
         }
+        t.links?.forEach((l, j) => {
+          const [from, to] = l.split('->') as [string, string]
+          if (from === to) {
+            issue([...base, 'target', 'links', j], `"${l}" links a node to itself; a link runs from one node to another, e.g. "${from}->other"`)
+            return
+          }
+          for (const n of [from, to]) check(n, [...base, 'target', 'links', j], { ...linkEnd, concrete: true })
+        })
       }
-      if (step.action === 'sweep') {
-        if (!(step.parameter in step.toxic)) {
-          ctx.addIssue({ code: 'custom', path: [...base, 'parameter'], message: `"${step.parameter}" is not an attribute of a ${step.toxic.type} toxic; use one of ${Object.keys(step.toxic).filter(k => k !== 'type').join(', ')}` })
+      switch (step.action) {
+        case 'connect':
+          step.bootstraps?.forEach((b, j) => { check(b, [...base, 'bootstraps', j], bootstrapRef) })
+          if (step.expect?.bootstrap != null) check(step.expect.bootstrap, [...base, 'expect', 'bootstrap'], bootstrapRef)
+          break
+        case 'share': shared.add(step.as); break
+        case 'search': case 'download':
+          if (!shared.has(step.file)) issue([...base, 'file'], `file "${step.file}" is not shared by an earlier "share" step (as: ${step.file})`)
+          if (step.action === 'download' && step.from != null) check(step.from, [...base, 'from'], { roles: WITH_PEER_ID, concrete: true })
+          if (step.action === 'search') step.expect?.providers.forEach((p, j) => { check(p, [...base, 'expect', 'providers', j], { roles: WITH_PEER_ID, concrete: true }) })
+          break
+        case 'wait': case 'assert': {
+          const [kind, inner] = Object.entries(step.action === 'wait' ? step.until : step.check)[0] as [string, { node: string, peers?: string[], afterStep?: number }]
+          const at: Path = [...base, step.action === 'wait' ? 'until' : 'check', kind]
+          check(inner.node, [...at, 'node'], { roles: CONDITION_ROLES[kind] ?? ANY, concrete: true, why: `a "${kind}" condition asks a ${roleList(CONDITION_ROLES[kind] ?? ANY)} node` })
+          // A fresh dial needs the peer's ID, which a blackhole does not have; a blackhole is never seen nor connected.
+          const dials = kind === 'reachable' || kind === 'unreachable'
+          inner.peers?.forEach((p, j) => { check(p, [...at, 'peers', j], dials ? { roles: WITH_PEER_ID, concrete: true, why: 'a blackhole has no peer ID to dial' } : { concrete: true }) })
+          afterStep(inner.afterStep, [...at, 'afterStep'])
+          break
         }
-        checkSteps(step.steps, [...base, 'steps'])
+        case 'matrix':
+          step.expect?.asymmetries.forEach((a, j) => {
+            check(a.sees, [...base, 'expect', 'asymmetries', j, 'sees'], { roles: WITH_PEER_ID, concrete: true })
+            check(a.unseen, [...base, 'expect', 'asymmetries', j, 'unseen'], { roles: WITH_PEER_ID, concrete: true })
+          })
+          break
+        case 'fault': if (step.as != null) faults.add(step.as); break
+        case 'heal':
+          step.faults?.forEach((f, j) => {
+            if (!faults.has(f)) issue([...base, 'faults', j], `no earlier fault step is named "${f}" (as: ${f}); named faults: ${[...faults].join(', ') || 'none'}`)
+          })
+          break
+        case 'sweep':
+          if (!(step.parameter in step.toxic)) {
+            issue([...base, 'parameter'], `"${step.parameter}" is not an attribute of a ${step.toxic.type} toxic; use one of ${Object.keys(step.toxic).filter(k => k !== 'type').join(', ')}`)
+          }
+          checkSteps(step.steps, [...base, 'steps'], i)
+          break
       }
     }
   }
-  checkSteps(s.steps, ['steps'])
-})
+  checkSteps(s.steps, ['steps'], undefined)
+  if (!s.steps.some(asserts)) {
+    issue(['steps'], 'the scenario asserts nothing, so it could never fail: add an "expect" to a step, or a wait, assert, waitBidirectional or sweep step')
+  }
+}
+
+/**
+ * The node config the runner will build for this spec (nodes/config.ts), checked now: per-node timing layered over
+ * the scenario's (e.g. healthyLatencyMs must stay below degradedLatencyMs), DHT options, and the longest member
+ * name of a group. Reported at the field the scenario wrote.
+ */
+function nodeConfigIssues (s: ScenarioData, n: Extract<NodeSpec, { role: 'bootstrap' | 'peer' }>, i: number, issue: (path: Path, message: string) => void): void {
+  const name = n.role === 'peer' && n.count != null ? `${n.name}-${n.count}` : n.name
+  const result = NodeConfigSchema.safeParse({
+    name, role: n.role, identitySeed: 'validate', timing: { ...s.timing, ...n.timing, timeScale: s.timeScale },
+    ...(n.dht != null ? { dht: n.dht } : {})
+  })
+  if (result.success) return
+  for (const e of result.error.issues) {
+    const [head, field, ...rest] = e.path
+    if (head === 'timing' && typeof field === 'string') {
+      // The scenario's own timing is reported (once) by the scenario, unless this node set the field itself.
+      const own = n.timing != null && field in n.timing
+      const theirs = s.timing != null && field in s.timing
+      issue(own || !theirs ? ['nodes', i, 'timing', field, ...rest as Path] : ['timing', field, ...rest as Path], e.message)
+    } else if (head === 'dht') {
+      issue(['nodes', i, ...e.path as Path], e.message)
+    } else if (head === 'name') {
+      issue(['nodes', i, n.role === 'peer' && n.count != null ? 'count' : 'name'], `the node name "${name}" is invalid: ${e.message}`)
+    } else {
+      issue(['nodes', i], `${e.path.join('.')}: ${e.message}`)
+    }
+  }
+}
+
+export const ScenarioSchema = ScenarioObject.superRefine(crossCheck)
 
 export type Scenario = z.output<typeof ScenarioSchema>
 export type ScenarioInput = z.input<typeof ScenarioSchema>

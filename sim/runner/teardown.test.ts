@@ -44,12 +44,16 @@ describe('teardown', () => {
   })
 
   it('a scenario that asserts nothing is an error, never a pass', async () => {
-    const record = await runScenario(parseScenario(`
+    const yaml = `
 name: empty
 title: empty
 nodes: [{ role: bootstrap, name: boot }]
-steps: [{ action: start, nodes: [boot] }]
-`, 'empty.yaml'), { mode: 'memory', seed: 3, createBackend })
+steps: [{ action: start, nodes: [boot] }, { action: wait, until: { routingTable: { node: boot, minPeers: 0 } }, timeoutMs: 1000 }]
+`
+    // Validation refuses it; a scenario built in code without the schema still cannot pass.
+    expect(() => parseScenario(yaml.replace(/, \{ action: wait.*\}\]/, ']'), 'empty.yaml')).toThrow(/asserts nothing/)
+    const valid = parseScenario(yaml, 'empty.yaml')
+    const record = await runScenario({ ...valid, steps: valid.steps.slice(0, 1) }, { mode: 'memory', seed: 3, createBackend })
     expect(record.status).toBe('error')
     expect(record.reason).toMatch(/asserts nothing/)
   })
