@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
@@ -40,6 +40,74 @@ describe('chiral-sim CLI', () => {
       expect(r.code, cmd.join(' ')).toBe(0)
       expect(r.stdout).toContain('chiral-sim')
     }
+    // It printed the schema itself.
+    expect((await cli(['schema', '--help'])).stdout).toMatch(/^chiral-sim schema\n\nPrints the JSON Schema/)
+  })
+
+  it('a mistyped command or option gets a "did you mean"', async () => {
+    const cmd = await cli(['valdate', 'x.yaml'])
+    expect(cmd.code).toBe(2)
+    expect(cmd.stderr).toMatch(/^chiral-sim: unknown command "valdate" \(did you mean "validate"\?\)/)
+    const opt = await cli(['run', '--seeed', '3'])
+    expect(opt.code).toBe(2)
+    expect(opt.stderr).toMatch(/Unknown option '--seeed' \(did you mean "--seed"\?\)/)
+    expect((await cli(['frobnicate'])).stderr).not.toMatch(/did you mean/)
+  })
+
+  it('--junit without a path writes the default REPORT-DIR/junit.xml', async () => {
+    for (const args of [['test/fixtures/failing.yaml', '--junit'], ['--junit', 'test/fixtures/failing.yaml'], ['--junit', '--seed', '1', 'test/fixtures/failing.yaml']]) {
+      const dir = await tmp()
+      const r = await cli(['run', ...args, '--report-dir', dir])
+      expect(r.code, args.join(' ')).toBe(1)
+      expect((await stat(path.join(dir, 'junit.xml'))).isFile()).toBe(true)
+    }
+    const dir = await tmp()
+    expect((await cli(['run', 'test/fixtures/failing.yaml', '--junit', path.join(dir, 'j.xml'), '--report-dir', dir])).code).toBe(1)
+    expect((await stat(path.join(dir, 'j.xml'))).isFile()).toBe(true)
+  })
+
+  it('validate: a population of a billion is exit 2 at once naming the field, not an out-of-memory abort', async () => {
+    const dir = await tmp()
+    const file = path.join(dir, 'huge.yaml')
+    await writeFile(file, 'name: huge\ntitle: huge\nnodes: [{ role: bootstrap, name: boot }, { role: peer, name: p, count: 1000000000 }]\nsteps: [{ action: start, nodes: [boot, p] }, { action: connect, nodes: [p], expect: { success: true } }]\n')
+    const started = Date.now()
+    const r = await cli(['validate', file])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toContain(`${file}: invalid scenario\n  nodes[1].count: Too big: expected number to be <=2000`)
+    expect(Date.now() - started).toBeLessThan(20_000)
+  })
+
+  it('validate: a YAML syntax error shows file:line:col and a code frame', async () => {
+    const dir = await tmp()
+    const file = path.join(dir, 'bad.yaml')
+    await writeFile(file, 'name: t\ntitle: T\nnodes: [{ role: peer, name: A }\nsteps: []\n')
+    const r = await cli(['validate', file])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+: not valid YAML: .*\n  \\d \\| .*\n +\\| +\\^\n`))
+  })
+
+  it('--peers that makes a group member shadow a declared node is exit 2 before anything runs', async () => {
+    const dir = await tmp()
+    const file = path.join(dir, 'group.yaml')
+    await writeFile(file, 'name: group\ntitle: group\nnodes: [{ role: bootstrap, name: boot }, { role: peer, name: p, count: 2 }, { role: peer, name: p-5 }]\nsteps: [{ action: start, nodes: [boot, p] }, { action: connect, nodes: [p], expect: { success: true } }]\n')
+    const r = await cli(['run', file, '--peers', '6', '--report-dir', dir])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/--peers 6: .*group\.yaml: invalid scenario\n  nodes\[2\]\.name: "p-5" is also a member of the group "p" \(count 6\)/)
+  })
+
+  it('list keeps its columns aligned however long the tags are', async () => {
+    const dir = await tmp()
+    const tags = Array.from({ length: 20 }, (_, i) => `a-rather-long-tag-number-${i}`)
+    await writeFile(path.join(dir, 'a.yaml'), `name: a\ntitle: A\ntags: [${tags.join(', ')}]\nnodes: [{ role: peer, name: A }]\nsteps: [{ action: wait, until: { routingTable: { node: A, minPeers: 0 } }, timeoutMs: 100 }]\n`)
+    await writeFile(path.join(dir, 'b.yaml'), 'name: b\ntitle: B\nplanTest: 1\nnodes: [{ role: peer, name: A }]\nsteps: [{ action: wait, until: { routingTable: { node: A, minPeers: 0 } }, timeoutMs: 100 }]\n')
+    const r = await cli(['list', dir])
+    expect(r.code).toBe(0)
+    const lines = r.stdout.trim().split('\n')
+    expect(lines).toHaveLength(2)
+    const fileColumn = lines.map(l => l.indexOf(path.relative(ROOT, dir)))
+    expect(fileColumn[0]).toBe(fileColumn[1])
+    expect(fileColumn[0]).toBeLessThan(100)
+    expect(lines[0]).toContain('…')
   })
 
   it('validate: 0 for a good file, 2 with file and field for a bad one, never a stack trace', async () => {

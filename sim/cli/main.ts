@@ -1,12 +1,15 @@
 #!/usr/bin/env node
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util'
 import path from 'node:path'
+import { stat } from 'node:fs/promises'
 import { ModeSchema, type Mode } from '../record.ts'
-import { InputError, loadBuiltin, loadScenarios, findScenarioFiles, loadScenarioFile } from '../../scenarios/load.ts'
+import { formatIssues, InputError, loadBuiltin, loadScenarios, findScenarioFiles, loadScenarioFile, type LoadedScenario } from '../../scenarios/load.ts'
+import { MAX_POPULATION, ScenarioSchema } from '../../scenarios/schema.ts'
 import { scenarioJsonSchema } from '../../scenarios/json-schema.ts'
 import { readReport, rebuildReports, runSummary, summaryLine, writeReports, buildReport } from '../../reports/index.ts'
 import { runSuite } from '../suite.ts'
 import { newSeed } from '../seed.ts'
+import { describeError } from '../../nodes/util.ts'
 
 const HELP: Record<string, string> = {
   main: `chiral-sim — bootstrap-stability scenarios for a libp2p network
@@ -28,10 +31,11 @@ Options:
   --mode MODE          memory (default) | tcp | process | docker
   --seed N             seed for identities, content and schedules (default: random, printed and in the report)
   --time-scale X       0 < X ≤ 1; 1 = the plan's real timings (default: each scenario's own, 0.1 for the suite)
-  --peers N            resize every peer group (peers declared with "count") to N
+  --peers N            resize every peer group (peers declared with "count") to N (1–${MAX_POPULATION})
   --filter REGEX       run only scenarios whose name matches
   --report-dir DIR     where reports go (default: chiral-reports)
-  --junit [PATH]       JUnit XML path (default: REPORT-DIR/junit.xml; always written)
+  --junit [PATH]       JUnit XML path (default, also for a bare --junit: REPORT-DIR/junit.xml; always written);
+                       a next argument that is an option, a scenario file or a folder is not taken as PATH
   --baseline FILE      compare with an earlier report.json; regressions are listed first
   --jobs N             scenarios run at once (default 2; 1 in docker mode)
   -h, --help           this help`,
@@ -43,14 +47,52 @@ Options:
 
 class UsageError extends InputError {}
 
+/** Edit distance, for "did you mean": a typo is one or two edits away. */
+function distance (a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i]
+    for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
+    prev = row
+  }
+  return prev[b.length]!
+}
+
+/** ' (did you mean "x"?)' for the closest known word within two edits, else ''. */
+export function didYouMean (word: string, known: readonly string[]): string {
+  const best = known.map(k => ({ k, d: distance(word.toLowerCase(), k.toLowerCase()) })).sort((x, y) => x.d - y.d)[0]
+  return best != null && best.d <= Math.max(1, Math.min(2, Math.floor(word.length / 3))) ? ` (did you mean "${best.k}"?)` : ''
+}
+
+const COMMANDS = ['run', 'list', 'validate', 'report', 'schema', 'help']
+
 type Parsed = { values: Record<string, string | boolean | undefined>, positionals: string[] }
 
 function parse (args: string[], options: ParseArgsOptionsConfig, help: string): Parsed {
   try {
     return parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true }) as Parsed
   } catch (err) {
-    throw new UsageError(`${(err as Error).message.replace(/\. To specify a positional.*$/s, '')}\n\n${help}`)
+    const message = (err as Error).message.replace(/\. To specify a positional.*$/s, '')
+    const unknown = /^Unknown option '(--[^']+)'/.exec(message)?.[1]
+    const hint = unknown == null ? '' : didYouMean(unknown, [...Object.keys(options), 'help'].map(o => `--${o}`))
+    throw new UsageError(`${message}${hint}\n\n${help}`)
   }
+}
+
+/**
+ * `--junit [PATH]`: a bare --junit means the default path. parseArgs has no optional values, so a --junit whose next
+ * argument is missing, an option, a scenario file or a folder is rewritten to its default before parsing.
+ */
+async function optionalJunitPath (args: string[]): Promise<string[]> {
+  const out: string[] = []
+  for (const [i, arg] of args.entries()) {
+    if (arg !== '--junit') { out.push(arg); continue }
+    const next = args[i + 1]
+    const isPath = next != null && !next.startsWith('-') && !/\.(ya?ml|json)$/.test(next) &&
+      (await stat(next).catch(() => null))?.isDirectory() !== true
+    out.push(isPath ? arg : '--junit=')
+  }
+  return out
 }
 
 function numberOption (name: string, value: string | undefined, check: (n: number) => boolean, what: string): number | undefined {
@@ -60,7 +102,8 @@ function numberOption (name: string, value: string | undefined, check: (n: numbe
   return n
 }
 
-async function run (args: string[]): Promise<number> {
+async function run (argv: string[]): Promise<number> {
+  const args = await optionalJunitPath(argv)
   const { values, positionals } = parse(args, {
     mode: { type: 'string' }, seed: { type: 'string' }, 'time-scale': { type: 'string' }, peers: { type: 'string' },
     filter: { type: 'string' }, 'report-dir': { type: 'string' }, junit: { type: 'string' }, baseline: { type: 'string' }, jobs: { type: 'string' }
@@ -71,7 +114,7 @@ async function run (args: string[]): Promise<number> {
   const mode: Mode = modeResult.data
   const seed = numberOption('seed', values.seed as string | undefined, n => Number.isInteger(n) && n >= 0, 'the seed is a whole number ≥ 0') ?? newSeed()
   const timeScale = numberOption('time-scale', values['time-scale'] as string | undefined, n => n > 0 && n <= 1, 'the time scale is a number with 0 < X ≤ 1 (1 = real time)')
-  const peers = numberOption('peers', values.peers as string | undefined, n => Number.isInteger(n) && n >= 1 && n <= 2000, 'the number of peers is a whole number from 1 to 2000')
+  const peers = numberOption('peers', values.peers as string | undefined, n => Number.isInteger(n) && n >= 1 && n <= MAX_POPULATION, `the number of peers is a whole number from 1 to ${MAX_POPULATION}`)
   const jobs = numberOption('jobs', values.jobs as string | undefined, n => Number.isInteger(n) && n >= 1 && n <= 16, 'jobs is a whole number from 1 to 16')
   let filter: RegExp | undefined
   if (values.filter != null) {
@@ -81,9 +124,7 @@ async function run (args: string[]): Promise<number> {
   let scenarios = positionals.length === 0 ? await loadBuiltin() : await loadScenarios(positionals)
   if (filter != null) scenarios = scenarios.filter(s => filter.test(s.scenario.name))
   if (scenarios.length === 0) throw new UsageError(`--filter ${String(values.filter)}: no scenario matches; "chiral-sim list" shows their names`)
-  if (peers != null) {
-    scenarios = scenarios.map(s => ({ ...s, scenario: { ...s.scenario, nodes: s.scenario.nodes.map(n => n.role === 'peer' && n.count != null ? { ...n, count: peers } : n) } }))
-  }
+  if (peers != null) scenarios = scenarios.map(s => resized(s, peers))
   const reportDir = (values['report-dir'] as string | undefined) ?? 'chiral-reports'
   const interactive = process.stdout.isTTY === true && process.env.CI == null
   console.log(`chiral-sim: ${scenarios.length} scenario(s), mode ${mode}, seed ${seed}${timeScale != null ? `, time scale ${timeScale}` : ''}`)
@@ -107,7 +148,7 @@ async function run (args: string[]): Promise<number> {
   })
   process.off('SIGINT', onSigint)
   process.off('SIGTERM', onSigint)
-  const junit = values.junit as string | undefined
+  const junit = values.junit === '' ? undefined : values.junit as string | undefined
   const written = await writeReports(record, reportDir, { ...(baseline != null ? { baseline } : {}), junit: junit ?? true })
   const report = buildReport(record, baseline != null ? { baseline } : {})
   console.log(runSummary(report))
@@ -116,14 +157,36 @@ async function run (args: string[]): Promise<number> {
   return record.scenarios.every(s => s.status === 'passed' || s.status === 'skipped') ? 0 : 1
 }
 
+/**
+ * `--peers N` resizes every group, which can make a group member shadow a declared node or a member name too long:
+ * the resized scenario is validated again, as a file would be.
+ */
+function resized ({ file, scenario }: LoadedScenario, peers: number): LoadedScenario {
+  const nodes = scenario.nodes.map(n => n.role === 'peer' && n.count != null ? { ...n, count: peers } : n)
+  const result = ScenarioSchema.safeParse({ ...scenario, nodes })
+  if (!result.success) throw new UsageError(`--peers ${peers}: ${formatIssues(file, result.error)}`)
+  return { file, scenario: result.data }
+}
+
+/** A cell cut to `width` characters with an ellipsis, padded, so columns stay aligned. */
+function cell (text: string, width: number): string {
+  return (text.length > width ? `${text.slice(0, width - 1)}…` : text).padEnd(width)
+}
+
 async function list (args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {}, HELP.list!)
   if (values.help === true) { console.log(HELP.list); return 0 }
   const scenarios = positionals.length === 0 ? await loadBuiltin() : await loadScenarios(positionals)
-  for (const { scenario, file } of scenarios) {
-    const plan = scenario.planTest != null ? `Test ${scenario.planTest}` : scenario.tags.join(',')
-    console.log(`${scenario.name.padEnd(34)} ${plan.padEnd(12)} ${(scenario.modes ?? ['all modes']).join(',').padEnd(22)} ${path.relative(process.cwd(), file)}`)
-  }
+  const rows = scenarios.map(({ scenario, file }) => [
+    scenario.name,
+    scenario.planTest != null ? `Test ${scenario.planTest}` : scenario.tags.join(','),
+    (scenario.modes ?? ['all modes']).join(','),
+    path.relative(process.cwd(), file)
+  ] as const)
+  // Each column as wide as its widest entry, up to a cap; the file path comes last and is never cut.
+  const caps = [40, 24, 28]
+  const widths = caps.map((cap, i) => Math.min(cap, Math.max(...rows.map(r => r[i]!.length))))
+  for (const row of rows) console.log(`${widths.map((w, i) => cell(row[i]!, w)).join(' ')} ${row[3]}`)
   return 0
 }
 
@@ -145,6 +208,14 @@ async function validate (args: string[]): Promise<number> {
   return bad === 0 ? 0 : 2
 }
 
+function schema (args: string[]): number {
+  const { values, positionals } = parse(args, {}, HELP.schema!)
+  if (values.help === true) { console.log(HELP.schema); return 0 }
+  if (positionals.length > 0) throw new UsageError(`schema takes no arguments\n\n${HELP.schema}`)
+  console.log(JSON.stringify(scenarioJsonSchema(), null, 2))
+  return 0
+}
+
 async function report (args: string[]): Promise<number> {
   const { values, positionals } = parse(args, { baseline: { type: 'string' } }, HELP.report!)
   if (values.help === true) { console.log(HELP.report); return 0 }
@@ -164,12 +235,12 @@ export async function main (argv: string[]): Promise<number> {
       case 'list': return await list(rest)
       case 'validate': return await validate(rest)
       case 'report': return await report(rest)
-      case 'schema': console.log(JSON.stringify(scenarioJsonSchema(), null, 2)); return 0
+      case 'schema': return schema(rest)
       case '-h': case '--help': case 'help': console.log(HELP.main); return 0
       default:
         // "chiral-sim scenarios/x.yaml --mode tcp" reads as a run.
         if (first.startsWith('-') || /\.(ya?ml|json)$/.test(first) || first.includes('/')) return await run(argv)
-        throw new UsageError(`unknown command "${first}"\n\n${HELP.main}`)
+        throw new UsageError(`unknown command "${first}"${didYouMean(first, COMMANDS)}\n\n${HELP.main}`)
     }
   } catch (err) {
     const name = (err as Error)?.name
@@ -177,7 +248,7 @@ export async function main (argv: string[]): Promise<number> {
       console.error(`chiral-sim: ${(err as Error).message}`)
       return 2
     }
-    console.error(`chiral-sim: internal error: ${(err as Error)?.message ?? String(err)}\n(set CHIRAL_DEBUG=1 for the stack trace)`)
+    console.error(`chiral-sim: internal error: ${describeError(err)}\n(set CHIRAL_DEBUG=1 for the stack trace)`)
     if (process.env.CHIRAL_DEBUG != null) console.error(err)
     return 1
   }
