@@ -161,6 +161,13 @@ describe('validation catches what would otherwise go wrong at run time', () => {
     expect(problem(minimal.replace('action: connect, nodes: [A]', 'action: connect, nodes: [boot]'))).toMatch(/steps\[1\]\.nodes\[0\]: "boot" is a bootstrap node; "connect" runs on peers/)
   })
 
+  it('a command step on a node no earlier step started is refused', () => {
+    expect(problem(minimal.replace('nodes: [boot, A] }', 'nodes: [boot] }'))).toMatch(/steps\[1\]\.nodes\[0\]: "A" is not started by an earlier step; add it to a "start" step before "connect"/)
+    expect(problem(withGroup(3, '  - { action: verify, nodes: [p-2], expect: { overall: verified } }\n').replace('nodes: [boot, A, p]', 'nodes: [boot, A, p-1]'))).toMatch(/steps\[2\]\.nodes\[0\]: "p-2" is not started/)
+    // Stopped and started again, started member by member, or brought in by churn: all fine.
+    expect(() => parseScenario(withGroup(2, '  - { action: stop, nodes: [A] }\n  - { action: restart, nodes: [A] }\n  - { action: verify, nodes: [A, p], expect: { overall: verified } }\n').replace('nodes: [boot, A, p]', 'nodes: [boot, A, p-1, p-2]'), 'x.yaml')).not.toThrow()
+  })
+
   it('a scenario that asserts nothing is refused (it could never fail)', () => {
     expect(problem(minimal.replace(', expect: { success: true }', ''))).toMatch(/  steps: the scenario asserts nothing/)
     expect(problem(minimal.replace('expect: { success: true }', 'expect: {}'))).toMatch(/asserts nothing/)

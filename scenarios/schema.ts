@@ -446,6 +446,15 @@ function crossCheck (s: ScenarioData, ctx: z.RefinementCtx): void {
 
   const shared = new Set<string>()
   const faults = new Set<string>()
+  /** Nodes and groups some earlier step started (start, restart, churn): a command to any other has no node to go to. */
+  const started = new Set<string>()
+  const everStarted = (ref: string): boolean => {
+    if (started.has(ref)) return true
+    const group = groupOf(ref)
+    if (group != null) return started.has(group.name)
+    // A whole group: started as a group, or member by member.
+    return groups.has(ref) && [...started].some(r => groupOf(r)?.name === ref)
+  }
   const checkSteps = (steps: readonly AnyStep[], prefix: Path, outer: number | undefined): void => {
     for (const [i, step] of steps.entries()) {
       const base: Path = [...prefix, i]
@@ -457,7 +466,20 @@ function crossCheck (s: ScenarioData, ctx: z.RefinementCtx): void {
         }
       }
       const roles: Want = PEER_STEPS.has(step.action) ? { roles: PEERS, why: `"${step.action}" runs on peers` } : step.action === 'refresh' ? { roles: CHIRAL } : {}
-      if ('nodes' in step) step.nodes.forEach((n, j) => { check(n, [...base, 'nodes', j], roles) })
+      const commands = (PEER_STEPS.has(step.action) && step.action !== 'churn') || step.action === 'refresh'
+      const refs: Array<[string, Path]> = 'nodes' in step ? step.nodes.map((n, j) => [n, [...base, 'nodes', j]]) : 'node' in step ? [[step.node, [...base, 'node']]] : []
+      for (const [n, at] of refs) {
+        if (commands && (declared.has(n) || groupOf(n) != null) && !everStarted(n)) issue(at, `"${n}" is not started by an earlier step; add it to a "start" step before "${step.action}"`)
+      }
+      if (step.action === 'start' || step.action === 'restart' || step.action === 'churn') for (const n of step.nodes) started.add(n)
+      if ('nodes' in step) {
+        step.nodes.forEach((n, j) => {
+          const spec = check(n, [...base, 'nodes', j], roles)
+          if ((step.action === 'stop' || step.action === 'kill' || step.action === 'restart') && spec?.role === 'external' && spec.command == null && spec.image == null) {
+            issue([...base, 'nodes', j], `external node "${n}" is not started by chiral-sim (it has no command or image), so a scenario cannot ${step.action} it; give it a command or an image, or fault its links instead`)
+          }
+        })
+      }
       if ('node' in step) check(step.node, [...base, 'node'], { ...roles, concrete: true })
       if ('target' in step) {
         const t = step.target
