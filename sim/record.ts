@@ -170,7 +170,9 @@ export const RunRecordSchema = z.object({
     timeScale: z.number(),
     versions: z.object({ node: z.string(), libp2p: z.string(), kadDht: z.string(), chiralSim: z.string() }),
     host: z.object({ platform: z.string(), arch: z.string(), cpus: z.number().int(), memoryMiB: z.number() }),
-    argv: z.array(z.string()).default([])
+    argv: z.array(z.string()).default([]),
+    /** Ctrl-C (or SIGTERM) ended the run early: its scenarios' data is partial, those not started were not run. */
+    interrupted: z.boolean().default(false)
   }),
   scenarios: z.array(ScenarioRecordSchema)
 })

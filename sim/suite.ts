@@ -33,6 +33,11 @@ export async function runSuite (scenarios: LoadedScenario[], opts: SuiteOptions)
     while (next < scenarios.length) {
       const index = next++
       const { scenario, file } = scenarios[index]!
+      if (opts.signal?.aborted === true) {
+        // Not started at all: nothing to tear down, and nothing measured that a KPI could count.
+        results[index] = notRun(scenario, file, opts)
+        continue
+      }
       opts.onScenarioStart?.(scenario.name)
       const record = await runScenario(scenario, {
         mode: opts.mode,
@@ -59,8 +64,35 @@ export async function runSuite (scenarios: LoadedScenario[], opts: SuiteOptions)
       timeScale: opts.timeScale ?? (scenarios[0]?.scenario.timeScale ?? 1),
       versions: { ...VERSIONS, chiralSim: CHIRAL_SIM_VERSION },
       host: { platform: process.platform, arch: process.arch, cpus: os.cpus().length, memoryMiB: Math.round(os.totalmem() / 1048576) },
-      argv: opts.argv ?? []
+      argv: opts.argv ?? [],
+      interrupted: opts.signal?.aborted === true
     },
     scenarios: results
+  }
+}
+
+function notRun (scenario: LoadedScenario['scenario'], file: string | undefined, opts: SuiteOptions): ScenarioRecord {
+  const at = Date.now()
+  return {
+    name: scenario.name,
+    title: scenario.title,
+    description: scenario.description,
+    ...(scenario.planTest != null ? { planTest: scenario.planTest } : {}),
+    tags: scenario.tags,
+    ...(file != null ? { file } : {}),
+    status: 'skipped',
+    reason: 'not run: the run was interrupted',
+    mode: opts.mode,
+    seed: opts.seed,
+    timeScale: opts.timeScale ?? scenario.timeScale,
+    startedAt: at,
+    endedAt: at,
+    durationMs: 0,
+    nodes: [],
+    steps: [],
+    assertions: [],
+    events: [],
+    faults: [],
+    recoveries: []
   }
 }

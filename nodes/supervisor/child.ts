@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
+import { accessSync, constants } from 'node:fs'
+import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { z } from 'zod'
 import type { NodeConfigInput } from '../config.ts'
@@ -65,10 +67,41 @@ export interface SpawnCommandOptions<R> {
   readyLine?: (line: string) => R | undefined
   /** Also look for the ready line on stderr (third-party nodes often log there). Default: stdout only. */
   readyOnStderr?: boolean
+  /**
+   * Its own process group: a terminal's Ctrl-C (sent to the whole foreground group) reaches only the harness, which
+   * then stops the child in order, instead of the child dying first under a teardown that still needs it.
+   */
+  detached?: boolean
+  /**
+   * Killed (SIGKILL) by the kernel when this process dies, however it dies, for commands that cannot watch their stdin
+   * as chiral nodes do. Linux only (util-linux `setpriv --pdeathsig`); elsewhere the next run's reaper catches it.
+   */
+  dieWithParent?: boolean
+  /** The child and its pipes do not keep this process alive (the 'exit' hook still kills it). */
+  unref?: boolean
   /** Called with every complete output line, stdout and stderr, for as long as the process runs. */
   onLine?: (line: string, stream: 'stdout' | 'stderr') => void
   startTimeoutMs: number
   signal?: AbortSignal | undefined
+}
+
+let wrapper: string | null | undefined
+
+/** setpriv execs the command in place (same pid), with the kernel's parent-death signal set. */
+function parentDeathWrapper (): string | undefined {
+  if (wrapper === undefined) {
+    wrapper = null
+    if (process.platform === 'linux') {
+      for (const dir of ['/usr/bin', '/bin', '/usr/sbin', '/sbin']) {
+        try {
+          accessSync(path.join(dir, 'setpriv'), constants.X_OK)
+          wrapper = path.join(dir, 'setpriv')
+          break
+        } catch { /* not here */ }
+      }
+    }
+  }
+  return wrapper ?? undefined
 }
 
 export class ChildNode<R = NodeReady> implements AsyncDisposable {
@@ -127,13 +160,18 @@ export class ChildNode<R = NodeReady> implements AsyncDisposable {
     const name = options.name
     options.signal?.throwIfAborted()
     installExitHook()
-    const child = spawn(options.file, options.args, {
+    const leash = options.dieWithParent === true ? parentDeathWrapper() : undefined
+    const child = spawn(leash ?? options.file, leash != null ? ['--pdeathsig', 'KILL', '--', options.file, ...options.args] : options.args, {
       stdio: ['pipe', 'pipe', 'pipe'],
-      detached: false,
+      detached: options.detached === true,
       env: options.env ?? process.env,
       ...(options.cwd != null ? { cwd: options.cwd } : {})
     })
     live.add(child)
+    if (options.unref === true) {
+      child.unref()
+      for (const stream of [child.stdin, child.stdout, child.stderr]) (stream as unknown as { unref?: () => void } | null)?.unref?.()
+    }
     const stderr = { text: '' }
     const lines = (stream: 'stdout' | 'stderr', onLine: (line: string) => void): void => {
       let buffered = ''

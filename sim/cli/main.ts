@@ -146,13 +146,18 @@ async function run (argv: string[]): Promise<number> {
       console.log(summaryLine(r as Parameters<typeof summaryLine>[0]))
     }
   })
-  process.off('SIGINT', onSigint)
-  process.off('SIGTERM', onSigint)
-  const junit = values.junit === '' ? undefined : values.junit as string | undefined
-  const written = await writeReports(record, reportDir, { ...(baseline != null ? { baseline } : {}), junit: junit ?? true })
-  const report = buildReport(record, baseline != null ? { baseline } : {})
-  console.log(runSummary(report))
-  console.log(`reports: ${written.jsonPath}, ${written.htmlPath}${written.junitPath != null ? `, ${written.junitPath}` : ''}`)
+  // The handlers stay until the reports are written: a Ctrl-C that arrives meanwhile must not kill the process
+  // half-way through report.json (a second one still forces the exit).
+  try {
+    const junit = values.junit === '' ? undefined : values.junit as string | undefined
+    const written = await writeReports(record, reportDir, { ...(baseline != null ? { baseline } : {}), junit: junit ?? true })
+    const report = buildReport(record, baseline != null ? { baseline } : {})
+    console.log(runSummary(report))
+    console.log(`reports: ${written.jsonPath}, ${written.htmlPath}${written.junitPath != null ? `, ${written.junitPath}` : ''}`)
+  } finally {
+    process.off('SIGINT', onSigint)
+    process.off('SIGTERM', onSigint)
+  }
   if (controller.signal.aborted) return 130
   return record.scenarios.every(s => s.status === 'passed' || s.status === 'skipped') ? 0 : 1
 }

@@ -211,6 +211,11 @@ export class LinkProxies implements AsyncDisposable {
   /** Deletes every proxy this instance created (all are attempted; failures are reported together). */
   async disposeAll (): Promise<void> {
     const failures: Error[] = []
+    if (!this.server.running) {
+      // A spawned server that exited took its proxies with it: there is nothing left to delete, and no one to ask.
+      for (const proxyName of this.proxyNames) this.server.createdProxies.delete(proxyName)
+      this.proxyNames.clear()
+    }
     for (const proxyName of [...this.proxyNames]) {
       try {
         await this.request('DELETE', `/proxies/${encodeURIComponent(proxyName)}`)

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
 import http from 'node:http'
 import os from 'node:os'
@@ -9,7 +9,7 @@ import { toxiproxyRequest } from './api.ts'
 import { freePort } from '../../nodes/free-port.ts'
 import { LinkProxies } from './links.ts'
 import { exchange, isProcessAlive, pidsWithArgs, startEchoServer, toxiproxyGate, waitUntil, type EchoServer } from './test-support.ts'
-import { findToxiproxyBinary, REPO_ROOT, startToxiproxy, ToxiproxyUnavailableError, type ToxiproxyServer } from './toxiproxy-server.ts'
+import { findToxiproxyBinary, reapOrphanedToxiproxyServers, REPO_ROOT, startToxiproxy, ToxiproxyUnavailableError, type ToxiproxyServer } from './toxiproxy-server.ts'
 
 // The parent scripts are .ts: they need the project's Node 24 (type stripping), which may not be the Node running
 // vitest (a `#!/usr/bin/env node` shim picks whatever is first on PATH).
@@ -25,6 +25,10 @@ afterEach(async () => {
     try { await fn() } catch {}
   }
 })
+
+function pgidOf (pid: number): number {
+  return Number(execFileSync('ps', ['-o', 'pgid=', '-p', String(pid)], { encoding: 'utf8' }).trim())
+}
 
 function killOnCleanup (child: ChildProcess): void {
   cleanups.push(() => {
@@ -95,6 +99,19 @@ describe.skipIf(gate.skip)(`a real toxiproxy-server process${gate.title}`, () =>
     expect(isProcessAlive(pid)).toBe(false)
     await expect(toxiproxyRequest(server.url, 'GET', '/version', undefined, { timeoutMs: 1_000 })).rejects.toThrow(/ECONNREFUSED/)
     await server.close()
+  })
+
+  it('a server that died (Ctrl-C reached it, OOM) took its proxies along: disposing the links is not an error', async () => {
+    const server = await start()
+    const proxies = new LinkProxies(server)
+    const echo = await startEchoServer()
+    cleanups.push(() => echo.close())
+    await proxies.createLink('a->b', { host: '127.0.0.1', port: echo.port })
+    expect(server.running).toBe(true)
+    process.kill(server.pid!, 'SIGKILL')
+    expect(await waitUntil(() => !server.running, 3_000)).toBe(true)
+    await expect(proxies.disposeAll()).resolves.toBeUndefined()
+    expect(server.createdProxies.size).toBe(0)
   })
 
   it('is an AsyncDisposable: `await using` stops it', async () => {
@@ -217,6 +234,34 @@ describe.skipIf(gate.skip)(`a real toxiproxy-server process${gate.title}`, () =>
       process.kill(-child.pid!, 'SIGINT')
       expect(await exited(child)).toBe(true)
       expect(await waitUntil(() => !isProcessAlive(serverPid), 3_000)).toBe(true)
+    })
+
+    it('SIGKILL of the parent takes the server along (issue 12: it leaked, with its listening ports)', async () => {
+      const { child, serverPid } = await runParent('wait')
+      // The server is in its own process group: only the parent-death tie can reach it.
+      expect(pgidOf(serverPid)).not.toBe(pgidOf(child.pid!))
+      process.kill(child.pid!, 'SIGKILL')
+      expect(await exited(child)).toBe(true)
+      expect(await waitUntil(() => !isProcessAlive(serverPid), 3_000)).toBe(true)
+    })
+
+    it('the reaper kills a server whose owner is gone, and leaves a live owner\'s server alone', async () => {
+      const deadOwner = spawn('true')
+      await new Promise(resolve => deadOwner.once('exit', resolve))
+      const orphanDir = fs.mkdtempSync(path.join(os.tmpdir(), `chiral-toxiproxy-${deadOwner.pid!}-`))
+      cleanups.push(() => { fs.rmSync(orphanDir, { recursive: true, force: true }) })
+      fs.writeFileSync(path.join(orphanDir, 'identity.json'), '[]')
+      const port = await freePort()
+      // Started without the tie, as by a harness on a system without one: its parent is not the owner in its path.
+      const orphan = spawn(binary, ['-host', '127.0.0.1', '-port', String(port), '-config', path.join(orphanDir, 'identity.json')], { stdio: 'ignore', detached: true })
+      killOnCleanup(orphan)
+      expect(await waitUntil(() => pidsWithArgs(['-port', String(port)]).length > 0, 3_000)).toBe(true)
+      const mine = await startToxiproxy({ binary })
+      cleanups.push(async () => { await mine.close() })
+
+      expect(reapOrphanedToxiproxyServers()).toEqual([orphan.pid])
+      expect(await waitUntil(() => orphan.exitCode !== null || orphan.signalCode !== null, 3_000)).toBe(true)
+      expect(isProcessAlive(mine.pid!)).toBe(true)
     })
   })
 })

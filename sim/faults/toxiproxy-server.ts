@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url'
 import { Toxiproxy } from 'toxiproxy-node-client'
 import { toxiproxyRequest } from './api.ts'
 import { freePort } from '../../nodes/free-port.ts'
+import { ChildNode } from '../../nodes/supervisor/child.ts'
 import { goBuildVersion, parsePrometheusText } from './metrics.ts'
 
 /**
@@ -22,8 +23,6 @@ export const REPO_BINARY = path.join(REPO_ROOT, '.toxiproxy', 'bin', BINARY_NAME
 const DEFAULT_START_TIMEOUT_MS = 10_000
 const DEFAULT_URL_TIMEOUT_MS = 5_000
 const DEFAULT_KILL_TIMEOUT_MS = 3_000
-/** After SIGKILL the kernel reaps at once; this only bounds the wait for Node to see the exit. */
-const SIGKILL_WAIT_MS = 2_000
 const POLL_INTERVAL_MS = 50
 /** Only a tail of the server's log is kept, for error messages; the rest is drained so its pipe never fills. */
 const LOG_TAIL_LINES = 40
@@ -39,6 +38,8 @@ export interface ToxiproxyServer extends AsyncDisposable {
   readonly mode: 'spawned' | 'external'
   /** The server's pid when this process started it. */
   readonly pid: number | null
+  /** False once a spawned server has exited (its proxies went with it); always true for an external one. */
+  readonly running: boolean
   /** Whether /metrics answers; the byte counters need it (and a server started with -proxy-metrics). */
   readonly metricsEnabled: boolean
   close (): Promise<void>
@@ -176,6 +177,7 @@ async function connectExternal (rawUrl: string, source: string, opts: StartToxip
     createdProxies,
     mode: 'external',
     pid: null,
+    running: true,
     metricsEnabled: metricsText != null,
     close,
     [Symbol.asyncDispose]: close
@@ -207,46 +209,21 @@ function parseVersion (body: unknown, metricsText: string | null): string {
 // A server this process starts
 
 /**
- * Children still running. A process that exits without closing its servers (an uncaught error, process.exit,
- * a test worker torn down) kills them from the 'exit' hook: Toxiproxy holds no state worth a graceful stop.
- * Ctrl-C in a terminal reaches the server directly (same process group), and it exits on SIGINT by itself.
+ * A spawned server is a ChildNode (one child-process helper for the whole harness): in its own process group, so a
+ * terminal's Ctrl-C reaches only the harness, which still needs the server to delete its proxies; tied to this
+ * process by the kernel's parent-death signal, so a SIGKILLed harness takes it along; unref'd, so a harness that
+ * forgets to close it still exits (and the 'exit' hook kills it). Where the tie is unavailable, the next run's
+ * reaper (reapOrphanedToxiproxyServers) finds it by the owner pid in its -config path.
  */
-const liveChildren = new Set<ChildProcess>()
-let exitHookInstalled = false
-
-function killLiveChildren (): void {
-  for (const child of liveChildren) {
-    try { child.kill('SIGKILL') } catch {}
-  }
-}
-
-function track (child: ChildProcess): void {
-  if (!exitHookInstalled) {
-    process.on('exit', killLiveChildren)
-    exitHookInstalled = true
-  }
-  liveChildren.add(child)
-  child.once('exit', () => liveChildren.delete(child))
-}
+const CONFIG_DIR_PREFIX = 'chiral-toxiproxy-'
 
 class LogTail {
   readonly lines: string[] = []
-  private partial = ''
-  private readonly onLine: (line: string) => void
 
-  constructor (onLine: (line: string) => void) {
-    this.onLine = onLine
-  }
-
-  push (chunk: Buffer | string): void {
-    const parts = (this.partial + chunk.toString()).split('\n')
-    this.partial = parts.pop() ?? ''
-    for (const line of parts) {
-      if (line.trim() === '') continue
-      this.lines.push(line)
-      if (this.lines.length > LOG_TAIL_LINES) this.lines.shift()
-      this.onLine(line)
-    }
+  push (line: string): void {
+    if (line.trim() === '') return
+    this.lines.push(line)
+    if (this.lines.length > LOG_TAIL_LINES) this.lines.shift()
   }
 
   text (): string {
@@ -254,30 +231,44 @@ class LogTail {
   }
 }
 
-function hasExited (child: ChildProcess): boolean {
-  return child.exitCode !== null || child.signalCode !== null
+async function stopChild (child: ChildNode<undefined>, killTimeoutMs: number): Promise<void> {
+  if (child.exited) return
+  try {
+    await child.terminate(killTimeoutMs)
+  } catch {
+    throw new Error(`toxiproxy-server (pid ${child.pid}) did not exit within ${killTimeoutMs} ms of SIGTERM nor after SIGKILL`)
+  }
 }
 
-function waitForExit (child: ChildProcess, ms: number): Promise<boolean> {
-  if (hasExited(child)) return Promise.resolve(true)
-  return new Promise(resolve => {
-    const timer = setTimeout(() => { child.off('exit', onExit); resolve(hasExited(child)) }, ms)
-    const onExit = (): void => { clearTimeout(timer); resolve(true) }
-    child.once('exit', onExit)
-  })
-}
-
-async function stopChild (child: ChildProcess, killTimeoutMs: number): Promise<void> {
-  if (child.pid == null || hasExited(child)) return
-  child.kill('SIGTERM')
-  if (await waitForExit(child, killTimeoutMs)) return
-  child.kill('SIGKILL')
-  if (await waitForExit(child, SIGKILL_WAIT_MS)) return
-  throw new Error(`toxiproxy-server (pid ${child.pid}) did not exit within ${killTimeoutMs + SIGKILL_WAIT_MS} ms of SIGTERM and SIGKILL`)
+/**
+ * Kills toxiproxy-servers that a harness started and that outlived it (SIGKILL where no parent-death signal exists,
+ * or an older version): its -config path names the owner's pid, and a server whose parent is no longer that owner
+ * is an orphan. Returns the pids killed.
+ */
+export function reapOrphanedToxiproxyServers (): number[] {
+  let out = ''
+  try {
+    out = execFileSync('ps', ['-eo', 'pid=,ppid=,args='], { encoding: 'utf8', timeout: 10_000 })
+  } catch {
+    return []
+  }
+  const killed: number[] = []
+  const marker = new RegExp(`-config \\S*${CONFIG_DIR_PREFIX}(\\d+)-`)
+  for (const line of out.split('\n')) {
+    const m = /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(line)
+    if (m == null || !m[3]!.includes(BINARY_NAME)) continue
+    const owner = marker.exec(m[3]!)?.[1]
+    if (owner == null || Number(m[2]) === Number(owner)) continue
+    try {
+      process.kill(Number(m[1]), 'SIGKILL')
+      killed.push(Number(m[1]))
+    } catch { /* gone meanwhile, or not ours to kill */ }
+  }
+  return killed
 }
 
 type Attempt =
-  | { ok: true, child: ChildProcess, url: string, log: LogTail }
+  | { ok: true, child: ChildNode<undefined>, url: string, log: LogTail }
   | { ok: false, retry: boolean, error: Error }
 
 async function spawnServer (binary: string, opts: StartToxiproxyOptions): Promise<ToxiproxyServer> {
@@ -287,7 +278,8 @@ async function spawnServer (binary: string, opts: StartToxiproxyOptions): Promis
   // "something answers on the port" proves nothing: the server is ours only if it knows a proxy that only our
   // -config file defines. The proxy is disabled, so it binds nothing, and it is deleted once the server is up.
   const identity = `chiral-identity-${randomBytes(6).toString('hex')}`
-  const tmp = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'chiral-toxiproxy-'))
+  // The owner's pid in the path is how a later run's reaper knows whose server it is.
+  const tmp = await fs.promises.mkdtemp(path.join(os.tmpdir(), `${CONFIG_DIR_PREFIX}${process.pid}-`))
   const config = path.join(tmp, 'identity.json')
   let attempt: Attempt | undefined
   try {
@@ -334,7 +326,8 @@ async function spawnServer (binary: string, opts: StartToxiproxyOptions): Promis
     client: new Toxiproxy(url),
     createdProxies,
     mode: 'spawned',
-    pid: child.pid ?? null,
+    pid: child.pid,
+    get running () { return !child.exited },
     metricsEnabled: metricsText != null,
     close,
     [Symbol.asyncDispose]: close
@@ -345,27 +338,41 @@ async function trySpawn (
   binary: string, port: number, config: string, identity: string, deadline: number, startTimeoutMs: number, opts: StartToxiproxyOptions
 ): Promise<Attempt> {
   const url = `http://127.0.0.1:${port}`
-  // Written by event callbacks, read by the loop below (an object, so the checks are not narrowed away).
-  const seen: { bindError: string | null, spawnError: NodeJS.ErrnoException | null } = { bindError: null, spawnError: null }
-  const log = new LogTail(line => {
+  // Written by the line callback, read by the loop below (an object, so the checks are not narrowed away).
+  const seen: { bindError: string | null } = { bindError: null }
+  const log = new LogTail()
+  const onLine = (line: string): void => {
+    log.push(line)
     if (line.includes('Server finished with error')) {
       try { seen.bindError = String(JSON.parse(line).error ?? line) } catch { seen.bindError = line }
     }
-  })
-  const child = spawn(binary, ['-host', '127.0.0.1', '-port', String(port), '-proxy-metrics', '-runtime-metrics', '-config', config], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    // warn keeps the bind error (error level) and drops a line per proxied connection, which a 100-node run
-    // would otherwise produce by the thousand. TOXIPROXY_LOG_LEVEL=debug brings them back for diagnosis.
-    env: { ...process.env, LOG_LEVEL: process.env.TOXIPROXY_LOG_LEVEL ?? 'warn' }
-  })
-  child.once('error', err => { seen.spawnError = err })
-  child.stdout?.on('data', chunk => log.push(chunk))
-  child.stderr?.on('data', chunk => log.push(chunk))
-  // Neither the child nor its pipes may keep this process alive: a harness that forgets to close must still
-  // exit, and the 'exit' hook then kills the server.
-  child.unref()
-  for (const stream of [child.stdout, child.stderr]) (stream as unknown as { unref?: () => void } | null)?.unref?.()
-  if (child.pid != null) track(child)
+  }
+  try {
+    // Checked here: behind the parent-death wrapper a missing binary is the wrapper's exit code, not ENOENT.
+    fs.accessSync(binary, fs.constants.X_OK)
+  } catch (err) {
+    return { ok: false, retry: false, error: new Error(`could not run ${binary}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err }) }
+  }
+  let child: ChildNode<undefined>
+  try {
+    child = await ChildNode.spawnCommand<undefined>({
+      name: BINARY_NAME,
+      file: binary,
+      args: ['-host', '127.0.0.1', '-port', String(port), '-proxy-metrics', '-runtime-metrics', '-config', config],
+      // warn keeps the bind error (error level) and drops a line per proxied connection, which a 100-node run
+      // would otherwise produce by the thousand. TOXIPROXY_LOG_LEVEL=debug brings them back for diagnosis.
+      env: { ...process.env, LOG_LEVEL: process.env.TOXIPROXY_LOG_LEVEL ?? 'warn' },
+      onLine,
+      detached: true,
+      dieWithParent: true,
+      unref: true,
+      startTimeoutMs: Math.max(1, deadline - Date.now()),
+      signal: opts.signal
+    })
+  } catch (err) {
+    opts.signal?.throwIfAborted()
+    return { ok: false, retry: false, error: new Error(`could not run ${binary}: ${(err as Error).message}`, { cause: err }) }
+  }
 
   const fail = async (retry: boolean, message: string, cause?: unknown): Promise<Attempt> => {
     await stopChild(child, DEFAULT_KILL_TIMEOUT_MS).catch(() => {})
@@ -373,12 +380,8 @@ async function trySpawn (
   }
 
   while (true) {
-    if (seen.spawnError != null) {
-      const e = seen.spawnError
-      return await fail(false, `could not run ${binary}: ${e.code ?? ''} ${e.message}`.trim(), e)
-    }
-    if (hasExited(child)) {
-      return await fail(false, `${binary} exited during start-up (${child.exitCode ?? child.signalCode}) on port ${port}:\n${log.text()}`)
+    if (child.exited) {
+      return await fail(false, `${binary} exited during start-up (${child.exitStatus ?? 'unknown status'}) on port ${port}:\n${log.text()}`)
     }
     if (seen.bindError != null) {
       return await fail(opts.port == null, `toxiproxy-server could not listen on 127.0.0.1:${port}: ${seen.bindError}`)
@@ -393,7 +396,14 @@ async function trySpawn (
     }
     try {
       const proxy = await toxiproxyRequest(url, 'GET', `/proxies/${identity}`, undefined, { timeoutMs: Math.min(1_000, remaining) })
-      if ((proxy as { name?: unknown } | undefined)?.name === identity) return { ok: true, child, url, log }
+      if ((proxy as { name?: unknown } | undefined)?.name === identity) {
+        // An abort that arrived while the server came up still wins: the caller has stopped waiting for it.
+        if (abortedNow(opts.signal)) {
+          await stopChild(child, DEFAULT_KILL_TIMEOUT_MS).catch(() => {})
+          throw opts.signal!.reason
+        }
+        return { ok: true, child, url, log }
+      }
     } catch {
       // Not up yet, or someone else's server on this port (it does not know our identity proxy).
     }
@@ -401,6 +411,11 @@ async function trySpawn (
       await sleep(POLL_INTERVAL_MS, undefined, { signal: opts.signal })
     } catch {}
   }
+}
+
+/** A function, so that a check earlier in the same loop does not narrow the answer away. */
+function abortedNow (signal: AbortSignal | undefined): boolean {
+  return signal?.aborted === true
 }
 
 function once (fn: () => Promise<void>): () => Promise<void> {

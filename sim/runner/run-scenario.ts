@@ -103,8 +103,9 @@ export async function runScenario (scenario: Scenario, opts: RunScenarioOptions)
   let reason: string | undefined
   let ctx: RunContext | undefined
   let invalid: string | undefined
+  let teardownError: unknown
   {
-    await using stack = new AsyncDisposableStack()
+    const stack = new AsyncDisposableStack()
     let outside = new Map<string, Array<{ from: string, to: string, remoteAddr: string }>>()
     try {
       const backend = stack.use(await opts.createBackend(opts.mode))
@@ -168,7 +169,19 @@ export async function runScenario (scenario: Scenario, opts: RunScenarioOptions)
         status = 'error'
         reason = describeError(err)
       }
+    } finally {
+      // A teardown failure is a finding about this scenario, recorded in it: it must never cost the run its report.
+      try {
+        await stack.disposeAsync()
+      } catch (err) {
+        teardownError = err
+      }
     }
+  }
+  if (teardownError != null) {
+    const what = `teardown failed: ${describeTeardown(teardownError)}`
+    if (status === 'passed') status = 'error'
+    reason = reason == null ? what : `${reason}; ${what}`
   }
   const endedAt = Date.now()
   const assertions = ctx?.assertions ?? []
@@ -217,4 +230,16 @@ export async function runScenario (scenario: Scenario, opts: RunScenarioOptions)
 function outputOf (node: RunNode): { output?: NonNullable<ScenarioRecord['nodes'][number]['output']> } {
   const output = nodeOutput(node.outputs)
   return output != null ? { output } : {}
+}
+
+/** The stack wraps several failures in SuppressedErrors, the first one innermost: list them all, in order. */
+function describeTeardown (err: unknown): string {
+  const messages: string[] = []
+  let current: unknown = err
+  while (current instanceof SuppressedError) {
+    messages.unshift(describeError(current.error))
+    current = current.suppressed
+  }
+  messages.unshift(describeError(current))
+  return messages.join('; ')
 }

@@ -58,3 +58,26 @@ steps: [{ action: start, nodes: [boot] }, { action: wait, until: { routingTable:
     expect(record.reason).toMatch(/asserts nothing/)
   })
 })
+
+describe('teardown failures', () => {
+  it('a failure while tearing down is recorded on the scenario, never thrown out of the run (the report must still be written)', async () => {
+    const record = await runScenario(scenario(''), {
+      mode: 'tcp',
+      seed: 4,
+      createBackend: async mode => {
+        const backend = await createBackend(mode)
+        const dispose = async (): Promise<void> => { await backend[Symbol.asyncDispose](); throw new Error('the engine went away') }
+        return new Proxy(backend, {
+          get: (target, key) => {
+            if (key === Symbol.asyncDispose) return dispose
+            const value: unknown = Reflect.get(target, key, target)
+            return typeof value === 'function' ? value.bind(target) : value
+          }
+        })
+      }
+    })
+    expect(record.status).toBe('error')
+    expect(record.reason).toMatch(/^teardown failed: (Error: )?the engine went away$/)
+    for (const a of record.nodes.flatMap(n => n.multiaddrs)) expect(await listening(a), a).toBe(false)
+  })
+})

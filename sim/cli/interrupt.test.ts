@@ -1,0 +1,94 @@
+import { execFileSync, spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { findToxiproxyBinary } from '../faults/toxiproxy-server.ts'
+import { RunRecordSchema } from '../record.ts'
+
+/**
+ * Ctrl-C as a terminal sends it: SIGINT to the whole foreground process group (the harness, its node processes and
+ * whatever else it spawned), not to the harness's pid alone. Issue 12: the harness's own toxiproxy-server died first,
+ * proxy deletion failed with ECONNREFUSED, and that became "internal error", exit 1, no report.
+ */
+
+const ROOT = path.resolve(import.meta.dirname, '../..')
+const CLI = path.join(ROOT, 'sim/cli/main.ts')
+const cleanups: Array<() => Promise<void> | void> = []
+afterEach(async () => { for (const c of cleanups.splice(0).reverse()) await c() })
+
+/** Every process in a process group (ps, not bookkeeping: the point is to catch leftovers). */
+function groupMembers (pgid: number): string[] {
+  let out = ''
+  try {
+    out = execFileSync('ps', ['-eo', 'pgid=,pid=,args='], { encoding: 'utf8' })
+  } catch { return [] }
+  return out.split('\n').filter(l => Number(l.trim().split(/\s+/)[0]) === pgid).map(l => l.trim())
+}
+
+function childrenOf (pid: number): string[] {
+  try {
+    return execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(pid)], { encoding: 'utf8' }).split('\n').filter(l => l.trim() !== '')
+  } catch { return [] }
+}
+
+async function until (condition: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms
+  while (!condition()) {
+    if (Date.now() > end) return false
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+  return true
+}
+
+const SCENARIO = `
+name: interrupted-fault-run
+title: a fault run that waits until Ctrl-C
+nodes: [{ role: bootstrap, name: boot }, { role: peer, name: A }]
+steps:
+  - { action: start, nodes: [boot, A] }
+  - { action: connect, nodes: [A], expect: { success: true } }
+  - { action: fault, target: { to: [boot] }, toxic: { type: latency, latency: 100 }, as: slow }
+  - { action: pause, ms: 600000, label: waiting for Ctrl-C }
+`
+
+describe.skipIf(findToxiproxyBinary() == null)('Ctrl-C during a fault run', () => {
+  it.each(['tcp', 'process'] as const)('%s mode: a process-group SIGINT writes the report, marks the run interrupted, exits 130 and leaves nothing', async mode => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'chiral-interrupt-'))
+    cleanups.push(async () => { await rm(dir, { recursive: true, force: true }) })
+    const file = path.join(dir, 'interrupted.yaml')
+    await writeFile(file, SCENARIO)
+    const reportDir = path.join(dir, 'reports')
+    // detached: its own process group, whose id is its pid, as a shell makes a foreground job.
+    const child = spawn(process.execPath, [CLI, 'run', file, '--mode', mode, '--report-dir', reportDir, '--seed', '7'], {
+      cwd: ROOT, env: { ...process.env, CI: 'true' }, detached: true, stdio: ['ignore', 'pipe', 'pipe']
+    })
+    const pgid = child.pid!
+    cleanups.push(() => { try { process.kill(-pgid, 'SIGKILL') } catch { /* gone */ } })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+    const exit = new Promise<number | null>(resolve => child.on('close', resolve))
+
+    // In the pause: the fault's proxy exists and the toxiproxy-server runs as the harness's child.
+    expect(await until(() => childrenOf(pgid).some(l => l.includes('toxiproxy-server')) && childrenOf(pgid).length >= 1, 40_000), stderr).toBe(true)
+    await new Promise(resolve => setTimeout(resolve, 3_000))
+    process.kill(-pgid, 'SIGINT')
+    const deadline = setTimeout(() => { try { process.kill(-pgid, 'SIGKILL') } catch { /* gone */ } }, 60_000)
+    const code = await exit
+    clearTimeout(deadline)
+
+    expect(stderr).not.toMatch(/internal error/)
+    expect(code, `${stdout}\n${stderr}`).toBe(130)
+    const reportFile = path.join(reportDir, 'report.json')
+    expect(existsSync(reportFile)).toBe(true)
+    const record = RunRecordSchema.parse(JSON.parse(await readFile(reportFile, 'utf8')))
+    expect(record.run.interrupted).toBe(true)
+    expect(record.scenarios[0]?.status).toBe('error')
+    expect(record.scenarios[0]?.reason).toBe('interrupted')
+    expect(await until(() => groupMembers(pgid).length === 0, 10_000), groupMembers(pgid).join('\n')).toBe(true)
+    expect(childrenOf(pgid)).toEqual([])
+  }, 120_000)
+})
