@@ -3,6 +3,7 @@ import type { ScenarioRecord } from '../sim/record.ts'
 import type { BaselineDiff } from './baseline.ts'
 import { describeTimeBase, formatIso, formatNumber, formatOffset, formatPlanOffset, formatSeconds, plural } from './format.ts'
 import { kpiGauge, sweepChart } from './html-charts.ts'
+import { failureFacts } from './failure.ts'
 import { filterBar, FILTER_SCRIPT, FILTER_SCRIPT_HASH } from './html-filter.ts'
 import { html, trusted, type Markup } from './html-markup.ts'
 import { matrixSection } from './html-matrix.ts'
@@ -85,13 +86,9 @@ function stepsTable (s: ScenarioRecord, index: number, names: PeerNames, onlyFai
   }</tbody></table>`
 }
 
-/** Where to look first in a failed scenario: the step that failed or made the failing check, its nodes, the diagnosis. */
+/** Where to look first in a failed scenario, each fact a link into the scenario's section. */
 function whereItFailed (s: ScenarioRecord, index: number, names: PeerNames): Markup {
-  const assertion = failedAssertions(s)[0]
-  const step = failedSteps(s)[0] ?? (assertion?.step != null ? s.steps.find(st => st.index === assertion.step) : undefined)
-  const asymmetries = s.matrix?.asymmetries ?? []
-  const errored = [...new Set(s.events.filter(e => e.type === 'log' && e.level === 'error').map(e => e.node))]
-  const withOutput = s.nodes.filter(node => node.output !== undefined).map(node => node.name)
+  const { step, asymmetries, errored, withOutput } = failureFacts(s)
   const parts: Markup[] = []
   if (step !== undefined) {
     parts.push(html`<li>Step: <a href="#${stepAnchor(index, step.index)}">step ${step.index}</a> (${step.kind}: ${step.label}) at ${at(s, step.startedAt)}${

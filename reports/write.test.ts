@@ -13,7 +13,8 @@ afterAll(async () => { await rm(dir, { recursive: true, force: true }) })
 describe('writeReports', () => {
   it('writes report.json, report.html and junit.xml', async () => {
     const out = await writeReports(fixtureRunRecord(), join(dir, 'run'))
-    expect(out).toEqual({ jsonPath: join(dir, 'run', 'report.json'), htmlPath: join(dir, 'run', 'report.html'), junitPath: join(dir, 'run', 'junit.xml') })
+    const files = ['report.json', 'report.html', 'junit.xml'].map(f => join(dir, 'run', f))
+    expect(out).toEqual({ jsonPath: files[0], htmlPath: files[1], junitPath: files[2], files })
     const report = ReportSchema.parse(JSON.parse(await readFile(out.jsonPath, 'utf8')))
     expect(report).toEqual(buildReport(fixtureRunRecord()))
     expect(await readFile(out.htmlPath, 'utf8')).toMatch(/^<!DOCTYPE html>/)

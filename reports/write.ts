@@ -1,16 +1,11 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
-import { dirname, join, resolve } from 'node:path'
+import { readFile } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
 import type { RunRecord } from '../sim/record.ts'
 import { diffReports } from './baseline.ts'
-import { toHtml } from './html.ts'
-import { toJUnitXml } from './junit.ts'
 import { buildReport, ReportSchema, type Report } from './report-schema.ts'
+import { htmlReporter, JUNIT_XML, jsonReporter, junitReporter, REPORT_HTML, REPORT_JSON, runReporters, type Reporter } from './reporter.ts'
 
-/** The only module of reports/ that touches the file system. */
-
-export const REPORT_JSON = 'report.json'
-export const REPORT_HTML = 'report.html'
-export const JUNIT_XML = 'junit.xml'
+/** Reading report.json, and writing the reports of a run through the reporters (reporter.ts does the writing). */
 
 /** A report file that is not JSON or not a valid report; the message names the file and the offending fields. */
 export class ReportFileError extends Error {
@@ -38,43 +33,46 @@ export async function readReport (file: string): Promise<Report> {
   return parsed.data
 }
 
-const json = (report: Report): string => `${JSON.stringify(report, null, 2)}\n`
-
 export interface WriteReportsOptions {
   baseline?: Report
   /** true (the default) writes dir/junit.xml, a string writes to that path, false writes none. */
   junit?: boolean | string
+  /** More reporters (the markdown summary, a user's), run after the built-in ones. */
+  reporters?: readonly Reporter[]
 }
 
-export interface WrittenReports { jsonPath: string, htmlPath: string, junitPath?: string }
-
-export async function writeReports (record: RunRecord, dir: string, opts: WriteReportsOptions = {}): Promise<WrittenReports> {
-  const report = buildReport(record, opts.baseline !== undefined ? { baseline: opts.baseline } : {})
-  await mkdir(dir, { recursive: true })
-  const jsonPath = join(dir, REPORT_JSON)
-  const htmlPath = join(dir, REPORT_HTML)
-  await writeFile(jsonPath, json(report))
-  await writeFile(htmlPath, toHtml(report))
-  const junit = opts.junit ?? true
-  if (junit === false) return { jsonPath, htmlPath }
-  const junitPath = typeof junit === 'string' ? resolve(junit) : join(dir, JUNIT_XML)
-  await mkdir(dirname(junitPath), { recursive: true })
-  await writeFile(junitPath, toJUnitXml(report))
-  return { jsonPath, htmlPath, junitPath }
+export interface WrittenReports {
+  jsonPath: string
+  htmlPath: string
+  junitPath?: string
+  /** Every file written, the extra reporters' included. */
+  files: string[]
 }
 
 /**
- * Re-renders report.html from report.json (after a reporter change, or to compare with another baseline) without
- * re-running anything. With a baseline, the diff in report.json is replaced too.
+ * report.json and report.html always (report.json is what `chiral-sim report` rebuilds from), JUnit unless turned
+ * off, then the extra reporters. A reporter's failure is thrown after all others ran (ReporterError).
  */
-export async function rebuildReports (dir: string, opts: { baseline?: Report } = {}): Promise<WrittenReports> {
+export async function writeReports (record: RunRecord, dir: string, opts: WriteReportsOptions = {}): Promise<WrittenReports> {
+  const report = buildReport(record, opts.baseline !== undefined ? { baseline: opts.baseline } : {})
+  const junit = opts.junit ?? true
+  const junitPath = junit === false ? undefined : typeof junit === 'string' ? resolve(junit) : resolve(dir, JUNIT_XML)
+  const files = await runReporters([
+    jsonReporter(), htmlReporter(), ...(junitPath !== undefined ? [junitReporter(junitPath)] : []), ...(opts.reporters ?? [])
+  ], report, dir)
+  return { jsonPath: join(dir, REPORT_JSON), htmlPath: join(dir, REPORT_HTML), ...(junitPath !== undefined ? { junitPath } : {}), files }
+}
+
+/**
+ * Re-renders report.html, and runs any extra reporters, from report.json (after a reporter change, to compare with
+ * another baseline, or for a format added later) without re-running anything. With a baseline, the diff in
+ * report.json is replaced too.
+ */
+export async function rebuildReports (dir: string, opts: { baseline?: Report, reporters?: readonly Reporter[] } = {}): Promise<WrittenReports> {
   const jsonPath = join(dir, REPORT_JSON)
   const htmlPath = join(dir, REPORT_HTML)
   let report = await readReport(jsonPath)
-  if (opts.baseline !== undefined) {
-    report = ReportSchema.parse({ ...report, baseline: diffReports(report, opts.baseline) })
-    await writeFile(jsonPath, json(report))
-  }
-  await writeFile(htmlPath, toHtml(report))
-  return { jsonPath, htmlPath }
+  if (opts.baseline !== undefined) report = ReportSchema.parse({ ...report, baseline: diffReports(report, opts.baseline) })
+  const files = await runReporters([...(opts.baseline !== undefined ? [jsonReporter()] : []), htmlReporter(), ...(opts.reporters ?? [])], report, dir)
+  return { jsonPath, htmlPath, files }
 }

@@ -17,7 +17,8 @@ async function tmp (): Promise<string> {
 
 /** Runs the CLI as users do (a child process on this Node), with a deadline. */
 async function cli (args: string[], opts: { interruptAfter?: RegExp } = {}): Promise<{ code: number | null, stdout: string, stderr: string }> {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...process.env, CI: 'true' } })
+  // GITHUB_STEP_SUMMARY emptied: the CLI's own test runs must not append to the CI job's summary.
+  const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...process.env, CI: 'true', GITHUB_STEP_SUMMARY: '' } })
   let stdout = ''
   let stderr = ''
   child.stdout.on('data', (d: Buffer) => {

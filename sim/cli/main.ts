@@ -6,7 +6,7 @@ import { ModeSchema, type Mode } from '../record.ts'
 import { formatIssues, InputError, loadBuiltin, loadScenarios, findScenarioFiles, loadScenarioFile, type LoadedScenario } from '../../scenarios/load.ts'
 import { MAX_POPULATION, ScenarioSchema } from '../../scenarios/schema.ts'
 import { scenarioJsonSchema } from '../../scenarios/json-schema.ts'
-import { readReport, rebuildReports, runSummary, summaryLine, writeReports, buildReport } from '../../reports/index.ts'
+import { readReport, rebuildReports, runSummary, summaryLine, writeReports, buildReport, loadReporter, summaryReporter, type Reporter } from '../../reports/index.ts'
 import { runSuite } from '../suite.ts'
 import { newSeed } from '../seed.ts'
 import { describeError } from '../../nodes/util.ts'
@@ -18,7 +18,8 @@ Usage:
   chiral-sim [run] [files or folders…] [options]   run scenarios (default: the built-in suite, memory mode)
   chiral-sim list [files or folders…]              list scenarios
   chiral-sim validate FILE…                        check scenario files against the schema
-  chiral-sim report DIR [--baseline OLD/report.json]  rebuild report.html from DIR/report.json
+  chiral-sim report DIR [--baseline OLD/report.json] [--summary PATH] [--reporter R]
+                                                   rebuild report.html (and other reports) from DIR/report.json
   chiral-sim schema                                print the scenario JSON Schema
 
 Run "chiral-sim <command> --help" for a command's options.
@@ -37,11 +38,15 @@ Options:
   --junit [PATH]       JUnit XML path (default, also for a bare --junit: REPORT-DIR/junit.xml; always written);
                        a next argument that is an option, a scenario file or a folder is not taken as PATH
   --baseline FILE      compare with an earlier report.json; regressions are listed first
+  --summary PATH       also write a markdown summary (failures first, KPI table, interop matrix) for a CI step
+                       summary; when $GITHUB_STEP_SUMMARY is set, the summary is appended there as well
+  --reporter R         one more reporter: a built-in (json, html, junit, summary) or the path of a module
+                       exporting one (see README, "Reporters"); repeatable
   --jobs N             scenarios run at once (default 2; 1 in docker mode)
   -h, --help           this help`,
   list: `chiral-sim list [files or folders…]\n\nLists scenarios (default: the built-in suite) with their plan test and supported modes.`,
   validate: `chiral-sim validate FILE…\n\nValidates scenario files; prints one line per file, or the problems with their field paths. Exit 2 if any is invalid.`,
-  report: `chiral-sim report DIR [--baseline OLD/report.json]\n\nRebuilds DIR/report.html (and the baseline comparison) from DIR/report.json without re-running anything.`,
+  report: `chiral-sim report DIR [--baseline OLD/report.json] [--summary PATH] [--reporter R]…\n\nRebuilds DIR/report.html (and the baseline comparison) from DIR/report.json without re-running anything; --summary and --reporter run those reporters over it too.`,
   schema: `chiral-sim schema\n\nPrints the JSON Schema of scenario files (also at scenarios/scenario.schema.json).`
 }
 
@@ -66,7 +71,7 @@ export function didYouMean (word: string, known: readonly string[]): string {
 
 const COMMANDS = ['run', 'list', 'validate', 'report', 'schema', 'help']
 
-type Parsed = { values: Record<string, string | boolean | undefined>, positionals: string[] }
+type Parsed = { values: Record<string, string | boolean | string[] | undefined>, positionals: string[] }
 
 function parse (args: string[], options: ParseArgsOptionsConfig, help: string): Parsed {
   try {
@@ -106,7 +111,8 @@ async function run (argv: string[]): Promise<number> {
   const args = await optionalJunitPath(argv)
   const { values, positionals } = parse(args, {
     mode: { type: 'string' }, seed: { type: 'string' }, 'time-scale': { type: 'string' }, peers: { type: 'string' },
-    filter: { type: 'string' }, 'report-dir': { type: 'string' }, junit: { type: 'string' }, baseline: { type: 'string' }, jobs: { type: 'string' }
+    filter: { type: 'string' }, 'report-dir': { type: 'string' }, junit: { type: 'string' }, baseline: { type: 'string' }, jobs: { type: 'string' },
+    ...REPORTER_OPTIONS
   }, HELP.run!)
   if (values.help === true) { console.log(HELP.run); return 0 }
   const modeResult = ModeSchema.safeParse(values.mode ?? 'memory')
@@ -126,6 +132,8 @@ async function run (argv: string[]): Promise<number> {
   if (scenarios.length === 0) throw new UsageError(`--filter ${String(values.filter)}: no scenario matches; "chiral-sim list" shows their names`)
   if (peers != null) scenarios = scenarios.map(s => resized(s, peers))
   const reportDir = (values['report-dir'] as string | undefined) ?? 'chiral-reports'
+  // Loaded before the run: a reporter that cannot load is bad input, found without running anything.
+  const reporters = await extraReporters(values, reportDir, process.env.GITHUB_STEP_SUMMARY)
   const interactive = process.stdout.isTTY === true && process.env.CI == null
   console.log(`chiral-sim: ${scenarios.length} scenario(s), mode ${mode}, seed ${seed}${timeScale != null ? `, time scale ${timeScale}` : ''}`)
   const controller = new AbortController()
@@ -150,10 +158,10 @@ async function run (argv: string[]): Promise<number> {
   // half-way through report.json (a second one still forces the exit).
   try {
     const junit = values.junit === '' ? undefined : values.junit as string | undefined
-    const written = await writeReports(record, reportDir, { ...(baseline != null ? { baseline } : {}), junit: junit ?? true })
     const report = buildReport(record, baseline != null ? { baseline } : {})
     console.log(runSummary(report))
-    console.log(`reports: ${written.jsonPath}, ${written.htmlPath}${written.junitPath != null ? `, ${written.junitPath}` : ''}`)
+    const written = await writeReports(record, reportDir, { ...(baseline != null ? { baseline } : {}), junit: junit ?? true, reporters })
+    console.log(`reports: ${written.files.join(', ')}`)
   } finally {
     process.off('SIGINT', onSigint)
     process.off('SIGTERM', onSigint)
@@ -222,13 +230,28 @@ function schema (args: string[]): number {
 }
 
 async function report (args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { baseline: { type: 'string' } }, HELP.report!)
+  const { values, positionals } = parse(args, { baseline: { type: 'string' }, ...REPORTER_OPTIONS }, HELP.report!)
   if (values.help === true) { console.log(HELP.report); return 0 }
   if (positionals.length !== 1) throw new UsageError(`report needs exactly one report folder\n\n${HELP.report}`)
   const baseline = values.baseline != null ? await readReport(values.baseline as string) : undefined
-  const written = await rebuildReports(positionals[0]!, baseline != null ? { baseline } : {})
-  console.log(`rebuilt ${written.htmlPath}`)
+  // A rebuild is not a CI run's result: it does not append to $GITHUB_STEP_SUMMARY unless asked with --summary.
+  const reporters = await extraReporters(values, positionals[0]!, undefined)
+  const written = await rebuildReports(positionals[0]!, { ...(baseline != null ? { baseline } : {}), reporters })
+  console.log(`rebuilt ${written.files.join(', ')}`)
   return 0
+}
+
+const REPORTER_OPTIONS: ParseArgsOptionsConfig = { summary: { type: 'string' }, reporter: { type: 'string', multiple: true } }
+
+/** The markdown summary (--summary, $GITHUB_STEP_SUMMARY) and the --reporter ones, in that order. */
+async function extraReporters (values: Parsed['values'], outputDir: string, stepSummary: string | undefined): Promise<Reporter[]> {
+  const summaryPath = values.summary as string | undefined
+  const appendTo = stepSummary != null && stepSummary !== '' ? stepSummary : undefined
+  const summary = summaryPath != null || appendTo != null
+    ? [summaryReporter({ ...(summaryPath != null ? { path: path.resolve(summaryPath) } : {}), ...(appendTo != null ? { appendTo } : {}) })]
+    : []
+  const specs = (values.reporter as string[] | undefined) ?? []
+  return [...summary, ...await Promise.all(specs.map(async spec => await loadReporter(spec, { outputDir })))]
 }
 
 export async function main (argv: string[]): Promise<number> {
@@ -249,7 +272,7 @@ export async function main (argv: string[]): Promise<number> {
     }
   } catch (err) {
     const name = (err as Error)?.name
-    if (err instanceof InputError || name === 'ReportFileError' || name === 'ToxiproxyUnavailableError') {
+    if (err instanceof InputError || name === 'ReportFileError' || name === 'ReporterError' || name === 'ToxiproxyUnavailableError') {
       console.error(`chiral-sim: ${(err as Error).message}`)
       return 2
     }
