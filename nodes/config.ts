@@ -84,8 +84,10 @@ export const PlanTimingFields = z.object({
   timeScale: z.number().positive().max(1).default(1)
 }).strict()
 
-export const PlanTimingSchema = PlanTimingFields.refine(t => t.healthyLatencyMs < t.degradedLatencyMs, {
-  message: 'healthyLatencyMs must be below degradedLatencyMs', path: ['healthyLatencyMs']
+export const PlanTimingSchema = PlanTimingFields.superRefine((t, ctx) => {
+  if (t.healthyLatencyMs >= t.degradedLatencyMs) {
+    ctx.addIssue({ code: 'custom', path: ['healthyLatencyMs'], message: `healthyLatencyMs (${t.healthyLatencyMs}) must be below degradedLatencyMs (${t.degradedLatencyMs})` })
+  }
 })
 
 /**

@@ -131,10 +131,14 @@ describe('validation catches what would otherwise go wrong at run time', () => {
 
   it('per-node timing is checked as the node will get it: healthyLatencyMs above degradedLatencyMs', () => {
     const node = (timing: string): string => minimal.replace('{ role: peer, name: A }', `{ role: peer, name: A, timing: ${timing} }`)
-    expect(problem(node('{ healthyLatencyMs: 600 }'))).toMatch(/nodes\[1\]\.timing\.healthyLatencyMs: healthyLatencyMs must be below degradedLatencyMs/)
+    expect(problem(node('{ healthyLatencyMs: 600 }'))).toMatch(/nodes\[1\]\.timing\.healthyLatencyMs: healthyLatencyMs \(600\) must be below degradedLatencyMs \(500\)/)
     // The scenario's timing and the node's are layered as the runner layers them.
-    expect(problem(node('{ degradedLatencyMs: 150 }').replace('title: T', 'title: T\ntiming: { healthyLatencyMs: 100 }').replace('degradedLatencyMs: 150', 'degradedLatencyMs: 90'))).toMatch(/healthyLatencyMs must be below degradedLatencyMs/)
+    expect(problem(node('{ degradedLatencyMs: 150 }').replace('title: T', 'title: T\ntiming: { healthyLatencyMs: 100 }').replace('degradedLatencyMs: 150', 'degradedLatencyMs: 90'))).toMatch(/healthyLatencyMs \(100\) must be below degradedLatencyMs \(90\)/)
     expect(() => parseScenario(node('{ healthyLatencyMs: 100, degradedLatencyMs: 150 }'), 'x.yaml')).not.toThrow()
+    // The scenario's own timing is reported once, at the scenario's field.
+    const scenarioWide = problem(minimal.replace('title: T', 'title: T\ntiming: { healthyLatencyMs: 600 }'))
+    expect(scenarioWide.match(/healthyLatencyMs \(600\)/g)).toHaveLength(1)
+    expect(scenarioWide).toMatch(/\n  timing\.healthyLatencyMs: healthyLatencyMs \(600\) must be below/)
   })
 
   it('"bootstraps" names bootstrap, blackhole or external nodes, never a peer', () => {

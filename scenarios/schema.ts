@@ -386,7 +386,13 @@ function checksSomething (value: object): boolean {
  * group: a `count` beyond its bound must not allocate (zod runs refinements after a failed bound).
  */
 function crossCheck (s: ScenarioData, ctx: z.RefinementCtx): void {
-  const issue = (path: Path, message: string): void => { ctx.addIssue({ code: 'custom', path, message }) }
+  const reported = new Set<string>()
+  const issue = (path: Path, message: string): void => {
+    // Several nodes can trip over the same scenario-level field: say it once.
+    const key = `${path.join('.')}\n${message}`
+    if (!reported.has(key)) ctx.addIssue({ code: 'custom', path, message })
+    reported.add(key)
+  }
   const declared = new Map<string, NodeSpec>()
   for (const [i, n] of s.nodes.entries()) {
     if (declared.has(n.name)) issue(['nodes', i, 'name'], `duplicate node name "${n.name}"`)
@@ -563,10 +569,9 @@ function nodeConfigIssues (s: ScenarioData, n: Extract<NodeSpec, { role: 'bootst
   for (const e of result.error.issues) {
     const [head, field, ...rest] = e.path
     if (head === 'timing' && typeof field === 'string') {
-      // The scenario's own timing is reported (once) by the scenario, unless this node set the field itself.
-      const own = n.timing != null && field in n.timing
-      const theirs = s.timing != null && field in s.timing
-      issue(own || !theirs ? ['nodes', i, 'timing', field, ...rest as Path] : ['timing', field, ...rest as Path], e.message)
+      // A node with its own timing block made the layered timing invalid; otherwise the scenario's timing did.
+      const own = n.timing != null && Object.keys(n.timing).length > 0
+      issue(own ? ['nodes', i, 'timing', field, ...rest as Path] : ['timing', field, ...rest as Path], e.message)
     } else if (head === 'dht') {
       issue(['nodes', i, ...e.path as Path], e.message)
     } else if (head === 'name') {
