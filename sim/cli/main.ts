@@ -69,7 +69,8 @@ export function didYouMean (word: string, known: readonly string[]): string {
   return best != null && best.d <= Math.max(1, Math.min(2, Math.floor(word.length / 3))) ? ` (did you mean "${best.k}"?)` : ''
 }
 
-const COMMANDS = ['run', 'list', 'validate', 'report', 'schema', 'help']
+/** Every command has its help text: the list "did you mean" chooses from. */
+const COMMANDS = [...Object.keys(HELP).filter(k => k !== 'main'), 'help']
 
 type Parsed = { values: Record<string, string | boolean | string[] | undefined>, positionals: string[] }
 
