@@ -59,8 +59,11 @@ function summaryBar (report: Report): Markup {
 /** A moment in plan time, the real offset on hover. */
 const at = (s: ScenarioRecord, time: number): Markup => html`<span title="${`real ${formatOffset(time - s.startedAt)}`}">${formatPlanOffset(s, time)}</span>`
 
-/** A duration in plan time. */
-const took = (s: ScenarioRecord, ms: number): string => formatSeconds(ms / s.timeScale)
+/**
+ * A duration in plan time, with the real one beside it when they differ: some bounds are real time at any timeScale
+ * (Test 3's 15 s discovery, dial and ping deadlines), and a step measured against one must be readable against it.
+ */
+const took = (s: ScenarioRecord, ms: number): string => s.timeScale === 1 ? formatSeconds(ms) : `${formatSeconds(ms / s.timeScale)} (${formatSeconds(ms)} real)`
 
 const linkedTargets = (index: number, targets: readonly string[], names: PeerNames): Markup[] =>
   targets.map((t, i) => html`${i > 0 ? ', ' : ''}${nodeLink(index, t, names)}`)
@@ -79,7 +82,7 @@ function assertionsTable (s: ScenarioRecord, index: number, names: PeerNames, on
 function stepsTable (s: ScenarioRecord, index: number, names: PeerNames, onlyFailed: boolean): Markup {
   const rows = onlyFailed ? failedSteps(s) : s.steps
   if (rows.length === 0) return html``
-  return html`<table class="steps"><thead><tr><th>#</th><th>kind</th><th>step</th><th>nodes</th><th>start (plan)</th><th>took (plan)</th><th>result</th></tr></thead><tbody>${
+  return html`<table class="steps"><thead><tr><th>#</th><th>kind</th><th>step</th><th>nodes</th><th>start (plan)</th><th>took</th><th>result</th></tr></thead><tbody>${
     rows.map(st => html`<tr class="${st.ok ? 'pass' : 'fail'}" ${onlyFailed ? '' : html`id="${stepAnchor(index, st.index)}"`}><td>${onlyFailed ? html`<a href="#${stepAnchor(index, st.index)}">${st.index}</a>` : st.index}</td><td>${st.kind}</td><td>${st.label}</td><td>${linkedTargets(index, st.targets, names)}</td>
       <td class="mono">${at(s, st.startedAt)}</td><td class="mono">${took(s, st.endedAt - st.startedAt)}</td>
       <td>${st.ok ? 'ok' : html`<strong>failed</strong>${st.error != null ? html`: ${names.named(st.error)}` : ''}`}</td></tr>`)
@@ -196,7 +199,7 @@ function searchText (s: ReportScenario, names: PeerNames): string {
 function scenarioSection (s: ReportScenario, index: number, names: PeerNames): Markup {
   const facts: Array<[string, string]> = [
     ['title', s.title], ['mode', s.mode], ['seed', String(s.seed)], ['timeScale', String(s.timeScale)],
-    ['duration', `${formatSeconds(s.durationMs)} real${s.timeScale === 1 ? '' : `, ${took(s, s.durationMs)} plan`}`], ['started', formatIso(s.startedAt)],
+    ['duration', s.timeScale === 1 ? formatSeconds(s.durationMs) : `${formatSeconds(s.durationMs)} real, ${formatSeconds(s.durationMs / s.timeScale)} plan`], ['started', formatIso(s.startedAt)],
     ...(s.planTest != null ? [['plan test', `Test ${s.planTest}`] as [string, string]] : []),
     ...(s.tags.length > 0 ? [['tags', s.tags.join(', ')] as [string, string]] : []),
     ...(s.file != null ? [['file', s.file] as [string, string]] : [])
