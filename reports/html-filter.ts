@@ -106,7 +106,7 @@ export function filterBar (report: Report): Markup {
   const modes = [...new Set(report.scenarios.map(s => s.mode))].sort()
   const outcomes = ScenarioOutcomeSchema.options
   return html`<div id="filters" class="filters" hidden>
-    <input type="search" name="q" placeholder="Search scenarios, nodes, peer IDs, event types  ( / )" aria-label="search" autocomplete="off">
+    <input type="search" name="q" placeholder="Search: scenario, node, peer ID, event type  (press /)" aria-label="search" autocomplete="off">
     <span class="outcome-filters">${outcomes.map(o => html`<label><input type="checkbox" name="outcome" value="${o}" checked> ${o} (${report.summary[o]})</label>`)}</span>
     <label>tag <select name="tag"><option value="">all</option>${tags.map(t => html`<option value="${t}">${t}</option>`)}</select></label>
     <label>mode <select name="mode"><option value="">all</option>${modes.map(m => html`<option value="${m}">${m}</option>`)}</select></label>

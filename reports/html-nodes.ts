@@ -22,6 +22,7 @@ export const nodeAnchor = (scenarioIndex: number, node: string): string =>
  * false): repeated on thousands of rows it would double the page, and the nodes table lists every peer ID.
  */
 export function nodeLink (scenarioIndex: number, node: string, names: PeerNames, withPeerId = true): Markup {
+  if (!names.nodes.has(node)) return html`${node}`
   const peerId = withPeerId ? names.entries.find(([, name]) => name === node)?.[0] : undefined
   return html`<a class="node-link" href="#${nodeAnchor(scenarioIndex, node)}" ${peerId !== undefined ? html`title="${peerId}"` : ''}>${node}</a>`
 }

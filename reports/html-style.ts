@@ -90,7 +90,9 @@ ul.where { margin: 6px 0; padding-left: 20px; } ul.where li { margin: 2px 0; }
 table.nodes td.peer-id { font-size: 11.5px; word-break: break-all; }
 details.node { border: 1px solid var(--border); border-radius: 4px; margin: 4px 0; }
 details.node > summary { cursor: pointer; padding: 3px 8px; background: var(--bg-soft); }
-details.node > :not(summary) { margin-left: 10px; margin-right: 10px; }
+details.node > :not(summary) { margin-left: 10px; margin-right: 10px; } details.node > table { width: calc(100% - 20px); }
+/* Whatever a link jumps to lands below the sticky filter bar, not under it. */
+[id] { scroll-margin-top: 100px; }
 details.node:target { outline: 2px solid #0969da; }
 h5 { font-size: 13px; margin: 8px 0 4px; }
 pre.output { background: #0d1117; color: #e6edf3; padding: 8px 10px; border-radius: 4px; max-height: 360px; overflow: auto; font-size: 12px; }

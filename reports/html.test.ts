@@ -79,6 +79,13 @@ describe('toHtml: one self-contained file', () => {
     expect(elsewhere).not.toMatch(/12D3KooW(peerA|peerB)\b/)
   })
 
+  it('links a step\'s targets that are nodes, and leaves link names as text', () => {
+    const page = toHtml(buildReport(makeRun([makeScenario('links', {
+      steps: [{ index: 0, kind: 'fault', label: 'down B->A', startedAt: T0, endedAt: T0 + 1, ok: true, targets: ['peerA', 'peerA->boot'] }]
+    })])))
+    expect(page).toContain('<a class="node-link" href="#s0-node-peerA" title="12D3KooWpeerA">peerA</a>, peerA-&gt;boot</td>')
+  })
+
   it('times inside a scenario are plan time, and the page says so', () => {
     const s = buildReport(fixtureRunRecord()).scenarios.find(x => x.name === 'plan-4-health-monitoring')!
     // The peers turned red 5.1 s (real) after the start at timeScale 0.1: 51 s of plan time.

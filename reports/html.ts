@@ -228,7 +228,7 @@ function scenarioSection (s: ReportScenario, index: number, names: PeerNames): M
 
 function scenariosSection (report: Report, names: readonly PeerNames[]): Markup {
   const ordered = problemsFirst(report.scenarios.map((s, i) => ({ ...s, index: i })))
-  return html`<section id="scenarios"><h2>Scenarios</h2>${filterBar(report)}${ordered.map(s => scenarioSection(s, s.index, names[s.index]!))}</section>`
+  return html`<section id="scenarios"><h2>Scenarios</h2>${ordered.map(s => scenarioSection(s, s.index, names[s.index]!))}</section>`
 }
 
 export function toHtml (report: Report): string {
@@ -242,6 +242,7 @@ export function toHtml (report: Report): string {
 <body><main>
 ${header(report)}
 ${summaryBar(report)}
+${filterBar(report)}
 ${failures(report, names)}
 ${kpiSection(report)}
 ${report.baseline !== undefined ? baselineSection(report.baseline) : ''}

@@ -12,6 +12,8 @@ export interface PeerNames {
   named(text: string): string
   /** Known peer IDs and their names, longest first. */
   readonly entries: ReadonlyArray<readonly [peerId: string, name: string]>
+  /** Every node of the scenario, with or without a peer ID (a step's targets may also be link names). */
+  readonly nodes: ReadonlySet<string>
 }
 
 /**
@@ -27,6 +29,7 @@ export function peerNames (s: Pick<ScenarioRecord, 'nodes' | 'events'>): PeerNam
   const pattern = entries.length === 0 ? undefined : new RegExp(entries.map(([id]) => escapeRegExp(id)).join('|'), 'g')
   return {
     entries,
+    nodes: new Set([...s.nodes.map(node => node.name), ...s.events.map(e => e.node)]),
     nameOf: peerId => byId.get(peerId),
     named: text => pattern === undefined ? text : text.replace(pattern, id => byId.get(id) ?? id)
   }
