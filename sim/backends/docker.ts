@@ -6,7 +6,7 @@ import { createServer, isIP } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import type { Readable } from 'node:stream'
-import { GenericContainer, Network, Wait, getContainerRuntimeClient, type ContainerRuntimeClient, type StartedNetwork, type StartedTestContainer } from 'testcontainers'
+import { GenericContainer, StartedNetwork, Wait, getContainerRuntimeClient, type ContainerRuntimeClient, type StartedTestContainer } from 'testcontainers'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { NodeConfig } from '../../nodes/config.ts'
@@ -20,6 +20,8 @@ import type { ImageNodeOptions, StartedBlackhole, StartedImageNode, StartedNode 
 import {
   CONTROL_PORT, LIBP2P_PORT, NODE_BINARY_IN_IMAGE, PAUSE_READY, ensureNodeImage, ensurePauseImage
 } from './docker-image.ts'
+import { NETWORK_PREFIX, NODE_LABEL, RUN_LABEL, reapAbandonedRuns } from './docker-reaper.ts'
+import { ownerLabels } from './owner.ts'
 import { superviseWith, type SuperviseOptions, type SupervisedNode, type SupervisingBackend } from './supervise.ts'
 
 /**
@@ -50,8 +52,7 @@ export interface DockerBackendOptions {
   engineTimeoutMs?: number
 }
 
-export const RUN_LABEL = 'chiral-sim.run'
-export const NODE_LABEL = 'chiral-sim.node'
+export { RUN_LABEL, NODE_LABEL } from './docker-reaper.ts'
 /** Inside the node container: the token file, root-owned 0600 in the container's own filesystem. */
 const TOKEN_PATH_IN_CONTAINER = '/chiral-control-token'
 /** A published port taken between choosing and binding it (another run, another tool): choose again, this often. */
@@ -151,6 +152,7 @@ export class DockerBackend implements SupervisingBackend {
   /** Every control client handed out, killed nodes' included: an open event subscription would retry for minutes. */
   readonly #handles = new Set<RemoteNode>()
   readonly #exitHook: () => void
+  readonly #owner = ownerLabels()
   #serial = 0
   #stateDir: Promise<string> | undefined
   #disposed: Promise<void> | undefined
@@ -166,8 +168,14 @@ export class DockerBackend implements SupervisingBackend {
     const client = await withDeadline(getContainerRuntimeClient(), engineTimeoutMs, `no Docker engine answered within ${engineTimeoutMs} ms`)
     const image = options.image ?? (await ensureNodeImage({ client })).tag
     const pauseImage = (await ensurePauseImage({ client }))?.tag
+    // What a SIGKILLed harness left behind goes first: its containers hold addresses, ports and memory.
+    await reapAbandonedRuns(client)
     const runId = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`
-    const network = await new Network({ nextUuid: () => `chiral-sim-${runId}` }).start()
+    // Created here rather than by testcontainers' Network, so that it carries the owner labels the reaper reads.
+    const name = `${NETWORK_PREFIX}${runId}`
+    const network = new StartedNetwork(client, name, await client.network.create({
+      Name: name, CheckDuplicate: true, Driver: 'bridge', Labels: { [RUN_LABEL]: runId, ...ownerLabels() }
+    }))
     return new DockerBackend(client, network, runId, image, pauseImage, {
       startTimeoutMs: options.startTimeoutMs ?? 60_000,
       stopTimeoutMs: options.stopTimeoutMs ?? 10_000,
@@ -404,7 +412,7 @@ export class DockerBackend implements SupervisingBackend {
   }
 
   #labels (name: string): Record<string, string> {
-    return { [RUN_LABEL]: this.runId, [NODE_LABEL]: name }
+    return { [RUN_LABEL]: this.runId, [NODE_LABEL]: name, ...this.#owner }
   }
 
   /** A container of `image` in `slot`'s network namespace, named, labelled for cleanup, its output captured. */

@@ -91,4 +91,29 @@ describe.skipIf(findToxiproxyBinary() == null)('Ctrl-C during a fault run', () =
     expect(await until(() => groupMembers(pgid).length === 0, 10_000), groupMembers(pgid).join('\n')).toBe(true)
     expect(childrenOf(pgid)).toEqual([])
   }, 120_000)
+
+  it('SIGKILL of the harness (process mode, during a fault run) leaves no node and no toxiproxy-server behind', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'chiral-sigkill-'))
+    cleanups.push(async () => { await rm(dir, { recursive: true, force: true }) })
+    const file = path.join(dir, 'killed.yaml')
+    await writeFile(file, SCENARIO.replace('interrupted-fault-run', 'killed-fault-run'))
+    const child = spawn(process.execPath, [CLI, 'run', file, '--mode', 'process', '--report-dir', path.join(dir, 'reports'), '--seed', '8'], {
+      cwd: ROOT, env: { ...process.env, CI: 'true' }, detached: true, stdio: ['ignore', 'pipe', 'pipe']
+    })
+    const pid = child.pid!
+    cleanups.push(() => { try { process.kill(-pid, 'SIGKILL') } catch { /* gone */ } })
+    let stderr = ''
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+    const exit = new Promise(resolve => child.on('close', resolve))
+    // The two nodes and the server, all children of the harness.
+    expect(await until(() => childrenOf(pid).length >= 3 && childrenOf(pid).some(l => l.includes('toxiproxy-server')), 40_000), stderr).toBe(true)
+    await new Promise(resolve => setTimeout(resolve, 2_000))
+    const children = childrenOf(pid).map(l => Number(l.trim().split(/\s+/)[0]))
+    const alive = (p: number): boolean => { try { process.kill(p, 0); return true } catch { return false } }
+    cleanups.push(() => { for (const p of children) { try { process.kill(p, 'SIGKILL') } catch { /* gone */ } } })
+    // The harness alone, as the kernel's OOM killer or `kill -9 PID` would: no handler, no 'exit' hook runs.
+    process.kill(pid, 'SIGKILL')
+    await exit
+    expect(await until(() => children.every(p => !alive(p)), 10_000), childrenOf(1).filter(l => children.some(c => l.trim().startsWith(String(c)))).join('\n')).toBe(true)
+  }, 120_000)
 })

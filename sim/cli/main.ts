@@ -9,6 +9,7 @@ import { scenarioJsonSchema } from '../../scenarios/json-schema.ts'
 import { readReport, rebuildReports, runSummary, summaryLine, writeReports, buildReport, loadReporter, summaryReporter, type Reporter } from '../../reports/index.ts'
 import { runSuite } from '../suite.ts'
 import { newSeed } from '../seed.ts'
+import { clean } from '../clean.ts'
 import { describeError } from '../../nodes/util.ts'
 
 const HELP: Record<string, string> = {
@@ -21,6 +22,7 @@ Usage:
   chiral-sim report DIR [--baseline OLD/report.json] [--summary PATH] [--reporter R]
                                                    rebuild report.html (and other reports) from DIR/report.json
   chiral-sim schema                                print the scenario JSON Schema
+  chiral-sim clean [--all]                         remove what runs whose harness died left behind
 
 Run "chiral-sim <command> --help" for a command's options.
 Exit codes: 0 all passed, 1 a scenario failed, 2 bad input or usage, 130 interrupted.`,
@@ -47,7 +49,19 @@ Options:
   list: `chiral-sim list [files or folders…]\n\nLists scenarios (default: the built-in suite) with their plan test and supported modes.`,
   validate: `chiral-sim validate FILE…\n\nValidates scenario files; prints one line per file, or the problems with their field paths. Exit 2 if any is invalid.`,
   report: `chiral-sim report DIR [--baseline OLD/report.json] [--summary PATH] [--reporter R]…\n\nRebuilds DIR/report.html (and the baseline comparison) from DIR/report.json without re-running anything; --summary and --reporter run those reporters over it too.`,
-  schema: `chiral-sim schema\n\nPrints the JSON Schema of scenario files (also at scenarios/scenario.schema.json).`
+  schema: `chiral-sim schema\n\nPrints the JSON Schema of scenario files (also at scenarios/scenario.schema.json).`,
+  clean: `chiral-sim clean [--all]
+
+Removes what runs whose harness died (SIGKILL, OOM, a lost CI runner) left behind: orphaned toxiproxy-servers, and
+docker-mode containers and networks whose owning harness (by host, boot, pid and start time, from their labels) is
+gone. Never touches a live run's. Every docker run does the same when it starts.
+
+Options:
+  --all       also remove chiral-sim containers and networks whose owner cannot be checked from here (another
+              machine's on a shared engine, or an older chiral-sim's): only when no other run uses this engine
+  -h, --help  this help
+
+Exit codes: 0 done, 1 something could not be removed.`
 }
 
 class UsageError extends InputError {}
@@ -230,6 +244,15 @@ function schema (args: string[]): number {
   return 0
 }
 
+async function cleanCommand (args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { all: { type: 'boolean' } }, HELP.clean!)
+  if (values.help === true) { console.log(HELP.clean); return 0 }
+  if (positionals.length > 0) throw new UsageError(`clean takes no arguments\n\n${HELP.clean}`)
+  const result = await clean({ all: values.all === true })
+  for (const line of result.lines) console.log(line)
+  return result.ok ? 0 : 1
+}
+
 async function report (args: string[]): Promise<number> {
   const { values, positionals } = parse(args, { baseline: { type: 'string' }, ...REPORTER_OPTIONS }, HELP.report!)
   if (values.help === true) { console.log(HELP.report); return 0 }
@@ -265,6 +288,7 @@ export async function main (argv: string[]): Promise<number> {
       case 'validate': return await validate(rest)
       case 'report': return await report(rest)
       case 'schema': return schema(rest)
+      case 'clean': return await cleanCommand(rest)
       case '-h': case '--help': case 'help': console.log(HELP.main); return 0
       default:
         // "chiral-sim scenarios/x.yaml --mode tcp" reads as a run.

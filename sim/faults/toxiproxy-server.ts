@@ -272,6 +272,8 @@ type Attempt =
   | { ok: false, retry: boolean, error: Error }
 
 async function spawnServer (binary: string, opts: StartToxiproxyOptions): Promise<ToxiproxyServer> {
+  // Where no parent-death signal tied an earlier harness's server to it, this is where its orphan ends.
+  reapOrphanedToxiproxyServers()
   const startTimeoutMs = opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS
   const deadline = Date.now() + startTimeoutMs
   // Toxiproxy does not exit when its API port is taken (it logs the bind error and waits for a signal), so
