@@ -1,12 +1,13 @@
 import { z } from 'zod'
+import { toRealMs, UNSCALED } from './timing.ts'
 
 /**
  * The plan's intervals, timeouts and thresholds, in one validated object. Every timing constant in chiral-sim
  * lives here: scenarios compress time through `timeScale`, never by editing a number elsewhere.
  *
- * Values are the plan's real-time figures; `scaled()` applies `timeScale` to the ones that are durations.
- * Latency thresholds and the ping deadline bound measurements, so they are never scaled; nor is the wait for
- * libp2p's own walk.
+ * Values are the plan's real-time figures; `scaled()` applies `timeScale` (nodes/timing.ts, the one rule) to the
+ * durations in SCALED_TIMING_KEYS. The quantities nodes/timing.ts lists as UNSCALED (latency thresholds, the 5 s
+ * ping deadline, libp2p's own admission, DHT and dial deadlines) keep their real value at every timeScale.
  */
 /**
  * Risk #1: a connection attempt's timeout is configurable from 5 to 30 s. The one definition of that range: node
@@ -101,17 +102,16 @@ export const PlanTimingOverridesSchema = z.object(Object.fromEntries(
 export type PlanTimingInput = z.input<typeof PlanTimingSchema>
 export type PlanTiming = z.output<typeof PlanTimingSchema>
 
-const DURATION_KEYS = [
+/** The plan durations that `timeScale` compresses; every other `…Ms` field is in nodes/timing.ts's UNSCALED. */
+export const SCALED_TIMING_KEYS = [
   'connectionTimeoutMs', 'busyRetryTimeoutMs', 'healthCheckIntervalMs', 'uptimeWindowMs',
   'unreachableAlertMs', 'discoveryPollIntervalMs', 'bidirectionalDiscoveryTimeoutMs', 'countdownIntervalMs'
-] as const satisfies ReadonlyArray<keyof PlanTiming>
+] as const satisfies ReadonlyArray<Exclude<keyof PlanTiming, keyof typeof UNSCALED>>
 
 /** The timing with `timeScale` applied to every duration: what the nodes actually wait. */
 export function scaled (timing: PlanTiming): PlanTiming {
   const out = { ...timing }
-  for (const key of DURATION_KEYS) {
-    out[key] = Math.max(1, Math.round(timing[key] * timing.timeScale))
-  }
+  for (const key of SCALED_TIMING_KEYS) out[key] = toRealMs(timing[key], timing.timeScale)
   return out
 }
 

@@ -5,6 +5,7 @@ import { askHello, BusyError } from './hello.ts'
 import { isConnectedTo, type NodeContext } from './context.ts'
 import type { CategorizedError, ConnectionAttempt, ConnectResult } from './schemas.ts'
 import { deadline, peerIdOfAddr } from './util.ts'
+import { toRealMs } from './timing.ts'
 
 /**
  * Plan Solution #1: connect to a bootstrap with a deadline, retry a busy one with the longer timeout, and fail over
@@ -28,7 +29,7 @@ export async function connectWithTimeout (
   }
   const firstTimeout = request.timeoutMs == null
     ? ctx.timing.connectionTimeoutMs
-    : Math.max(1, Math.round(request.timeoutMs * ctx.timing.timeScale))
+    : toRealMs(request.timeoutMs, ctx.timing.timeScale)
 
   const attempts: ConnectionAttempt[] = []
   let lastError: CategorizedError | undefined

@@ -2,23 +2,17 @@ import { z } from 'zod'
 import type { NodeEvent, NodeEventOf, NodeEventType } from '../nodes/events.ts'
 import type { RunRecord, ScenarioRecord, StepRecord } from '../sim/record.ts'
 import { formatNumber, formatSeconds, plural } from './format.ts'
+import {
+  ComparatorSchema, KPI_DEFINITIONS, KpiIdSchema, KpiUnitSchema, meets, type Comparator, type KpiDefinition, type KpiId, type KpiUnit
+} from '../sim/kpi-targets.ts'
 
 /**
  * The plan's five KPIs ("Success Metrics & KPIs"), computed from the RunRecord alone. A KPI nothing in the run
  * measured is `null` / "not measured": an empty run must never look like a healthy one.
  */
 
-export const KpiIdSchema = z.enum([
-  'connectionSuccessRate', 'timeToFailureDetectionMs', 'bootstrapAvailability', 'discoverySuccessRate', 'autoRecoveryRate'
-])
-export type KpiId = z.infer<typeof KpiIdSchema>
+export { KpiIdSchema, ComparatorSchema, KpiUnitSchema, KPI_DEFINITIONS, meets, type KpiId, type Comparator, type KpiUnit, type KpiDefinition }
 export const KPI_IDS: readonly KpiId[] = KpiIdSchema.options
-
-export const ComparatorSchema = z.enum(['>', '>=', '<', '<='])
-export type Comparator = z.infer<typeof ComparatorSchema>
-
-export const KpiUnitSchema = z.enum(['%', 'ms'])
-export type KpiUnit = z.infer<typeof KpiUnitSchema>
 
 export const KpiSchema = z.object({
   id: KpiIdSchema,
@@ -46,27 +40,6 @@ export const KpisSchema = z.object({
   autoRecoveryRate: KpiSchema
 })
 export type Kpis = z.infer<typeof KpisSchema>
-
-export type KpiDefinition = Pick<Kpi, 'name' | 'unit' | 'target' | 'comparator' | 'baseline'>
-
-/** Targets and baselines as the plan states them ("Post-Implementation Targets", "Pre-Implementation Baseline"). */
-export const KPI_DEFINITIONS: Record<KpiId, KpiDefinition> = {
-  connectionSuccessRate: { name: 'Connection success rate', unit: '%', target: 95, comparator: '>', baseline: 70 },
-  // The plan's baseline here is "infinite (hangs forever)", which has no number.
-  timeToFailureDetectionMs: { name: 'Time to failure detection', unit: 'ms', target: 60_000, comparator: '<' },
-  bootstrapAvailability: { name: 'Bootstrap availability', unit: '%', target: 99.9, comparator: '>', baseline: 95 },
-  discoverySuccessRate: { name: 'Peer discovery success rate', unit: '%', target: 100, comparator: '>=' },
-  autoRecoveryRate: { name: 'Auto-recovery effectiveness', unit: '%', target: 90, comparator: '>' }
-}
-
-export function meets (value: number, target: number, comparator: Comparator): boolean {
-  switch (comparator) {
-    case '>': return value > target
-    case '>=': return value >= target
-    case '<': return value < target
-    case '<=': return value <= target
-  }
-}
 
 /** How much worse `after` is than `before` (positive = worse): higher is better for > and >=, lower for < and <=. */
 export function worseBy (comparator: Comparator, before: number, after: number): number {

@@ -1,6 +1,6 @@
 import type { z } from 'zod'
 import type { SweepPointSchema } from '../sim/record.ts'
-import { KPI_DEFINITIONS, meets } from './kpis.ts'
+import { kneePoint, SWEEP_KPIS, type SweepKpi } from '../sim/kpi-targets.ts'
 
 /**
  * Sweeps: a KPI measured while one parameter (e.g. bootstrap latency) is stepped. Sweep rates are percentages
@@ -8,8 +8,7 @@ import { KPI_DEFINITIONS, meets } from './kpis.ts'
  */
 
 export type SweepPoint = z.infer<typeof SweepPointSchema>
-export const SWEEP_KPIS = ['connectionSuccessRate', 'discoverySuccessRate'] as const
-export type SweepKpi = typeof SWEEP_KPIS[number]
+export { SWEEP_KPIS, type SweepKpi }
 
 /** The first parameter value (ascending) at which a KPI no longer meets its target. */
 export interface Knee { kpi: SweepKpi, value: number, kpiValue: number }
@@ -22,12 +21,8 @@ export interface SweepSeries {
 }
 
 function kneeOf (kpi: SweepKpi, points: readonly SweepPoint[]): Knee | undefined {
-  const { target, comparator } = KPI_DEFINITIONS[kpi]
-  for (const p of points) {
-    const v = p[kpi]
-    if (v !== null && !meets(v, target, comparator)) return { kpi, value: p.value, kpiValue: v }
-  }
-  return undefined
+  const p = kneePoint(points, [kpi])
+  return p == null ? undefined : { kpi, value: p.value, kpiValue: p[kpi]! }
 }
 
 /** One series per swept parameter, in order of first appearance. */

@@ -1,10 +1,12 @@
 import { z } from 'zod'
 import type { PlanTiming } from '../config.ts'
+import { toRealMs, type UNSCALED } from '../timing.ts'
 
 /**
- * Plan Solution #4's numbers, validated like the rest of the plan's timing (nodes/config.ts). They are durations, so
- * `timeScale` compresses them together: at 0.01 a 10-minute restart window lasts 6 s and the 60 s check 0.6 s, and
- * the 3-in-10-minutes rule keeps its meaning.
+ * Plan Solution #4's numbers, validated like the rest of the plan's timing (nodes/config.ts). The schedule's
+ * durations are compressed together by `timeScale`: at 0.01 a 10-minute restart window lasts 6 s and the 60 s check
+ * 0.6 s, and the 3-in-10-minutes rule keeps its meaning. The 5 s ping deadline and the restart timeout are real time
+ * at every scale (nodes/timing.ts, UNSCALED): the supervisor and the peers judge a frozen DHT by the same deadline.
  *
  * Kept beside the supervisor rather than in PlanTimingFields because only the supervisor reads them; the ping
  * deadline, which the peers' health checks share, comes from PlanTiming.healthPingTimeoutMs (see `fromPlanTiming`).
@@ -12,7 +14,10 @@ import type { PlanTiming } from '../config.ts'
 export const SupervisorConfigSchema = z.object({
   /** Solution #4.5: the systemd timer runs the health script every 60 s. */
   checkIntervalMs: z.number().int().min(10).default(60_000),
-  /** Solution #4.4: a DHT that does not answer a ping within 5 s is frozen. Also bounds the process and port checks. */
+  /**
+   * Solution #4.4: a DHT that does not answer a ping within 5 s is frozen. Also bounds the process and port checks.
+   * Real time, not scaled (nodes/timing.ts): the plan gives no compressed variant, and the peers use the same 5 s.
+   */
   pingTimeoutMs: z.number().int().min(10).default(5_000),
   /** Solution #4.6: more than `maxRestarts` restarts within this window raises the operator alert. */
   restartWindowMs: z.number().int().min(10).default(600_000),
@@ -32,12 +37,13 @@ export const SupervisorConfigSchema = z.object({
 export type SupervisorConfigInput = z.input<typeof SupervisorConfigSchema>
 export type SupervisorConfig = z.output<typeof SupervisorConfigSchema>
 
-const DURATION_KEYS = ['checkIntervalMs', 'pingTimeoutMs', 'restartWindowMs', 'recoveryPollMs'] as const satisfies ReadonlyArray<keyof SupervisorConfig>
+/** The supervisor durations that `timeScale` compresses; the others are in nodes/timing.ts's UNSCALED. */
+export const SCALED_SUPERVISOR_KEYS = ['checkIntervalMs', 'restartWindowMs', 'recoveryPollMs'] as const satisfies ReadonlyArray<Exclude<keyof SupervisorConfig, keyof typeof UNSCALED>>
 
-/** The config with `timeScale` applied to every duration: what the supervisor actually waits. */
+/** The config with `timeScale` applied to every scaled duration: what the supervisor actually waits. */
 export function scaledSupervisorConfig (config: SupervisorConfig): SupervisorConfig {
   const out = { ...config }
-  for (const key of DURATION_KEYS) out[key] = Math.max(1, Math.round(config[key] * config.timeScale))
+  for (const key of SCALED_SUPERVISOR_KEYS) out[key] = toRealMs(config[key], config.timeScale)
   return out
 }
 

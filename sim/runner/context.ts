@@ -4,6 +4,7 @@ import type { NodeEvent, NodeEventBody } from '../../nodes/events.ts'
 import { privateKeyFromSeed } from '../../nodes/libp2p.ts'
 import { peerIdOfAddr } from '../../nodes/util.ts'
 import { freePort } from '../../nodes/free-port.ts'
+import { toRealMs } from '../../nodes/timing.ts'
 import { IMAGE_PORT } from './external.ts'
 import type { NodeHandle } from '../../nodes/commands.ts'
 import type { NodeSpec, Scenario } from '../../scenarios/schema.ts'
@@ -77,7 +78,7 @@ export class RunContext {
 
   /** Plan milliseconds → the milliseconds this run actually waits. */
   scaled (planMs: number): number {
-    return Math.max(1, Math.round(planMs * this.timeScale))
+    return toRealMs(planMs, this.timeScale)
   }
 
   node (name: string): RunNode {

@@ -11,6 +11,7 @@ import { applyFault, heal, proxiedAddr, resolveLinks } from './links.ts'
 import { startExternal, stopExternal } from './external.ts'
 import { parseToxicSpec } from '../faults/toxic-spec.ts'
 import { describeError } from '../../nodes/util.ts'
+import { kneePoint } from '../kpi-targets.ts'
 
 type StepOf<A extends Step['action']> = Extract<Step, { action: A }>
 
@@ -407,10 +408,6 @@ function windowRates (ctx: RunContext, from: number, to: number): { connection: 
   }
 }
 
-/** The first swept value where connection success drops below 95 % or discovery below 100 % (the plan's targets). */
-export function kneeOf (points: ReadonlyArray<{ value: number, connectionSuccessRate: number | null, discoverySuccessRate: number | null }>): number | undefined {
-  return points.find(p => (p.connectionSuccessRate != null && p.connectionSuccessRate < 95) || (p.discoverySuccessRate != null && p.discoverySuccessRate < 100))?.value
-}
 
 async function sweep (ctx: RunContext, step: StepOf<'sweep'>): Promise<string[]> {
   const links = resolveLinks(ctx, step.target)
@@ -442,7 +439,7 @@ async function sweep (ctx: RunContext, step: StepOf<'sweep'>): Promise<string[]>
     ctx.sweep.push({ parameter: step.parameter, value, connectionSuccessRate: rates.connection, discoverySuccessRate: rates.discovery, samples: rates.samples })
   }
   const points = ctx.sweep.filter(p => p.parameter === step.parameter)
-  const knee = kneeOf(points)
+  const knee = kneePoint(points)?.value
   ctx.expect({
     id: `${outer}-sweep-measured`,
     description: `the sweep of ${step.parameter} measured every value`,
