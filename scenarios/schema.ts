@@ -340,7 +340,11 @@ const ScenarioObject = z.object({
   timeScale: z.number().positive().max(1).default(0.1),
   /** Plan timing overrides for every node of the scenario. */
   timing: TimingOverrides.optional(),
-  /** Deadline for the whole scenario, in real milliseconds. */
+  /**
+   * Real-ms allowance for what time compression does not shorten (starting nodes, libp2p's admission, unscaled
+   * deadlines). The scenario's deadline is this plus the plan time its steps may wait × timeScale
+   * (sim/runner/deadline.ts), so the same file fits at timeScale 0.1 and 1.
+   */
   timeoutMs: z.number().int().min(1_000).max(3_600_000).default(120_000),
   nodes: z.array(NodeSpecSchema).min(1),
   steps: z.array(StepSchema).min(1)

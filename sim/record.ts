@@ -123,6 +123,25 @@ export const SweepPointSchema = z.object({
   samples: z.number().int()
 })
 
+/**
+ * The harness's own health while a scenario ran (sim/runner/harness-health.ts): when it was overloaded, timeouts
+ * and partial verifications may be the harness's, not the network's, and the report says so next to the verdict.
+ */
+export const HarnessHealthSchema = z.object({
+  /** How late this process's event loop ran (every in-process node shares it), in real ms. */
+  eventLoopLagMs: z.object({ mean: z.number(), p99: z.number(), max: z.number() }),
+  /** CPU time of the harness process over wall time, in % of one core (can exceed 100 on several cores). */
+  processCpuPercent: z.number(),
+  /** Share of all CPUs' time that was busy (every process on the machine), in %; null when unknown. */
+  hostCpuBusyPercent: z.number().nullable(),
+  cpus: z.number().int(),
+  /** One-minute load average at the end (0 on platforms without one). */
+  loadAverage: z.number(),
+  overloaded: z.boolean(),
+  overloadReason: z.string().optional()
+})
+export type HarnessHealth = z.infer<typeof HarnessHealthSchema>
+
 export const ScenarioRecordSchema = z.object({
   name: z.string(),
   title: z.string(),
@@ -152,7 +171,11 @@ export const ScenarioRecordSchema = z.object({
   /** Supervisor restarts observed (Solution #4), for autoRecoveryRate. */
   recoveries: z.array(z.object({
     node: z.string(), failedAt: z.number(), detectedAt: z.number().nullable(), recoveredAt: z.number().nullable(), automatic: z.boolean()
-  })).default([])
+  })).default([]),
+  /** The harness's own health while the scenario ran (absent in records from before it was measured). */
+  harness: HarnessHealthSchema.optional(),
+  /** The real-ms deadline the scenario ran under and how it follows from the scenario's plan times. */
+  deadline: z.object({ ms: z.number(), allowanceMs: z.number(), planMs: z.number() }).optional()
 })
 export type FaultRecord = z.infer<typeof FaultRecordSchema>
 export type SweepPoint = z.infer<typeof SweepPointSchema>
@@ -172,7 +195,9 @@ export const RunRecordSchema = z.object({
     host: z.object({ platform: z.string(), arch: z.string(), cpus: z.number().int(), memoryMiB: z.number() }),
     argv: z.array(z.string()).default([]),
     /** Ctrl-C (or SIGTERM) ended the run early: its scenarios' data is partial, those not started were not run. */
-    interrupted: z.boolean().default(false)
+    interrupted: z.boolean().default(false),
+    /** The harness's health over the whole run (absent in records from before it was measured). */
+    harness: HarnessHealthSchema.optional()
   }),
   scenarios: z.array(ScenarioRecordSchema)
 })

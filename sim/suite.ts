@@ -6,6 +6,7 @@ import type { Backend } from './backends/backend.ts'
 import { createBackend } from './backends/index.ts'
 import type { Mode, RunRecord, ScenarioRecord } from './record.ts'
 import { runScenario } from './runner/run-scenario.ts'
+import { startHarnessHealth } from './runner/harness-health.ts'
 
 export const CHIRAL_SIM_VERSION = '0.1.0'
 
@@ -26,6 +27,7 @@ export interface SuiteOptions {
 /** Runs scenarios with a small worker pool and returns the RunRecord, in the scenarios' declared order. */
 export async function runSuite (scenarios: LoadedScenario[], opts: SuiteOptions): Promise<RunRecord> {
   const startedAt = Date.now()
+  const health = startHarnessHealth()
   const jobs = Math.max(1, opts.jobs ?? (opts.mode === 'docker' ? 1 : 2))
   const results: ScenarioRecord[] = new Array(scenarios.length)
   let next = 0
@@ -65,7 +67,8 @@ export async function runSuite (scenarios: LoadedScenario[], opts: SuiteOptions)
       versions: { ...VERSIONS, chiralSim: CHIRAL_SIM_VERSION },
       host: { platform: process.platform, arch: process.arch, cpus: os.cpus().length, memoryMiB: Math.round(os.totalmem() / 1048576) },
       argv: opts.argv ?? [],
-      interrupted: opts.signal?.aborted === true
+      interrupted: opts.signal?.aborted === true,
+      harness: health.stop()
     },
     scenarios: results
   }

@@ -11,6 +11,8 @@ import { bypassVerdict, connectionsOutsideProxies, createLinks, usesFaults } fro
 import { EXTERNAL_MODES } from './external.ts'
 import { nodeOutput } from '../backends/output-tail.ts'
 import type { RunNode } from './context.ts'
+import { scenarioDeadline } from './deadline.ts'
+import { startHarnessHealth } from './harness-health.ts'
 
 /** Modes whose nodes talk over TCP that a Toxiproxy on this machine can sit in (containers reach it at their gateway). */
 export const FAULT_MODES: Mode[] = ['tcp', 'process', 'docker']
@@ -97,7 +99,9 @@ export async function runScenario (scenario: Scenario, opts: RunScenarioOptions)
       startedAt, endedAt: startedAt, durationMs: 0, nodes: [], steps: [], assertions: [], events: [], faults: [], recoveries: []
     }
   }
-  const deadline = AbortSignal.timeout(scenario.timeoutMs)
+  const limit = scenarioDeadline(scenario, timeScale)
+  const deadline = AbortSignal.timeout(limit.ms)
+  const health = startHarnessHealth()
   const signal = AbortSignal.any([deadline, ...(opts.signal != null ? [opts.signal] : [])])
   let status: ScenarioRecord['status'] = 'passed'
   let reason: string | undefined
@@ -161,7 +165,7 @@ export async function runScenario (scenario: Scenario, opts: RunScenarioOptions)
         reason = err.message
       } else if (deadline.aborted) {
         status = 'error'
-        reason = `scenario exceeded its deadline of ${scenario.timeoutMs} ms`
+        reason = `scenario exceeded its deadline of ${limit.ms} ms (${limit.allowanceMs} ms allowance + ${limit.planMs} plan ms × timeScale ${timeScale})`
       } else if (opts.signal?.aborted === true) {
         status = 'error'
         reason = 'interrupted'
@@ -184,6 +188,7 @@ export async function runScenario (scenario: Scenario, opts: RunScenarioOptions)
     reason = reason == null ? what : `${reason}; ${what}`
   }
   const endedAt = Date.now()
+  const harness = health.stop()
   const assertions = ctx?.assertions ?? []
   if (status === 'passed') {
     if (assertions.length === 0) {
@@ -223,7 +228,9 @@ export async function runScenario (scenario: Scenario, opts: RunScenarioOptions)
     faults: ctx?.faults ?? [],
     ...(ctx != null && ctx.sweep.length > 0 ? { sweep: ctx.sweep } : {}),
     ...(invalid != null ? { invalid } : {}),
-    recoveries: ctx?.recoveries ?? []
+    recoveries: ctx?.recoveries ?? [],
+    harness,
+    deadline: limit
   }
 }
 
