@@ -2,8 +2,10 @@ import { z } from 'zod'
 import type { NodeEvent, NodeEventOf, NodeEventType } from '../nodes/events.ts'
 import type { RunRecord, ScenarioRecord, StepRecord } from '../sim/record.ts'
 import { formatNumber, formatSeconds, plural } from './format.ts'
+import { toPlanMs, toRealMs } from '../nodes/timing.ts'
+import { bootstrapNames, bootstrapOfAddress, checkIntervals, deliberateOutages, inDeliberateOutage, type Outage } from './outages.ts'
 import {
-  ComparatorSchema, KPI_DEFINITIONS, KpiIdSchema, KpiUnitSchema, meets, type Comparator, type KpiDefinition, type KpiId, type KpiUnit
+  ComparatorSchema, KPI_DEFINITIONS, KpiIdSchema, KpiUnitSchema, meets, meetsTarget, type Comparator, type KpiDefinition, type KpiId, type KpiUnit
 } from '../sim/kpi-targets.ts'
 
 /**
@@ -83,140 +85,272 @@ function rateKpi (id: KpiId, successes: number, samples: number, detail: string)
 const EXPECTED_FAILURE_TAG = 'expected-failure'
 const isExpectedFailure = (s: ScenarioRecord): boolean => s.tags.includes(EXPECTED_FAILURE_TAG)
 
+function eventsOfScenario<T extends NodeEventType> (s: ScenarioRecord, type: T): Array<NodeEventOf<T>> {
+  return s.events.filter((e): e is NodeEventOf<T> => e.type === type)
+}
+
 function eventsOf<T extends NodeEventType> (scenarios: readonly ScenarioRecord[], type: T): Array<NodeEventOf<T>> {
-  return scenarios.flatMap(s => s.events.filter((e): e is NodeEventOf<T> => e.type === type))
+  return scenarios.flatMap(s => eventsOfScenario(s, type))
 }
 
 const count = <T>(items: readonly T[], predicate: (item: T) => boolean): number => items.filter(predicate).length
 
+interface Exclusions { invalid: number, interrupted: number, overloaded: readonly ScenarioRecord[] }
+
 /** A note appended to every KPI's detail so a reader knows what was left out and why. */
-function exclusionNote (invalid: number, expectedFailure?: number): string {
+function exclusionNote (ex: Pick<Exclusions, 'invalid' | 'interrupted'>, expectedFailure?: number): string {
   const notes = []
-  if (invalid > 0) notes.push(`${plural(invalid, 'invalid scenario')} (results not trusted)`)
+  if (ex.invalid > 0) notes.push(`${plural(ex.invalid, 'invalid scenario')} (results not trusted)`)
+  if (ex.interrupted > 0) notes.push(`${plural(ex.interrupted, 'interrupted scenario')} (partial data)`)
   if (expectedFailure != null && expectedFailure > 0) {
     notes.push(`${plural(expectedFailure, 'scenario')} tagged ${EXPECTED_FAILURE_TAG}`)
   }
   return notes.length === 0 ? '' : `; excludes ${notes.join(' and ')}`
 }
 
-function connectionSuccessRate (trusted: readonly ScenarioRecord[], invalid: number): Kpi {
+/** Said next to a rate when the harness itself was overloaded: its timeouts may not be the network's. */
+function overloadNote (overloaded: readonly ScenarioRecord[]): string {
+  if (overloaded.length === 0) return ''
+  const names = overloaded.map(s => `${s.name} (${s.harness?.overloadReason ?? 'overloaded'})`)
+  return `; the harness itself was overloaded during ${plural(overloaded.length, 'scenario')}: ${names.join(', ')} — timeouts and partial verifications there may be the harness's, not the network's`
+}
+
+function connectionSuccessRate (trusted: readonly ScenarioRecord[], ex: Exclusions): Kpi {
   // Scenarios tagged expected-failure point at a dead bootstrap on purpose; their failed attempts are the
   // behaviour under test (Test 2), not a reliability problem.
   // A connection attempt in the plan's sense is the user's "Connect" (its ~70 % baseline counts hangs and
   // timeouts of that), so it is one connect:done — retries and failover to another bootstrap included.
   const excluded = trusted.filter(isExpectedFailure)
-  const results = eventsOf(trusted.filter(s => !isExpectedFailure(s)), 'connect:done')
+  const counted = trusted.filter(s => !isExpectedFailure(s))
+  const results = eventsOf(counted, 'connect:done')
   const ok = count(results, r => r.success)
   return rateKpi('connectionSuccessRate', ok, results.length,
-    `${ok}/${results.length} connection attempts (connect:done, retries and failover included) succeeded${exclusionNote(invalid, excluded.length)}`)
+    `${ok}/${results.length} connection attempts (connect:done, retries and failover included) succeeded` +
+    `${exclusionNote(ex, excluded.length)}${ok < results.length ? overloadNote(ex.overloaded.filter(s => counted.includes(s))) : ''}`)
 }
 
-const FAILURE_STEP_KINDS = new Set(['stop', 'kill', 'fault'])
-// Toxics that slow a link without cutting it: nothing should turn red, so they are not failures to detect.
-const DEGRADATION_FAULT_KINDS = new Set(['latency', 'jitter', 'bandwidth', 'slow_close', 'slicer'])
+/** A failure is detectable only after one check interval plus the plan's 5 s ping deadline (real time). */
+const PING_DEADLINE_MS = 5_000
+/** The plan's health-check interval, for a scenario whose record has no monitor:started event. */
+const PLAN_CHECK_INTERVAL_MS = 30_000
 
-const bootstrapNames = (s: ScenarioRecord): Set<string> => new Set(s.nodes.filter(n => n.role === 'bootstrap').map(n => n.name))
+function intervalOf (s: ScenarioRecord): (observer: string) => number {
+  const intervals = checkIntervals(s)
+  const fallback = toRealMs(PLAN_CHECK_INTERVAL_MS, s.timeScale)
+  return observer => intervals.get(observer) ?? fallback
+}
 
-function bootstrapFailureSteps (s: ScenarioRecord, bootstraps: ReadonlySet<string>): StepRecord[] {
-  const isOutage = (step: StepRecord): boolean => {
-    if (step.kind !== 'fault') return true
-    const faults = s.faults.filter(f => f.step === step.index)
-    return faults.length === 0 || faults.some(f => !DEGRADATION_FAULT_KINDS.has(f.kind))
-  }
-  // A stop/kill step that itself failed did not take the bootstrap down, so there was nothing to detect.
-  return s.steps.filter(step =>
-    FAILURE_STEP_KINDS.has(step.kind) && step.ok && step.targets.some(t => bootstraps.has(t)) && isOutage(step))
+/** Does this event concern `bootstrap`? (An address naming no known node counts when there is only one bootstrap.) */
+function about (s: ScenarioRecord, bootstraps: ReadonlySet<string>, address: string | undefined, bootstrap: string): boolean {
+  const named = bootstrapOfAddress(s, address)
+  return named === bootstrap || (named === null && bootstraps.size === 1)
 }
 
 /**
- * The events by which the system notices a dead bootstrap: a peer's health indicator turning red or a failed
- * attempt, or the bootstrap's supervisor restarting it or alerting the operator (a crash repaired before the peers'
- * next 30 s check was still detected, by the supervisor).
+ * The events by which the system notices a dead bootstrap: a cut-off peer's health indicator turning red or its
+ * failed attempt on that bootstrap, or the bootstrap's supervisor restarting it or alerting the operator (a crash
+ * repaired before the peers' next check was still detected, by the supervisor).
  */
-function isDetection (event: NodeEvent, bootstraps: ReadonlySet<string>): boolean {
-  if (bootstraps.has(event.node)) return event.type === 'supervisor:restart' || event.type === 'supervisor:alert'
-  return (event.type === 'health:status' && event.to === 'red') ||
-    (event.type === 'connect:result' && event.outcome !== 'success')
+function isDetection (s: ScenarioRecord, bootstraps: ReadonlySet<string>, o: Outage, event: NodeEvent): boolean {
+  if (event.node === o.bootstrap) return event.type === 'supervisor:restart' || event.type === 'supervisor:alert'
+  if (o.observers !== null && !o.observers.has(event.node)) return false
+  if (event.type === 'health:status') return event.to === 'red' && about(s, bootstraps, event.address, o.bootstrap)
+  if (event.type === 'connect:result') return event.outcome !== 'success' && about(s, bootstraps, event.bootstrap, o.bootstrap)
+  return false
 }
 
-interface Detection { scenario: string, step: StepRecord, measuredMs: number, planMs: number, timeScale: number, detected: boolean }
+interface Detection { scenario: string, outage: Outage, measuredMs: number, planMs: number, timeScale: number, detected: boolean, conclusive: boolean }
+
+/** Failures whose detection is timed: stops, kills and outage faults of a bootstrap (not restarts, not sweeps). */
+const TIMED_CAUSES: ReadonlySet<Outage['cause']> = new Set(['stop', 'kill', 'fault'])
 
 function detectionsIn (s: ScenarioRecord): Detection[] {
   const bootstraps = bootstrapNames(s)
-  // A dead bootstrap cannot notice its own death: only the peers' events and its supervisor's count as detection.
-  return bootstrapFailureSteps(s, bootstraps).map(step => {
-    const first = s.events
-      .filter(e => e.time >= step.startedAt && isDetection(e, bootstraps))
-      .reduce<number | null>((min, e) => min === null ? e.time : Math.min(min, e.time), null)
-    const detected = first !== null
-    // Undetected: the observed window is a lower bound on the detection time.
-    const measuredMs = (first ?? s.endedAt) - step.startedAt
-    return { scenario: s.name, step, measuredMs, planMs: measuredMs / s.timeScale, timeScale: s.timeScale, detected }
+  const interval = intervalOf(s)
+  return deliberateOutages(s).filter(o => TIMED_CAUSES.has(o.cause)).map(o => {
+    const first = s.events.find(e => e.time >= o.from && isDetection(s, bootstraps, o, e))
+    const detected = first != null
+    // Undetected: the observed window (until the bootstrap was back or the scenario ended) is a lower bound.
+    const end = first?.time ?? Math.min(o.to ?? s.endedAt, s.endedAt)
+    const measuredMs = Math.max(0, end - o.from)
+    const observers = o.observers === null ? [...new Set(s.events.map(e => e.node))] : [...o.observers]
+    const detectableAfter = Math.max(0, ...observers.map(interval)) + PING_DEADLINE_MS
+    const planMs = toPlanMs(measuredMs, s.timeScale)
+    // An outage over before any check could see it, in a window shorter than the target, cannot be judged.
+    const conclusive = detected || measuredMs >= detectableAfter || meetsTarget('timeToFailureDetectionMs', planMs) === false
+    return { scenario: s.name, outage: o, measuredMs, planMs, timeScale: s.timeScale, detected, conclusive }
   })
 }
 
-function timeToFailureDetection (trusted: readonly ScenarioRecord[], invalid: number): Kpi {
-  const detections = trusted.flatMap(detectionsIn)
+const describeOutage = (o: Outage): string =>
+  o.cause === 'fault' ? `outage fault on ${[...(o.observers ?? [])].map(n => `${n}↔${o.bootstrap}`).join(', ')}` : `${o.cause} ${o.bootstrap}`
+
+function timeToFailureDetection (trusted: readonly ScenarioRecord[], note: string): Kpi {
+  const all = trusted.flatMap(detectionsIn)
+  const detections = all.filter(d => d.conclusive)
+  const inconclusive = all.length - detections.length
+  const short = inconclusive > 0
+    ? `; ${plural(inconclusive, 'bootstrap failure')} ended (restarted, healed or scenario over) before one check interval + the 5 s ping deadline had passed, undetected: too short to time, not counted`
+    : ''
   if (detections.length === 0) {
     return kpi('timeToFailureDetectionMs', null, 0,
-      `no stop, kill or outage fault of a bootstrap in this run${exclusionNote(invalid)}`)
+      `no stop, kill or outage fault of a bootstrap in this run${short}${note}`)
   }
   const worst = detections.reduce((a, b) => b.planMs > a.planMs ? b : a)
   const undetected = detections.filter(d => !d.detected)
   const parts = [
-    `worst of ${plural(detections.length, 'bootstrap failure')}: ${formatSeconds(worst.planMs)} ` +
-      `(${worst.scenario} step ${worst.step.index} "${worst.step.label}": ${formatSeconds(worst.measuredMs)} measured at timeScale ${worst.timeScale})`,
-    'measured durations are divided by each scenario\'s timeScale to give plan-equivalent real time'
+    `worst of ${plural(detections.length, 'bootstrap failure')} (stop, kill, or outage fault on a link to a bootstrap, external ones included): ${formatSeconds(worst.planMs)} ` +
+      `(${worst.scenario} step ${worst.outage.step.index} "${worst.outage.step.label}", ${describeOutage(worst.outage)}: ${formatSeconds(worst.measuredMs)} measured at timeScale ${worst.timeScale})`,
+    'from the failure to the first red indicator or failed attempt of a cut-off peer, or the bootstrap supervisor\'s restart or alert; measured durations are divided by each scenario\'s timeScale to give plan time'
   ]
   if (undetected.length > 0) {
-    parts.push(`${undetected.length} never detected before the scenario ended (counted at the observed window, a lower bound): not met`)
+    parts.push(`${undetected.length} never detected in a window longer than one check interval (counted at the observed window, a lower bound): not met`)
   }
-  return kpi('timeToFailureDetectionMs', worst.planMs, detections.length, parts.join('; ') + exclusionNote(invalid), undetected.length > 0)
+  return kpi('timeToFailureDetectionMs', worst.planMs, detections.length, parts.join('; ') + short + note, undetected.length > 0)
 }
 
-function bootstrapAvailability (trusted: readonly ScenarioRecord[], invalid: number): Kpi {
-  const checks = eventsOf(trusted, 'health:check')
-  const up = count(checks, c => c.health.isReachable)
-  return rateKpi('bootstrapAvailability', up, checks.length,
-    `${up}/${checks.length} health checks found the bootstrap reachable, including checks made while a scenario had ` +
-    `stopped or faulted a bootstrap on purpose${exclusionNote(invalid)}`)
+function bootstrapAvailability (trusted: readonly ScenarioRecord[], note: string): Kpi {
+  // The plan's availability is the bootstrap's under normal operation: checks made while a scenario had stopped,
+  // killed or cut off a bootstrap on purpose (or within one check interval after) measure the scenario, not it.
+  let up = 0
+  let counted = 0
+  let deliberate = 0
+  for (const s of trusted.filter(sc => !isExpectedFailure(sc))) {
+    const outages = deliberateOutages(s)
+    const interval = intervalOf(s)
+    for (const c of eventsOfScenario(s, 'health:check')) {
+      const startedAt = Math.min(c.health.lastCheckTimestamp, c.time)
+      if (inDeliberateOutage(outages, bootstrapOfAddress(s, c.health.address), c.node, startedAt, interval)) {
+        deliberate++
+        continue
+      }
+      counted++
+      if (c.health.isReachable) up++
+    }
+  }
+  const excluded = deliberate > 0
+    ? `; ${plural(deliberate, 'check')} made while a scenario had stopped, killed or cut off a bootstrap on purpose (until it was back, plus one check interval) not counted`
+    : ''
+  return rateKpi('bootstrapAvailability', up, counted,
+    `${up}/${counted} health checks under normal operation found the bootstrap reachable${excluded}${note}`)
 }
 
 const BIDIRECTIONAL_ASSERTION_PREFIX = 'bidirectional'
 
-function discoverySuccessRate (trusted: readonly ScenarioRecord[], invalid: number): Kpi {
-  // The plan's target is "100 % (when bootstrap is healthy)": a scenario pointing at a dead bootstrap on purpose
-  // cannot discover anyone, and counting it would make the target unreachable by construction.
-  const excluded = trusted.filter(isExpectedFailure)
-  const healthy = trusted.filter(s => !isExpectedFailure(s))
-  const statuses = eventsOf(healthy, 'discovery:status')
-  // A first peer alone on the network reports overall 'verified', and counts as a success.
-  const verified = count(statuses, e => e.status.overall === 'verified')
-  const bidirectional = healthy.flatMap(s => s.assertions.filter(a => a.id.startsWith(BIDIRECTIONAL_ASSERTION_PREFIX)))
-  const mutual = count(bidirectional, a => a.passed)
-  return rateKpi('discoverySuccessRate', verified + mutual, statuses.length + bidirectional.length,
-    `${verified}/${statuses.length} discovery verifications ended 'verified' and ${mutual}/${bidirectional.length} ` +
-    `bidirectional-discovery checks passed${exclusionNote(invalid, excluded.length)}`)
+/** "A→B: cause" keys of the asymmetries a matrix step expected (its assertion's `expected`). */
+function expectedAsymmetries (s: ScenarioRecord, at: number): Set<string> | null {
+  const step = s.steps.find(st => st.kind === 'matrix' && at >= st.startedAt && at <= st.endedAt)
+  const assertion = step == null ? undefined : s.assertions.find(a => a.step === step.index && a.id === `${step.index}-matrix`)
+  if (assertion == null) return null
+  if (assertion.expected === 'no asymmetry') return new Set()
+  try {
+    const list: unknown = JSON.parse(assertion.expected)
+    return Array.isArray(list) ? new Set(list.map(x => String(x).split(':')[0]!)) : null
+  } catch {
+    return null
+  }
 }
 
-function autoRecoveryRate (trusted: readonly ScenarioRecord[], invalid: number): Kpi {
+/**
+ * Pairs of peers in a matrix where at least one sees the other: mutual is a discovery success, an asymmetry a
+ * failure, except the asymmetries the scenario expects (it reproduces them on purpose). Pairs where neither sees
+ * the other are left out: a partition may keep them apart by design, and the scenario's own checks judge that.
+ */
+function matrixPairs (s: ScenarioRecord): { mutual: number, asymmetric: number, expected: number } {
+  const out = { mutual: 0, asymmetric: 0, expected: 0 }
+  const matrices = s.matrix == null ? [] : [s.matrix]
+  for (const m of matrices) {
+    const sees = new Map(m.cells.map(c => [`${c.from}→${c.to}`, c.sees]))
+    const wanted = expectedAsymmetries(s, m.at) ?? new Set<string>()
+    for (const [i, a] of m.peers.entries()) {
+      for (const b of m.peers.slice(i + 1)) {
+        const ab = sees.get(`${a}→${b}`) === true
+        const ba = sees.get(`${b}→${a}`) === true
+        if (ab && ba) out.mutual++
+        else if (ab || ba) {
+          if (wanted.has(ab ? `${a}→${b}` : `${b}→${a}`)) out.expected++
+          else out.asymmetric++
+        }
+      }
+    }
+  }
+  return out
+}
+
+function discoverySuccessRate (trusted: readonly ScenarioRecord[], note: string): Kpi {
+  // The plan's target is "100 % (when bootstrap is healthy)", measured "when both online": a scenario pointing at a
+  // dead bootstrap on purpose, or a verification made while the scenario had taken a bootstrap away, says nothing
+  // about discovery, and counting it would make the target unreachable by construction.
+  const healthy = trusted.filter(s => !isExpectedFailure(s))
+  let verified = 0
+  let verifications = 0
+  let duringOutage = 0
+  let mutual = 0
+  let bidirectional = 0
+  let pairs = 0
+  let asymmetric = 0
+  let byDesign = 0
+  for (const s of healthy) {
+    const outages = deliberateOutages(s)
+    const interval = intervalOf(s)
+    for (const e of eventsOfScenario(s, 'discovery:status')) {
+      if (inDeliberateOutage(outages, null, e.node, e.time, interval)) {
+        duringOutage++
+        continue
+      }
+      verifications++
+      // A first peer alone on the network reports overall 'verified', and counts as a success.
+      if (e.status.overall === 'verified') verified++
+    }
+    const checks = s.assertions.filter(a => a.id.startsWith(BIDIRECTIONAL_ASSERTION_PREFIX))
+    bidirectional += checks.length
+    mutual += count(checks, a => a.passed)
+    const m = matrixPairs(s)
+    pairs += m.mutual + m.asymmetric
+    asymmetric += m.asymmetric
+    byDesign += m.expected
+  }
+  const notes = [
+    duringOutage > 0 ? `${plural(duringOutage, 'verification')} made while a bootstrap was down on purpose not counted` : '',
+    byDesign > 0 ? `${byDesign} ${byDesign === 1 ? 'asymmetry' : 'asymmetries'} a scenario reproduces on purpose not counted` : ''
+  ].filter(x => x !== '')
+  return rateKpi('discoverySuccessRate', verified + mutual + (pairs - asymmetric), verifications + bidirectional + pairs,
+    `${verified}/${verifications} discovery verifications ended 'verified', ${mutual}/${bidirectional} ` +
+    `bidirectional-discovery checks passed and ${pairs - asymmetric}/${pairs} matrix pairs saw each other both ways` +
+    `${notes.length > 0 ? `; ${notes.join('; ')}` : ''}${note}`)
+}
+
+function autoRecoveryRate (trusted: readonly ScenarioRecord[], note: string): Kpi {
   const recoveries = trusted.flatMap(s => s.recoveries)
   const automatic = count(recoveries, r => r.automatic && r.recoveredAt != null)
   return rateKpi('autoRecoveryRate', automatic, recoveries.length,
     recoveries.length === 0
-      ? `no bootstrap failure handled by a supervisor in this run${exclusionNote(invalid)}`
-      : `${automatic}/${recoveries.length} bootstrap failures recovered automatically${exclusionNote(invalid)}`)
+      ? `no bootstrap failure handled by a supervisor in this run${note}`
+      : `${automatic}/${recoveries.length} bootstrap failures recovered automatically${note}`)
 }
 
+/** An interrupted scenario (Ctrl-C) stopped mid-way: what it measured is partial, e.g. a fault never detected. */
+export const isInterrupted = (s: ScenarioRecord): boolean => s.status === 'error' && s.reason === 'interrupted'
+
 export function computeKpis (record: RunRecord): Kpis {
-  // An invalid scenario's measurements cannot be trusted (e.g. traffic went around a fault), so no KPI uses them.
-  const trusted = record.scenarios.filter(s => s.invalid == null)
-  const invalid = record.scenarios.length - trusted.length
+  // An invalid scenario's measurements cannot be trusted (e.g. traffic went around a fault), and an interrupted
+  // one's are partial, so no KPI uses them.
+  const valid = record.scenarios.filter(s => s.invalid == null)
+  const trusted = valid.filter(s => !isInterrupted(s))
+  const ex: Exclusions = {
+    invalid: record.scenarios.length - valid.length,
+    interrupted: valid.length - trusted.length,
+    overloaded: trusted.filter(s => s.harness?.overloaded === true)
+  }
+  const note = exclusionNote(ex)
+  const discovery = discoverySuccessRate(trusted, exclusionNote(ex, trusted.filter(isExpectedFailure).length))
   return {
-    connectionSuccessRate: connectionSuccessRate(trusted, invalid),
-    timeToFailureDetectionMs: timeToFailureDetection(trusted, invalid),
-    bootstrapAvailability: bootstrapAvailability(trusted, invalid),
-    discoverySuccessRate: discoverySuccessRate(trusted, invalid),
-    autoRecoveryRate: autoRecoveryRate(trusted, invalid)
+    connectionSuccessRate: connectionSuccessRate(trusted, ex),
+    timeToFailureDetectionMs: timeToFailureDetection(trusted, note),
+    bootstrapAvailability: bootstrapAvailability(trusted, note),
+    discoverySuccessRate: discovery.met === false
+      ? { ...discovery, detail: discovery.detail + overloadNote(ex.overloaded.filter(s => !isExpectedFailure(s))) }
+      : discovery,
+    autoRecoveryRate: autoRecoveryRate(trusted, note)
   }
 }
