@@ -50,7 +50,7 @@ export const commands = {
   /** Solution #3.10: poll every 2 s until each expected peer (or any new peer) is discovered and dialled. */
   waitForBidirectionalDiscovery: cmd(z.object({
     peerIds: z.array(PeerIdString).optional(),
-    /** Plan ms, scaled by the node's timeScale. */
+    /** Real ms (never scaled: discovery is network work); default the node's bidirectionalDiscoveryTimeoutMs. */
     timeoutMs: durationMs(1).optional()
   }).strict(), z.object({
     success: z.boolean(),

@@ -7,7 +7,6 @@ import { RECORD_NAMESPACE } from './libp2p.ts'
 import type { DiscoveryStatus } from './schemas.ts'
 import { deadline, describeError } from './util.ts'
 import { pingPeer } from './ping.ts'
-import { toRealMs } from './timing.ts'
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
@@ -239,7 +238,8 @@ export async function waitForBidirectionalDiscovery (
   ctx: NodeContext, request: { peerIds?: string[], timeoutMs?: number }, outer?: AbortSignal
 ): Promise<{ success: boolean, durationMs: number, verified: Array<{ peerId: string, afterMs: number, latencyMs?: number }>, missing: string[] }> {
   const started = Date.now()
-  const timeoutMs = request.timeoutMs == null ? ctx.timing.bidirectionalDiscoveryTimeoutMs : toRealMs(request.timeoutMs, ctx.timing.timeScale)
+  // Real time at every timeScale (nodes/timing.ts, UNSCALED): discovery is network work.
+  const timeoutMs = request.timeoutMs ?? ctx.timing.bidirectionalDiscoveryTimeoutMs
   const { signal } = deadline(timeoutMs, linked(ctx, outer))
   const expected = request.peerIds
   const verified = new Map<string, { peerId: string, afterMs: number, latencyMs?: number }>()

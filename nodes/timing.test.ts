@@ -34,6 +34,7 @@ describe('the one rule for time', () => {
     expect(t.healthPingTimeoutMs).toBe(5_000)
     expect(t.healthyLatencyMs).toBe(200)
     expect(t.discoveryVerificationDelayMs).toBe(3_000)
+    expect(t.bidirectionalDiscoveryTimeoutMs).toBe(15_000)
   })
 
   it('the supervisor waits the same real 5 s ping deadline as the peers at any timeScale (issue 11)', () => {

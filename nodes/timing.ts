@@ -27,6 +27,8 @@ export const UNSCALED = {
   healthPingTimeoutMs: 'the plan\'s 5 s ping deadline bounds a measurement: a compressed deadline would call a merely slow bootstrap unreachable (peers and supervisor alike)',
   pingTimeoutMs: 'the supervisor\'s copy of the 5 s ping deadline (same reason as healthPingTimeoutMs)',
   discoveryVerificationDelayMs: 'waits for libp2p\'s own Kademlia admission, which is not compressible (it ends early once the routing table has an entry)',
+  bidirectionalDiscoveryTimeoutMs: 'Test 3\'s 15 s bounds real discovery work (dials, identify, admission): compressed to 1.5 s it became a load test that flaked on a busy runner',
+  withinMs: 'a waitBidirectional step\'s bound is Test 3\'s real-time 15 s (see bidirectionalDiscoveryTimeoutMs)',
   dhtQueryTimeoutMs: 'bounds real network work (a DHT query) that compressed time does not make faster',
   peerDialTimeoutMs: 'bounds a real dial',
   restartTimeoutMs: 'starting a process or a container takes the same real time at any timeScale',
