@@ -30,6 +30,11 @@ export const NodeEventBodySchema = z.discriminatedUnion('type', [
   e('health:warning', { address: z.string(), consecutive: z.number().int(), latencyMs: z.number(), message: z.string() }),
   /** Solution #2.7: unreachable for 2 minutes. */
   e('health:alert', { address: z.string(), unreachableForMs: z.number(), message: z.string() }),
+  /**
+   * One outage as the monitor saw it, from its first unreachable check to its first reachable one: within one check
+   * interval of the real outage, and two outages closer than a check interval may read as one. Real ms, like every
+   * duration in an event payload (plan = real ÷ timeScale, nodes/timing.ts).
+   */
   e('health:recovered', { address: z.string(), downtimeMs: z.number() }),
   e('monitor:started', { address: z.string(), intervalMs: z.number() }),
   e('monitor:stopped', {}),

@@ -11,7 +11,7 @@ import { eventRow, nodeLink, nodesSection } from './html-nodes.ts'
 import { STYLESHEET } from './html-style.ts'
 import { eventFamily, eventLabel, timelineLegend, timelineSvg } from './html-timeline.ts'
 import { peerNames, type PeerNames } from './names.ts'
-import { formatKpiValue, formatTarget, KPI_IDS, kpiState, kpiVerdict, type Kpi } from './kpis.ts'
+import { formatKpiValue, formatTarget, KPI_IDS, KPI_MEANINGS, kpiState, kpiVerdict, type Kpi } from './kpis.ts'
 import { failedAssertions, failedSteps, isProblem, problemsFirst, ScenarioOutcomeSchema, type ScenarioOutcome } from './outcome.ts'
 import type { Report, ReportScenario } from './report-schema.ts'
 import { sweepSeries } from './sweep.ts'
@@ -128,6 +128,7 @@ function kpiCard (kpi: Kpi): Markup {
     ${kpiGauge(kpi)}
     <div class="meta">target ${formatTarget(kpi)} · ${plural(kpi.samples, 'sample')}${kpi.baseline !== undefined ? ` · plan baseline ${formatKpiValue(kpi.baseline, kpi.unit)}` : ''}</div>
     <div class="detail">${kpi.detail}</div>
+    <p class="meta">What it measures: ${KPI_MEANINGS[kpi.id]}</p>
   </div>`
 }
 

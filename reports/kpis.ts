@@ -10,11 +10,24 @@ import {
 
 /**
  * The plan's five KPIs ("Success Metrics & KPIs"), computed from the RunRecord alone. A KPI nothing in the run
- * measured is `null` / "not measured": an empty run must never look like a healthy one.
+ * measured is `null` / "not measured": an empty run must never look like a healthy one. Interrupted and invalid
+ * scenarios feed none of them; KPI_MEANINGS says what each one counts.
  */
 
 export { KpiIdSchema, ComparatorSchema, KpiUnitSchema, KPI_DEFINITIONS, meets, type KpiId, type Comparator, type KpiUnit, type KpiDefinition }
 export const KPI_IDS: readonly KpiId[] = KpiIdSchema.options
+
+/**
+ * What each KPI measures and which scenarios feed it, in the words the report and the README use. The plan's
+ * definitions ("Success Metrics & KPIs"), applied to a run that also makes outages on purpose.
+ */
+export const KPI_MEANINGS: Record<KpiId, string> = {
+  connectionSuccessRate: 'Share of user-level connects (retries and failover included) that succeeded. Scenarios tagged expected-failure (pointed at a dead bootstrap on purpose) are left out.',
+  timeToFailureDetectionMs: 'Worst time, in plan time, from a bootstrap failure (a stop or kill of a bootstrap or an external bootstrap, or an outage fault on a link to one) to the first red indicator or failed attempt of a peer cut off from it, or its supervisor\'s restart or alert. A failure that ended before one check interval plus the 5 s ping deadline, undetected, is too short to time and is not counted; one never detected in a longer window counts as not met.',
+  bootstrapAvailability: 'Share of health checks that found the bootstrap reachable under normal operation: checks made while a scenario had stopped, killed or cut off a bootstrap on purpose (until it was back, plus one check interval) are left out, as are expected-failure scenarios.',
+  discoverySuccessRate: 'Share of discovery checks that succeeded while the bootstrap was healthy: verifications (not those made while a bootstrap was down on purpose), bidirectional-discovery checks, and matrix pairs that see each other both ways (an asymmetry a scenario reproduces on purpose is left out). When the harness itself was overloaded, the scenarios are named next to the rate.',
+  autoRecoveryRate: 'Share of bootstrap failures handled by a supervisor that it recovered automatically (process and docker modes).'
+}
 
 export const KpiSchema = z.object({
   id: KpiIdSchema,
