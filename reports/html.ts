@@ -203,7 +203,8 @@ function scenarioSection (s: ReportScenario, index: number, names: PeerNames): M
     ['duration', s.timeScale === 1 ? formatSeconds(s.durationMs) : `${formatSeconds(s.durationMs)} real, ${formatSeconds(s.durationMs / s.timeScale)} plan`], ['started', formatIso(s.startedAt)],
     ...(s.planTest != null ? [['plan test', `Test ${s.planTest}`] as [string, string]] : []),
     ...(s.tags.length > 0 ? [['tags', s.tags.join(', ')] as [string, string]] : []),
-    ...(s.file != null ? [['file', s.file] as [string, string]] : [])
+    ...(s.file != null ? [['file', s.file] as [string, string]] : []),
+    ...(s.harness != null ? [['harness', `event-loop lag p99 ${s.harness.eventLoopLagMs.p99} ms (max ${s.harness.eventLoopLagMs.max} ms), CPU ${s.harness.processCpuPercent} % of a core, machine ${s.harness.hostCpuBusyPercent ?? '?'} % busy${s.harness.overloaded ? ' — overloaded' : ''}`] as [string, string]] : [])
   ]
   const series = s.sweep === undefined ? [] : sweepSeries(s.sweep)
   return html`<details class="scenario ${isProblem(s.outcome) ? 'problem' : ''}" id="${anchor(index)}" data-scenario="${s.name}" ${isProblem(s.outcome) ? html`open` : ''}

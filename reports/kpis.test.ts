@@ -297,6 +297,19 @@ describe('issue 10: KPIs a release manager can act on', () => {
     expect(kpisOf(s).discoverySuccessRate).toMatchObject({ value: 100, samples: 2, met: true })
   })
 
+  it('a verification inside a latency sweep on the bootstrap link measures the sweep, not discovery', () => {
+    const s = makeScenario('fault-latency-sweep', {
+      timeScale: 0.1, endedAt: T0 + 40_000, nodes: nodesOf('A'),
+      steps: [step(1, 'sweep', 1_000, ['A->boot'], 35_000)],
+      faults: [down(1, 'A->boot', 1_000, 10_000, 'latency'), down(1, 'A->boot', 10_000, null, 'latency')],
+      events: events([[500, 'A', discoveryStatus('verified')], [30_000, 'A', discoveryStatus('partial')], [30_001, 'A', healthCheck(false, null, T0 + 29_000)]])
+    })
+    const kpis = kpisOf(s)
+    expect(kpis.discoverySuccessRate).toMatchObject({ value: 100, samples: 1, met: true })
+    expect(kpis.bootstrapAvailability).toMatchObject({ samples: 0 })
+    expect(kpis.timeToFailureDetectionMs).toMatchObject({ samples: 0 })
+  })
+
   it('says when the harness itself was overloaded next to a missed discovery rate', () => {
     const harness = { eventLoopLagMs: { mean: 80, p99: 900, max: 3_000 }, processCpuPercent: 190, hostCpuBusyPercent: 99, cpus: 2, loadAverage: 6, overloaded: true, overloadReason: 'event-loop lag p99 900 ms (≥ 200 ms)' }
     const s = makeScenario('crowd', { harness, events: events([[1, 'peerA', discoveryStatus('verified')], [2, 'peerB', discoveryStatus('partial')]]) })
@@ -304,5 +317,17 @@ describe('issue 10: KPIs a release manager can act on', () => {
     expect(k.met).toBe(false)
     expect(k.detail).toMatch(/harness itself was overloaded during 1 scenario: crowd \(event-loop lag p99 900 ms/)
     expect(kpisOf({ ...s, harness: { ...harness, overloaded: false } }).discoverySuccessRate.detail).not.toMatch(/overloaded/)
+  })
+})
+
+describe('the verdict line says when the harness was overloaded', () => {
+  it('a failed scenario on an overloaded harness says so next to its verdict; a quiet one does not', async () => {
+    const { summaryLine } = await import('./summary.ts')
+    const { ScenarioRecordSchema } = await import('../sim/record.ts')
+    const harness = { eventLoopLagMs: { mean: 150, p99: 900, max: 3_000 }, processCpuPercent: 190, hostCpuBusyPercent: 99, cpus: 2, loadAverage: 6, overloaded: true, overloadReason: 'event-loop lag p99 900 ms (≥ 500 ms)' }
+    const failed = ScenarioRecordSchema.parse(makeScenario('crowd', { status: 'failed', reason: 'DHT test timed out after 10000 ms', harness }))
+    expect(summaryLine(failed)).toMatch(/harness overloaded \(event-loop lag p99 900 ms/)
+    expect(summaryLine({ ...failed, harness: { ...harness, overloaded: false } })).not.toMatch(/overloaded/)
+    expect(summaryLine({ ...failed, status: 'passed' })).not.toMatch(/overloaded/)
   })
 })

@@ -24,8 +24,8 @@ export const KPI_IDS: readonly KpiId[] = KpiIdSchema.options
 export const KPI_MEANINGS: Record<KpiId, string> = {
   connectionSuccessRate: 'Share of user-level connects (retries and failover included) that succeeded. Scenarios tagged expected-failure (pointed at a dead bootstrap on purpose) are left out.',
   timeToFailureDetectionMs: 'Worst time, in plan time, from a bootstrap failure (a stop or kill of a bootstrap or an external bootstrap, or an outage fault on a link to one) to the first red indicator or failed attempt of a peer cut off from it, or its supervisor\'s restart or alert. A failure that ended before one check interval plus the 5 s ping deadline, undetected, is too short to time and is not counted; one never detected in a longer window counts as not met.',
-  bootstrapAvailability: 'Share of health checks that found the bootstrap reachable under normal operation: checks made while a scenario had stopped, killed or cut off a bootstrap on purpose (until it was back, plus one check interval) are left out, as are expected-failure scenarios.',
-  discoverySuccessRate: 'Share of discovery checks that succeeded while the bootstrap was healthy: verifications (not those made while a bootstrap was down on purpose), bidirectional-discovery checks, and matrix pairs that see each other both ways (an asymmetry a scenario reproduces on purpose is left out). When the harness itself was overloaded, the scenarios are named next to the rate.',
+  bootstrapAvailability: 'Share of health checks that found the bootstrap reachable under normal operation: checks made while a scenario had stopped, killed, cut off or slowed a bootstrap on purpose (until it was back, plus one check interval) are left out, as are expected-failure scenarios.',
+  discoverySuccessRate: 'Share of discovery checks that succeeded while the bootstrap was healthy: verifications (not those made while a scenario had a bootstrap down or slowed on purpose, e.g. inside a latency sweep), bidirectional-discovery checks, and matrix pairs that see each other both ways (an asymmetry a scenario reproduces on purpose is left out). When the harness itself was overloaded in a scenario with failures, that scenario is named next to the rate.',
   autoRecoveryRate: 'Share of bootstrap failures handled by a supervisor that it recovered automatically (process and docker modes).'
 }
 
@@ -139,7 +139,7 @@ function connectionSuccessRate (trusted: readonly ScenarioRecord[], ex: Exclusio
   const ok = count(results, r => r.success)
   return rateKpi('connectionSuccessRate', ok, results.length,
     `${ok}/${results.length} connection attempts (connect:done, retries and failover included) succeeded` +
-    `${exclusionNote(ex, excluded.length)}${ok < results.length ? overloadNote(ex.overloaded.filter(s => counted.includes(s))) : ''}`)
+    `${exclusionNote(ex, excluded.length)}${overloadNote(ex.overloaded.filter(s => counted.includes(s) && eventsOfScenario(s, 'connect:done').some(r => !r.success)))}`)
 }
 
 /** A failure is detectable only after one check interval plus the plan's 5 s ping deadline (real time). */
@@ -180,7 +180,7 @@ const TIMED_CAUSES: ReadonlySet<Outage['cause']> = new Set(['stop', 'kill', 'fau
 function detectionsIn (s: ScenarioRecord): Detection[] {
   const bootstraps = bootstrapNames(s)
   const interval = intervalOf(s)
-  return deliberateOutages(s).filter(o => TIMED_CAUSES.has(o.cause)).map(o => {
+  return deliberateOutages(s).filter(o => o.cuts && TIMED_CAUSES.has(o.cause)).map(o => {
     const first = s.events.find(e => e.time >= o.from && isDetection(s, bootstraps, o, e))
     const detected = first != null
     // Undetected: the observed window (until the bootstrap was back or the scenario ended) is a lower bound.
@@ -242,7 +242,7 @@ function bootstrapAvailability (trusted: readonly ScenarioRecord[], note: string
     }
   }
   const excluded = deliberate > 0
-    ? `; ${plural(deliberate, 'check')} made while a scenario had stopped, killed or cut off a bootstrap on purpose (until it was back, plus one check interval) not counted`
+    ? `; ${plural(deliberate, 'check')} made while a scenario had stopped, killed, cut off or slowed a bootstrap on purpose (until it was back, plus one check interval) not counted`
     : ''
   return rateKpi('bootstrapAvailability', up, counted,
     `${up}/${counted} health checks under normal operation found the bootstrap reachable${excluded}${note}`)
@@ -324,7 +324,7 @@ function discoverySuccessRate (trusted: readonly ScenarioRecord[], note: string)
     byDesign += m.expected
   }
   const notes = [
-    duringOutage > 0 ? `${plural(duringOutage, 'verification')} made while a bootstrap was down on purpose not counted` : '',
+    duringOutage > 0 ? `${plural(duringOutage, 'verification')} made while a bootstrap was down or slowed on purpose not counted` : '',
     byDesign > 0 ? `${byDesign} ${byDesign === 1 ? 'asymmetry' : 'asymmetries'} a scenario reproduces on purpose not counted` : ''
   ].filter(x => x !== '')
   return rateKpi('discoverySuccessRate', verified + mutual + (pairs - asymmetric), verifications + bidirectional + pairs,
@@ -340,6 +340,13 @@ function autoRecoveryRate (trusted: readonly ScenarioRecord[], note: string): Kp
     recoveries.length === 0
       ? `no bootstrap failure handled by a supervisor in this run${note}`
       : `${automatic}/${recoveries.length} bootstrap failures recovered automatically${note}`)
+}
+
+/** A scenario with a failed discovery sample (verification, bidirectional check or unexpected matrix asymmetry). */
+function hadDiscoveryFailure (s: ScenarioRecord): boolean {
+  return eventsOfScenario(s, 'discovery:status').some(e => e.status.overall !== 'verified') ||
+    s.assertions.some(a => a.id.startsWith(BIDIRECTIONAL_ASSERTION_PREFIX) && !a.passed) ||
+    matrixPairs(s).asymmetric > 0
 }
 
 /** An interrupted scenario (Ctrl-C) stopped mid-way: what it measured is partial, e.g. a fault never detected. */
@@ -362,7 +369,7 @@ export function computeKpis (record: RunRecord): Kpis {
     timeToFailureDetectionMs: timeToFailureDetection(trusted, note),
     bootstrapAvailability: bootstrapAvailability(trusted, note),
     discoverySuccessRate: discovery.met === false
-      ? { ...discovery, detail: discovery.detail + overloadNote(ex.overloaded.filter(s => !isExpectedFailure(s))) }
+      ? { ...discovery, detail: discovery.detail + overloadNote(ex.overloaded.filter(s => !isExpectedFailure(s) && hadDiscoveryFailure(s))) }
       : discovery,
     autoRecoveryRate: autoRecoveryRate(trusted, note)
   }

@@ -1,10 +1,11 @@
 import type { ScenarioRecord, StepRecord } from '../sim/record.ts'
 
 /**
- * The bootstrap outages a scenario makes on purpose, read back from its record: a stop or kill of a bootstrap (until
- * a step or its supervisor brings it back), a restart, and an outage fault (Toxiproxy `down` or a cutting toxic) on
- * a link to a bootstrap. The KPIs use them twice: as the failures whose detection is timed, and as the windows in
- * which a health check or a verification does not measure the bootstrap "under normal operation".
+ * The bootstrap outages and disturbances a scenario makes on purpose, read back from its record: a stop or kill of a
+ * bootstrap (until a step or its supervisor brings it back), a restart, and a fault on a link to a bootstrap (an
+ * outage: Toxiproxy `down` or a cutting toxic; a disturbance: a toxic that only slows the link, in a fault or a
+ * sweep). The KPIs use them twice: the outages (`cuts`) as the failures whose detection is timed, and all of them as
+ * the windows in which a health check or a verification does not measure the bootstrap "under normal operation".
  */
 
 /** Toxics that slow a link without cutting it: nothing should turn red, so they are not outages. */
@@ -16,6 +17,8 @@ export interface Outage {
   /** The step that caused it. */
   step: StepRecord
   cause: 'stop' | 'kill' | 'restart' | 'fault' | 'sweep'
+  /** False for a toxic that only slows the link (latency, bandwidth…): a deliberate disturbance, not a failure. */
+  cuts: boolean
   /** Nodes cut off from the bootstrap; null = every node (the bootstrap itself is gone). */
   observers: ReadonlySet<string> | null
   from: number
@@ -39,16 +42,16 @@ export function deliberateOutages (s: ScenarioRecord): Outage[] {
     if (!step.ok) continue
     for (const b of step.targets.filter(t => bootstraps.has(t))) {
       if (step.kind === 'restart') {
-        outages.push({ bootstrap: b, step, cause: 'restart', observers: null, from: step.startedAt, to: step.endedAt })
+        outages.push({ bootstrap: b, step, cause: 'restart', cuts: true, observers: null, from: step.startedAt, to: step.endedAt })
       } else if (step.kind === 'stop' || step.kind === 'kill') {
-        outages.push({ bootstrap: b, step, cause: step.kind, observers: null, from: step.startedAt, to: backAt(s, steps, b, step) })
+        outages.push({ bootstrap: b, step, cause: step.kind, cuts: true, observers: null, from: step.startedAt, to: backAt(s, steps, b, step) })
       }
     }
   }
   // One outage per fault step and bootstrap; the links it cut tell who was cut off.
   const byStep = new Map<string, Outage>()
   for (const f of s.faults) {
-    if (DEGRADATION_FAULT_KINDS.has(f.kind)) continue
+    const cuts = !DEGRADATION_FAULT_KINDS.has(f.kind)
     const m = LINK.exec(f.link)
     if (m == null) continue
     const [, from, to] = m as unknown as [string, string, string]
@@ -56,8 +59,8 @@ export function deliberateOutages (s: ScenarioRecord): Outage[] {
     if (step == null) continue
     for (const [b, other] of [[to, from], [from, to]] as const) {
       if (!bootstraps.has(b)) continue
-      const key = `${f.step}/${b}`
-      const o = byStep.get(key) ?? { bootstrap: b, step, cause: step.kind === 'sweep' ? 'sweep' as const : 'fault' as const, observers: new Set<string>(), from: f.appliedAt, to: f.removedAt }
+      const key = `${f.step}/${b}/${cuts}`
+      const o = byStep.get(key) ?? { bootstrap: b, step, cause: step.kind === 'sweep' ? 'sweep' as const : 'fault' as const, cuts, observers: new Set<string>(), from: f.appliedAt, to: f.removedAt }
       ;(o.observers as Set<string>).add(other)
       o.from = Math.min(o.from, f.appliedAt)
       o.to = o.to === null || f.removedAt === null ? null : Math.max(o.to, f.removedAt)

@@ -26,6 +26,10 @@ export function summaryLine (scenario: ScenarioRecord): string {
   const parts = [...head, formatSeconds(scenario.durationMs), `${passed}/${scenario.assertions.length} assertions`]
   const problem = outcome === 'passed' ? undefined : firstProblem(scenario)
   if (problem != null) parts.push(truncate(problem, 240))
+  // Next to the verdict, so a timeout on a starved harness is not read as the network's fault.
+  if (outcome !== 'passed' && scenario.harness?.overloaded === true) {
+    parts.push(`⚠ harness overloaded (${scenario.harness.overloadReason ?? 'event loop late'}): timeouts may be the harness's, not the network's`)
+  }
   return parts.join(SEPARATOR)
 }
 

@@ -8,13 +8,15 @@ import type { HarnessHealth } from '../record.ts'
  * about the network, so the report puts this next to the verdict.
  *
  * Overloaded means the harness, not the system under test, may have decided the outcome:
- * - event-loop lag p99 ≥ 200 ms: a timer of the plan's shortest scaled intervals (a 1 s countdown, a 3 s check at
- *   timeScale 0.1) fired late by a fifth of a second or more at least 1 % of the time;
- * - or event-loop lag max ≥ 2 000 ms: one stall long enough to eat a compressed timeout;
- * - or every CPU ≥ 90 % busy on average (other processes included: nodes in process/docker mode, or other work on
- *   the machine), so nodes and harness queued for a core.
+ * - event-loop lag p99 ≥ 500 ms: at least 1 % of the time a timer fired half a second late, half of a compressed
+ *   1 s connection timeout (timeScale 0.1);
+ * - or mean lag ≥ 100 ms: the loop was behind all along, not just while nodes started (starting a node costs a few
+ *   hundred ms of CPU at once, which every quiet run shows);
+ * - or one stall ≥ 2 000 ms, long enough to eat a compressed timeout.
+ * The machine's CPU is reported but is no trigger: a shared runner at 100 % can still serve the harness in time,
+ * and the lag is what shows whether it did. (Nodes in process/docker mode run outside this event loop.)
  */
-export const OVERLOAD = { lagP99Ms: 200, lagMaxMs: 2_000, hostCpuBusyPercent: 90 } as const
+export const OVERLOAD = { lagP99Ms: 500, lagMeanMs: 100, lagMaxMs: 2_000 } as const
 
 const RESOLUTION_MS = 20
 const NS_PER_MS = 1e6
@@ -65,9 +67,12 @@ export function startHarnessHealth (): { stop: () => HarnessHealth } {
 
 /** The overload rule (OVERLOAD), applied to measured figures. */
 export function overloadVerdict (h: Pick<HarnessHealth, 'eventLoopLagMs' | 'hostCpuBusyPercent'>): { overloaded: boolean, overloadReason?: string } {
+  const lag = h.eventLoopLagMs
   const reasons: string[] = []
-  if (h.eventLoopLagMs.p99 >= OVERLOAD.lagP99Ms) reasons.push(`event-loop lag p99 ${h.eventLoopLagMs.p99} ms (≥ ${OVERLOAD.lagP99Ms} ms)`)
-  if (h.eventLoopLagMs.max >= OVERLOAD.lagMaxMs) reasons.push(`an event-loop stall of ${h.eventLoopLagMs.max} ms (≥ ${OVERLOAD.lagMaxMs} ms)`)
-  if (h.hostCpuBusyPercent != null && h.hostCpuBusyPercent >= OVERLOAD.hostCpuBusyPercent) reasons.push(`CPUs ${h.hostCpuBusyPercent} % busy (≥ ${OVERLOAD.hostCpuBusyPercent} %)`)
-  return reasons.length === 0 ? { overloaded: false } : { overloaded: true, overloadReason: reasons.join(', ') }
+  if (lag.p99 >= OVERLOAD.lagP99Ms) reasons.push(`event-loop lag p99 ${lag.p99} ms (≥ ${OVERLOAD.lagP99Ms} ms)`)
+  if (lag.mean >= OVERLOAD.lagMeanMs) reasons.push(`event-loop lag mean ${lag.mean} ms (≥ ${OVERLOAD.lagMeanMs} ms)`)
+  if (lag.max >= OVERLOAD.lagMaxMs) reasons.push(`an event-loop stall of ${lag.max} ms (≥ ${OVERLOAD.lagMaxMs} ms)`)
+  if (reasons.length === 0) return { overloaded: false }
+  if (h.hostCpuBusyPercent != null) reasons.push(`CPUs ${h.hostCpuBusyPercent} % busy`)
+  return { overloaded: true, overloadReason: reasons.join(', ') }
 }
