@@ -251,6 +251,10 @@ describe('issue 10: KPIs a release manager can act on', () => {
     expect(kpis.bootstrapAvailability).toMatchObject({ samples: 0, met: null })
     expect(kpis.discoverySuccessRate).toMatchObject({ samples: 0, met: null })
     expect(kpis.timeToFailureDetectionMs.detail).toMatch(/1 interrupted scenario/)
+    // In a run marked interrupted, a scenario cut short with another error counts as interrupted too.
+    const cutShort = makeScenario('cut2', { ...interrupted, reason: 'step 2 failed: aborted' })
+    expect(computeKpis(makeRun([cutShort], { interrupted: true })).timeToFailureDetectionMs).toMatchObject({ samples: 0 })
+    expect(computeKpis(makeRun([cutShort])).timeToFailureDetectionMs.samples).toBe(1)
   })
 
   it('availability counts checks under normal operation, not the outages a scenario makes on purpose', () => {

@@ -349,14 +349,18 @@ function hadDiscoveryFailure (s: ScenarioRecord): boolean {
     matrixPairs(s).asymmetric > 0
 }
 
-/** An interrupted scenario (Ctrl-C) stopped mid-way: what it measured is partial, e.g. a fault never detected. */
-export const isInterrupted = (s: ScenarioRecord): boolean => s.status === 'error' && s.reason === 'interrupted'
+/**
+ * An interrupted scenario (Ctrl-C) stopped mid-way: what it measured is partial, e.g. a fault never detected. In a
+ * run marked interrupted, any scenario that ended in error is taken as cut short.
+ */
+export const isInterrupted = (s: ScenarioRecord, runInterrupted = false): boolean =>
+  s.status === 'error' && (s.reason === 'interrupted' || runInterrupted)
 
 export function computeKpis (record: RunRecord): Kpis {
   // An invalid scenario's measurements cannot be trusted (e.g. traffic went around a fault), and an interrupted
   // one's are partial, so no KPI uses them.
   const valid = record.scenarios.filter(s => s.invalid == null)
-  const trusted = valid.filter(s => !isInterrupted(s))
+  const trusted = valid.filter(s => !isInterrupted(s, record.run.interrupted))
   const ex: Exclusions = {
     invalid: record.scenarios.length - valid.length,
     interrupted: valid.length - trusted.length,
