@@ -2,7 +2,7 @@ import { isUtf8 } from 'node:buffer'
 import { readFile, readdir, stat } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import YAML from 'yaml'
+import YAML, { LineCounter } from 'yaml'
 import type { z } from 'zod'
 import { ScenarioSchema, type Scenario } from './schema.ts'
 
@@ -40,14 +40,32 @@ function unionIssues (issue: Issue): Issue[] {
   return [{ ...issue, message: `expected exactly one of ${keys.map(k => `"${String(k)}"`).join(', ')}` }]
 }
 
-/** One paragraph naming the file, every failing field and what to do about it. */
-export function formatIssues (file: string, error: z.ZodError): string {
+/** The line (1-based) where the value at a field path is written, or its nearest written ancestor's. */
+export type LineOf = (path: ReadonlyArray<PropertyKey>) => number | undefined
+
+/** Locates fields in a scenario's text; JSON is YAML, so one reader serves both. */
+export function lineLocator (text: string): LineOf {
+  const lineCounter = new LineCounter()
+  const doc = YAML.parseDocument(text, { lineCounter })
+  return path => {
+    for (let n = path.length; n >= 0; n--) {
+      const node: unknown = doc.getIn(path.slice(0, n) as unknown[], true)
+      const range = (node as { range?: [number, number, number] } | undefined)?.range
+      if (range != null) return lineCounter.linePos(range[0]).line
+    }
+    return undefined
+  }
+}
+
+/** One paragraph naming the file, every failing field (and its line, when known) and what to do about it. */
+export function formatIssues (file: string, error: z.ZodError, lineOf?: LineOf): string {
   const issues = error.issues.flatMap(unionIssues)
   const lines = issues.slice(0, 8).map(issue => {
     let hint = issue.message
     if (issue.code === 'unrecognized_keys') hint = `unknown field(s) ${issue.keys.map(k => `"${k}"`).join(', ')}: remove or rename (see scenarios/scenario.schema.json)`
     if (issue.code === 'invalid_union' && 'discriminator' in issue) hint = `${issue.message}; "action" must be one of the step kinds listed in scenarios/scenario.schema.json`
-    return `  ${fieldPath(issue.path)}: ${hint}`
+    const line = lineOf?.(issue.path)
+    return `  ${fieldPath(issue.path)}: ${hint}${line != null ? ` (line ${line})` : ''}`
   })
   const more = issues.length > 8 ? `\n  … and ${issues.length - 8} more` : ''
   return `${file}: invalid scenario\n${lines.join('\n')}${more}`
@@ -143,7 +161,7 @@ export function parseScenario (text: string, file: string): Scenario {
     throw syntaxError(text, file, err as Error)
   }
   const result = ScenarioSchema.safeParse(data)
-  if (!result.success) throw new InputError(formatIssues(file, result.error))
+  if (!result.success) throw new InputError(formatIssues(file, result.error, lineLocator(text)))
   return result.data
 }
 

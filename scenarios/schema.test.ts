@@ -184,6 +184,12 @@ describe('validation catches what would otherwise go wrong at run time', () => {
     expect(msg).not.toMatch(/Invalid input/)
   })
 
+  it('each problem names the line it is written on, in YAML and JSON alike', () => {
+    expect(problem(minimal.replace('expect: { success: true }', 'timeoutMs: 40000'))).toMatch(/steps\[1\]\.timeoutMs: .* \(line 7\)$/m)
+    const json = JSON.stringify({ name: 't', title: 'T', nodes: [{ role: 'peer', name: 'A' }], steps: [{ action: 'pause', ms: -1 }] }, null, 2)
+    expect(() => parseScenario(json, 'x.json')).toThrow(/steps\[0\]\.ms: .* \(line 13\)/)
+  })
+
   it('a union with no fitting key says which keys it takes', () => {
     expect(problem(`${minimal}  - { action: wait, until: { seen: { node: A } }, timeoutMs: 1000 }\n`)).toMatch(/steps\[2\]\.until: expected exactly one of "routingTable", "health", "event", "sees", "connected", "reachable", "unreachable"/)
   })
