@@ -52,6 +52,7 @@ describe('chiral-sim CLI', () => {
     const opt = await cli(['run', '--seeed', '3'])
     expect(opt.code).toBe(2)
     expect(opt.stderr).toMatch(/Unknown option '--seeed' \(did you mean "--seed"\?\)/)
+    expect((await cli(['lsit'])).stderr).toMatch(/unknown command "lsit" \(did you mean "list"\?\)/)
     expect((await cli(['frobnicate'])).stderr).not.toMatch(/did you mean/)
   })
 
