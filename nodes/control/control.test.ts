@@ -147,6 +147,21 @@ describe('control channel: commands', () => {
     expect(unknownField.json.error.message).toContain('timeOutMs')
     expect(unknownField.json.error.field).toBe('timeOutMs')
 
+    // Values the node would only fail on later are refused here, over HTTP as in process (issue 12): the handlers
+    // never run.
+    const never = async (): Promise<never> => { throw new Error('the handler ran on a bad request') }
+    const strict = await serve(fakeTarget('peer', { waitForBidirectionalDiscovery: never, provide: never, shareFile: never, startHealthMonitoring: never, connectWithTimeout: never }))
+    for (const [command, body, field] of [
+      ['connectWithTimeout', { bootstrapAddrs: ['garbage'] }, 'bootstrapAddrs.0'],
+      ['waitForBidirectionalDiscovery', { timeoutMs: 999_999_999_999 }, 'timeoutMs'],
+      ['provide', { cid: 'not-a-cid' }, 'cid'],
+      ['shareFile', { name: 'f', contentBase64: '!!notbase64!!' }, 'contentBase64'],
+      ['startHealthMonitoring', { address: 'garbage' }, 'address']
+    ] as const) {
+      const r = await post(strict.url, command, JSON.stringify(body))
+      expect({ command, status: r.status, code: r.json.error.code, field: r.json.error.field }).toEqual({ command, status: 400, code: 'bad-request', field })
+    }
+
     expect(await node.call('getDhtRoutingTableSize', {})).toEqual({ size: 7, peers: 5 })
   })
 
