@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { CommandError, parseRequest, type CommandName } from './commands.ts'
-import { CONNECTION_TIMEOUT_RANGE_MS, MAX_DURATION_MS, PlanTimingSchema } from './config.ts'
+import { CONNECTION_TIMEOUT_RANGE_MS, MAX_DURATION_MS, PlanTimingSchema, TimeScaleSchema } from './config.ts'
+import { SupervisorConfigSchema } from './supervisor/config.ts'
 
 const PEER = '12D3KooWLbeNXRHPWeHgnA3C4vWQFPqGvD8cu3LNSwNGUNdc8MRn'
 const CID = 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy'
@@ -78,5 +79,16 @@ describe('the connection timeout range (plan Risk #1) is one rule', () => {
       expect(PlanTimingSchema.safeParse({ connectionTimeoutMs: ms, busyRetryTimeoutMs: ms }).success).toBe(true)
       expect(() => parseRequest('connectWithTimeout', { timeoutMs: ms })).not.toThrow()
     }
+  })
+})
+
+describe('the time scale range is one rule', () => {
+  it('0 < timeScale ≤ 1 for node timing and the supervisor alike', () => {
+    for (const x of [0, -0.1, 1.01]) {
+      expect(TimeScaleSchema.safeParse(x).success).toBe(false)
+      expect(PlanTimingSchema.safeParse({ timeScale: x }).success).toBe(false)
+      expect(SupervisorConfigSchema.safeParse({ timeScale: x }).success).toBe(false)
+    }
+    for (const x of [0.001, 0.1, 1]) expect(PlanTimingSchema.safeParse({ timeScale: x }).success && SupervisorConfigSchema.safeParse({ timeScale: x }).success).toBe(true)
   })
 })

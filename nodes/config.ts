@@ -29,6 +29,9 @@ export function connectionTimeoutMs (field: string): z.ZodNumber {
  */
 export const MAX_DURATION_MS = 86_400_000
 
+/** 0 < timeScale ≤ 1: 1 = the plan's real timings, 0.1 runs every plan duration ten times faster. */
+export const TimeScaleSchema = z.number().positive().max(1)
+
 /** A duration field in ms: a whole number from `min` to MAX_DURATION_MS. */
 export function durationMs (min = 0): z.ZodNumber {
   return z.number().int().min(min).max(MAX_DURATION_MS, `at most ${MAX_DURATION_MS} ms (one day)`)
@@ -85,7 +88,7 @@ export const PlanTimingFields = z.object({
    * 1 = the plan's real timings. 0.1 runs every interval and timeout ten times faster. The report states it.
    * Latency thresholds are not scaled: they compare measured round trips.
    */
-  timeScale: z.number().positive().max(1).default(1)
+  timeScale: TimeScaleSchema.default(1)
 }).strict()
 
 export const PlanTimingSchema = PlanTimingFields.superRefine((t, ctx) => {

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { connectionTimeoutMs, DhtOptionsSchema, durationMs, NodeConfigSchema, PlanTimingOverridesSchema } from '../nodes/config.ts'
+import { connectionTimeoutMs, DhtOptionsSchema, durationMs, NodeConfigSchema, PlanTimingOverridesSchema, TimeScaleSchema } from '../nodes/config.ts'
 import { DiscoveryOverallSchema, ErrorCategorySchema, HealthStatusSchema } from '../nodes/schemas.ts'
 import { NodeEventBodySchema } from '../nodes/events.ts'
 import { AsymmetryCauseSchema, ModeSchema } from '../sim/record.ts'
@@ -340,7 +340,7 @@ const ScenarioObject = z.object({
   /** Why it cannot run in the excluded modes (shown in the report). */
   modesReason: Text(TEXT_LIMITS.message).optional(),
   /** Default scale for this scenario; the CLI's --time-scale overrides it. */
-  timeScale: z.number().positive().max(1).default(0.1),
+  timeScale: TimeScaleSchema.default(0.1),
   /** Plan timing overrides for every node of the scenario. */
   timing: TimingOverrides.optional(),
   /**

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import type { PlanTiming } from '../config.ts'
+import { TimeScaleSchema, type PlanTiming } from '../config.ts'
 import { toRealMs, type UNSCALED } from '../timing.ts'
 
 /**
@@ -31,7 +31,7 @@ export const SupervisorConfigSchema = z.object({
   restartTimeoutMs: z.number().int().min(10).default(30_000),
   /** After a restart, checks repeat this often until the node passes (instead of waiting a whole interval). */
   recoveryPollMs: z.number().int().min(1).default(1_000),
-  timeScale: z.number().positive().max(1).default(1)
+  timeScale: TimeScaleSchema.default(1)
 }).strict()
 
 export type SupervisorConfigInput = z.input<typeof SupervisorConfigSchema>

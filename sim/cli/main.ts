@@ -11,6 +11,7 @@ import { runSuite } from '../suite.ts'
 import { newSeed } from '../seed.ts'
 import { clean } from '../clean.ts'
 import { describeError } from '../../nodes/util.ts'
+import { TimeScaleSchema } from '../../nodes/config.ts'
 
 const HELP: Record<string, string> = {
   main: `chiral-sim — bootstrap-stability scenarios for a libp2p network
@@ -135,7 +136,7 @@ async function run (argv: string[]): Promise<number> {
   if (!modeResult.success) throw new UsageError(`--mode ${String(values.mode)}: unknown mode; use one of ${ModeSchema.options.join(', ')}`)
   const mode: Mode = modeResult.data
   const seed = numberOption('seed', values.seed as string | undefined, n => Number.isInteger(n) && n >= 0, 'the seed is a whole number ≥ 0') ?? newSeed()
-  const timeScale = numberOption('time-scale', values['time-scale'] as string | undefined, n => n > 0 && n <= 1, 'the time scale is a number with 0 < X ≤ 1 (1 = real time)')
+  const timeScale = numberOption('time-scale', values['time-scale'] as string | undefined, n => TimeScaleSchema.safeParse(n).success, 'the time scale is a number with 0 < X ≤ 1 (1 = real time)')
   const peers = numberOption('peers', values.peers as string | undefined, n => Number.isInteger(n) && n >= 1 && n <= MAX_POPULATION, `the number of peers is a whole number from 1 to ${MAX_POPULATION}`)
   const jobs = numberOption('jobs', values.jobs as string | undefined, n => Number.isInteger(n) && n >= 1 && n <= 16, 'jobs is a whole number from 1 to 16')
   let filter: RegExp | undefined
