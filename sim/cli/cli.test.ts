@@ -1,12 +1,10 @@
-import { spawn } from 'node:child_process'
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { ReportSchema } from '../../reports/index.ts'
+import { ROOT, runCli } from './test-support.ts'
 
-const ROOT = path.resolve(import.meta.dirname, '../..')
-const CLI = path.join(ROOT, 'sim/cli/main.ts')
 const dirs: string[] = []
 
 async function tmp (): Promise<string> {
@@ -15,22 +13,7 @@ async function tmp (): Promise<string> {
   return d
 }
 
-/** Runs the CLI as users do (a child process on this Node), with a deadline. */
-async function cli (args: string[], opts: { interruptAfter?: RegExp } = {}): Promise<{ code: number | null, stdout: string, stderr: string }> {
-  // GITHUB_STEP_SUMMARY emptied: the CLI's own test runs must not append to the CI job's summary.
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...process.env, CI: 'true', GITHUB_STEP_SUMMARY: '' } })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (d: Buffer) => {
-    stdout += d.toString()
-    if (opts.interruptAfter?.test(stdout) === true) { opts.interruptAfter = undefined; setTimeout(() => child.kill('SIGINT'), 500) }
-  })
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-  const deadline = setTimeout(() => child.kill('SIGKILL'), 50_000)
-  const code = await new Promise<number | null>(resolve => child.on('close', resolve))
-  clearTimeout(deadline)
-  return { code, stdout, stderr }
-}
+const cli = runCli
 
 afterAll(async () => { await Promise.all(dirs.map(async d => { await rm(d, { recursive: true, force: true }) })) })
 

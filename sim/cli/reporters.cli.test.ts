@@ -1,13 +1,11 @@
-import { spawn } from 'node:child_process'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
+import { runCli, type CliResult } from './test-support.ts'
 
 /** `--summary`, $GITHUB_STEP_SUMMARY and `--reporter` as a CI pipeline uses them: the CLI as a child process. */
 
-const ROOT = path.resolve(import.meta.dirname, '../..')
-const CLI = path.join(ROOT, 'sim/cli/main.ts')
 const FAILING = 'test/fixtures/failing.yaml'
 const dirs: string[] = []
 
@@ -17,17 +15,7 @@ async function tmp (): Promise<string> {
   return d
 }
 
-async function cli (args: string[], env: Record<string, string> = {}): Promise<{ code: number | null, stdout: string, stderr: string }> {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...process.env, CI: 'true', GITHUB_STEP_SUMMARY: '', ...env } })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-  const deadline = setTimeout(() => child.kill('SIGKILL'), 50_000)
-  const code = await new Promise<number | null>(resolve => child.on('close', resolve))
-  clearTimeout(deadline)
-  return { code, stdout, stderr }
-}
+const cli = async (args: string[], env: Record<string, string> = {}): Promise<CliResult> => await runCli(args, { env })
 
 afterAll(async () => { await Promise.all(dirs.map(async d => { await rm(d, { recursive: true, force: true }) })) })
 
