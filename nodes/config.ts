@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { MultiaddrInputSchema } from './schemas.ts'
 import { toRealMs, UNSCALED } from './timing.ts'
 
 /**
@@ -158,7 +159,8 @@ export const DhtOptionsSchema = z.object({
 }).strict()
 export type DhtOptions = z.output<typeof DhtOptionsSchema>
 
-const MultiaddrString = z.string().regex(/^\/(ip4|ip6|dns4|dns6|dns|memory)\//, 'a multiaddr such as /ip4/127.0.0.1/tcp/4001/p2p/12D3… or /memory/boot/p2p/12D3…')
+/** A multiaddr that parses (nodes/schemas.ts, the one check) on a transport the nodes have. */
+const MultiaddrString = MultiaddrInputSchema.regex(/^\/(ip4|ip6|dns4|dns6|dns|memory)\//, 'a multiaddr such as /ip4/127.0.0.1/tcp/4001/p2p/12D3… or /memory/boot/p2p/12D3…')
 
 export const NodeConfigSchema = z.object({
   /** The harness's name for the node: events, matrices and reports use it. */
