@@ -1,4 +1,5 @@
 import type { NodeEvent } from '../nodes/events.ts'
+import { toPlanMs } from '../nodes/timing.ts'
 
 /** Formatting shared by the text summary, the JUnit file and the HTML page, so all three read the same. */
 
@@ -33,10 +34,11 @@ export function describeEvent (event: NodeEvent, max = 400): string {
 }
 
 /**
- * The report's one time base inside a scenario: plan time, i.e. real time since the scenario started divided by its
- * timeScale. At timeScale 0.1 a bootstrap that was down for 3 real seconds reads as the plan's 30 s.
+ * The report's one time base inside a scenario: plan time, i.e. real time since the scenario started converted by
+ * the one rule (nodes/timing.ts). At timeScale 0.1 a bootstrap that was down for 3 real seconds reads as the
+ * plan's 30 s.
  */
-export const planOffsetMs = (s: { startedAt: number, timeScale: number }, time: number): number => (time - s.startedAt) / s.timeScale
+export const planOffsetMs = (s: { startedAt: number, timeScale: number }, time: number): number => toPlanMs(time - s.startedAt, s.timeScale)
 
 /** A moment of a scenario in plan time, e.g. "+31.000s". */
 export const formatPlanOffset = (s: { startedAt: number, timeScale: number }, time: number): string => formatOffset(planOffsetMs(s, time))

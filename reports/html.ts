@@ -1,4 +1,5 @@
 import type { NodeEvent } from '../nodes/events.ts'
+import { toPlanMs } from '../nodes/timing.ts'
 import type { ScenarioRecord } from '../sim/record.ts'
 import type { BaselineDiff } from './baseline.ts'
 import { describeTimeBase, formatIso, formatNumber, formatOffset, formatPlanOffset, formatSeconds, plural } from './format.ts'
@@ -63,7 +64,7 @@ const at = (s: ScenarioRecord, time: number): Markup => html`<span title="${`rea
  * A duration in plan time, with the real one beside it when they differ: some bounds are real time at any timeScale
  * (Test 3's 15 s discovery, dial and ping deadlines), and a step measured against one must be readable against it.
  */
-const took = (s: ScenarioRecord, ms: number): string => s.timeScale === 1 ? formatSeconds(ms) : `${formatSeconds(ms / s.timeScale)} (${formatSeconds(ms)} real)`
+const took = (s: ScenarioRecord, ms: number): string => s.timeScale === 1 ? formatSeconds(ms) : `${formatSeconds(toPlanMs(ms, s.timeScale))} (${formatSeconds(ms)} real)`
 
 const linkedTargets = (index: number, targets: readonly string[], names: PeerNames): Markup[] =>
   targets.map((t, i) => html`${i > 0 ? ', ' : ''}${nodeLink(index, t, names)}`)
@@ -200,7 +201,7 @@ function searchText (s: ReportScenario, names: PeerNames): string {
 function scenarioSection (s: ReportScenario, index: number, names: PeerNames): Markup {
   const facts: Array<[string, string]> = [
     ['title', s.title], ['mode', s.mode], ['seed', String(s.seed)], ['timeScale', String(s.timeScale)],
-    ['duration', s.timeScale === 1 ? formatSeconds(s.durationMs) : `${formatSeconds(s.durationMs)} real, ${formatSeconds(s.durationMs / s.timeScale)} plan`], ['started', formatIso(s.startedAt)],
+    ['duration', s.timeScale === 1 ? formatSeconds(s.durationMs) : `${formatSeconds(s.durationMs)} real, ${formatSeconds(toPlanMs(s.durationMs, s.timeScale))} plan`], ['started', formatIso(s.startedAt)],
     ...(s.planTest != null ? [['plan test', `Test ${s.planTest}`] as [string, string]] : []),
     ...(s.tags.length > 0 ? [['tags', s.tags.join(', ')] as [string, string]] : []),
     ...(s.file != null ? [['file', s.file] as [string, string]] : []),
