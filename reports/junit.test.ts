@@ -94,6 +94,14 @@ describe('toJUnitXml structure', () => {
     expect(failure[0]!.text).toContain('expected: peerB in peerA\'s discovered peers within 15s')
     expect(failure[0]!.text).toContain('actual:   missing after 15.0s: routing table <boot> only & "no dial"')
     expect(failure[0]!.text).toContain('step 4 waitForBidirectionalDiscovery')
+    expect(failure[0]!.text).toContain('cause: peerB sees peerA but not the reverse — one-way-fault: peerB can dial peerA but peerA cannot dial peerB')
+  })
+
+  it('attaches the nodes\' own output to a scenario that did not pass, as <system-err>', () => {
+    const err = all(byName('docker-smoke'), 'system-err')
+    expect(err).toHaveLength(1)
+    expect(err[0]!.text).toBe('=== boot (bootstrap, output of 1 start) ===\nchiral-node: node "boot" could not start: listen EADDRINUSE 0.0.0.0:4001 <in use>\n')
+    expect(all(byName('plan-1-normal-connection'), 'system-err')).toHaveLength(0)
   })
 
   it('error, skipped and invalid map to <error>, <skipped message> and <failure>', () => {

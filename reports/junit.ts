@@ -2,7 +2,9 @@ import type { AssertionResult, StepRecord } from '../sim/record.ts'
 import { escapeAttr, escapeText } from './escape.ts'
 import { formatIso, formatOffset, truncate } from './format.ts'
 import { describeKpi, KPI_IDS } from './kpis.ts'
-import { failedAssertions, failedSteps } from './outcome.ts'
+import { failureFacts } from './failure.ts'
+import { peerNames } from './names.ts'
+import { failedAssertions, failedSteps, isProblem } from './outcome.ts'
 import { firstProblem } from './summary.ts'
 import type { Report, ReportScenario } from './report-schema.ts'
 
@@ -38,13 +40,23 @@ const describeStep = (s: StepRecord, startedAt: number): string =>
   `step ${s.index} ${s.kind} "${s.label}" ${formatOffset(s.startedAt - startedAt)} ${s.ok ? 'ok' : `FAILED${s.error != null ? `: ${s.error}` : ''}`}`
 
 function problemBody (s: ReportScenario): string {
+  const names = peerNames(s)
   const parts = [
     ...(s.invalid != null ? [`invalid run: ${s.invalid}`] : []),
     ...(s.reason != null ? [`reason: ${s.reason}`] : []),
     ...failedAssertions(s).map(a => describeAssertion(a, s.startedAt)),
-    ...failedSteps(s).map(step => describeStep(step, s.startedAt))
+    ...failedSteps(s).map(step => describeStep(step, s.startedAt)),
+    ...failureFacts(s).asymmetries.map(a => `cause: ${a.sees} sees ${a.unseen} but not the reverse — ${a.cause}: ${names.named(a.explanation)}`)
   ]
   return parts.join('\n')
+}
+
+/** What the scenario's own processes and containers printed, for a scenario that did not pass: CI shows it per test. */
+function nodeOutputs (s: ReportScenario): string {
+  if (!isProblem(s.outcome)) return ''
+  const outputs = s.nodes.filter(node => node.output !== undefined)
+  if (outputs.length === 0) return ''
+  return element('system-err', {}, escapeText(outputs.map(node => `=== ${node.name} (${node.role}, output of ${node.output!.starts} start${node.output!.starts === 1 ? '' : 's'}) ===\n${node.output!.text}`).join('\n')))
 }
 
 function outcomeElement (s: ReportScenario): string {
@@ -61,7 +73,7 @@ function outcomeElement (s: ReportScenario): string {
 function testcase (s: ReportScenario): string {
   const steps = s.steps.map(step => describeStep(step, s.startedAt))
   const out = s.outcome === 'skipped' ? '' : element('system-out', {}, escapeText([s.summaryLine, ...steps].join('\n')))
-  return element('testcase', { name: s.name, classname: s.mode, time: seconds(s.durationMs), file: s.file }, outcomeElement(s) + out)
+  return element('testcase', { name: s.name, classname: s.mode, time: seconds(s.durationMs), file: s.file }, outcomeElement(s) + out + nodeOutputs(s))
 }
 
 function properties (report: Report): string {
