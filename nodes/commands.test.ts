@@ -64,6 +64,7 @@ describe('command requests: input the node would otherwise fail on later', () =>
     const e = refusal('connectWithTimeout', { timeOutMs: 5000 })
     expect(e.field).toBe('timeOutMs')
     expect(e.message).toContain('"timeOutMs"')
+    expect(e.message).toMatch(/\(did you mean "timeoutMs"\?\)$/)
   })
 })
 

@@ -6,6 +6,7 @@ import {
   DownloadResultSchema, FileRecordSchema, MonitorStateSchema, NodeInfoSchema, NodeInspectionSchema, ReachabilitySchema
 } from './schemas.ts'
 import type { NodeEventListener } from './events.ts'
+import { didYouMean } from './suggest.ts'
 
 /**
  * The command set of a chiral-sim node: the one seam between the harness and the system under test.
@@ -100,7 +101,11 @@ export function parseRequest<C extends CommandName> (command: C, request: unknow
     // An unknown key is reported at the object that holds it: name the key itself.
     const path = issue?.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0] ?? ''] : issue?.path ?? []
     const field = path.join('.')
-    throw new CommandError('bad-request', `${command}: ${field === '' ? 'request' : `field "${field}"`}: ${issue?.message ?? 'invalid'}`, field)
+    const request = commands[command].request
+    const hint = issue?.code === 'unrecognized_keys' && issue.path.length === 0 && request instanceof z.ZodObject
+      ? didYouMean(issue.keys[0] ?? '', Object.keys(request.shape))
+      : ''
+    throw new CommandError('bad-request', `${command}: ${field === '' ? 'request' : `field "${field}"`}: ${issue?.message ?? 'invalid'}${hint}`, field)
   }
   return result.data as ParsedRequest<C>
 }

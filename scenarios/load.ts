@@ -5,6 +5,8 @@ import { fileURLToPath } from 'node:url'
 import YAML, { LineCounter } from 'yaml'
 import type { z } from 'zod'
 import { ScenarioSchema, type Scenario } from './schema.ts'
+import { scenarioJsonSchema } from './json-schema.ts'
+import { didYouMean } from '../nodes/suggest.ts'
 
 /** Bad input: a message for people (file, field, fix), never a stack trace; the CLI exits 2 with it. */
 export class InputError extends Error {
@@ -57,12 +59,29 @@ export function lineLocator (text: string): LineOf {
   }
 }
 
+let knownFields: Set<string> | undefined
+/** Every field name a scenario can have, anywhere (from the generated JSON Schema), for "did you mean". */
+function fieldNames (): Set<string> {
+  if (knownFields != null) return knownFields
+  const names = new Set<string>()
+  const walk = (value: unknown): void => {
+    if (value == null || typeof value !== 'object') return
+    for (const [key, inner] of Object.entries(value)) {
+      if (key === 'properties' && inner != null && typeof inner === 'object') for (const name of Object.keys(inner)) names.add(name)
+      walk(inner)
+    }
+  }
+  walk(scenarioJsonSchema())
+  knownFields = names
+  return names
+}
+
 /** One paragraph naming the file, every failing field (and its line, when known) and what to do about it. */
 export function formatIssues (file: string, error: z.ZodError, lineOf?: LineOf): string {
   const issues = error.issues.flatMap(unionIssues)
   const lines = issues.slice(0, 8).map(issue => {
     let hint = issue.message
-    if (issue.code === 'unrecognized_keys') hint = `unknown field(s) ${issue.keys.map(k => `"${k}"`).join(', ')}: remove or rename (see scenarios/scenario.schema.json)`
+    if (issue.code === 'unrecognized_keys') hint = `unknown field(s) ${issue.keys.map(k => `"${k}"${didYouMean(k, [...fieldNames()].filter(n => n !== k))}`).join(', ')}: remove or rename (see scenarios/scenario.schema.json)`
     if (issue.code === 'invalid_union' && 'discriminator' in issue) hint = `${issue.message}; "action" must be one of the step kinds listed in scenarios/scenario.schema.json`
     const line = lineOf?.(issue.path)
     return `  ${fieldPath(issue.path)}: ${hint}${line != null ? ` (line ${line})` : ''}`

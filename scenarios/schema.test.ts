@@ -42,6 +42,11 @@ describe('scenario schema', () => {
     expect(problem(minimal.replace('title: T', 'title: T\ncolour: red'))).toMatch(/x\.yaml: invalid scenario[\s\S]*unknown field\(s\) "colour"/)
   })
 
+  it('suggests the field an unknown key was probably meant to be', () => {
+    expect(problem(minimal.replace('expect: { success: true }', 'timeOutMs: 10000, expect: { success: true }'))).toMatch(/steps\[1\]: unknown field\(s\) "timeOutMs" \(did you mean "timeoutMs"\?\)/)
+    expect(problem(minimal.replace('name: A }', 'name: A, bootstrap: [boot] }'))).toMatch(/unknown field\(s\) "bootstrap" \(did you mean "bootstraps"\?\)/)
+  })
+
   it('names the field and range of a value out of range', () => {
     const msg = problem(minimal.replace('expect: { success: true }', 'timeoutMs: 40000'))
     expect(msg).toContain('steps[1].timeoutMs')

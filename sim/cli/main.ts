@@ -11,6 +11,7 @@ import { runSuite } from '../suite.ts'
 import { newSeed } from '../seed.ts'
 import { clean } from '../clean.ts'
 import { describeError } from '../../nodes/util.ts'
+import { didYouMean } from '../../nodes/suggest.ts'
 import { TimeScaleSchema } from '../../nodes/config.ts'
 
 const HELP: Record<string, string> = {
@@ -66,24 +67,6 @@ Exit codes: 0 done, 1 something could not be removed.`
 }
 
 class UsageError extends InputError {}
-
-/** Edit distance counting a swap of neighbours as one edit ("claen"), for "did you mean". */
-function distance (a: string, b: string): number {
-  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => i === 0 ? j : j === 0 ? i : 0))
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1)
-    }
-  }
-  return d[a.length]![b.length]!
-}
-
-/** ' (did you mean "x"?)' for the closest known word within two edits, else ''. */
-export function didYouMean (word: string, known: readonly string[]): string {
-  const best = known.map(k => ({ k, d: distance(word.toLowerCase(), k.toLowerCase()) })).sort((x, y) => x.d - y.d)[0]
-  return best != null && best.d <= Math.max(1, Math.min(2, Math.floor(word.length / 3))) ? ` (did you mean "${best.k}"?)` : ''
-}
 
 /** Every command has its help text: the list "did you mean" chooses from. */
 const COMMANDS = [...Object.keys(HELP).filter(k => k !== 'main'), 'help']
