@@ -1,5 +1,6 @@
 import type { NodeEvent } from '../nodes/events.ts'
 import type { ScenarioRecord } from '../sim/record.ts'
+import { eventFamily } from './events.ts'
 import { describeEvent, formatPlanOffset, plural } from './format.ts'
 import { html, type Markup } from './html-markup.ts'
 import type { PeerNames } from './names.ts'
@@ -28,11 +29,11 @@ export function nodeLink (scenarioIndex: number, node: string, names: PeerNames,
 }
 
 /** One event as a table row, peer IDs shown as node names; times in plan time like the rest of the scenario. */
-export function eventRow (s: ScenarioRecord, e: NodeEvent, family: string, names: PeerNames, node: Markup | undefined): Markup {
-  return html`<tr class="ev"><td class="mono">${formatPlanOffset(s, e.time)}</td>${node !== undefined ? html`<td>${node}</td>` : ''}<td class="type"><i class="swatch fam-${family}"></i>${e.type}</td><td class="detail">${names.named(describeEvent(e))}</td></tr>`
+export function eventRow (s: ScenarioRecord, e: NodeEvent, names: PeerNames, node: Markup | undefined): Markup {
+  return html`<tr class="ev"><td class="mono">${formatPlanOffset(s, e.time)}</td>${node !== undefined ? html`<td>${node}</td>` : ''}<td class="type"><i class="swatch fam-${eventFamily(e.type)}"></i>${e.type}</td><td class="detail">${names.named(describeEvent(e))}</td></tr>`
 }
 
-export function nodesSection (s: ScenarioRecord, index: number, names: PeerNames, family: (e: NodeEvent) => string): Markup {
+export function nodesSection (s: ScenarioRecord, index: number, names: PeerNames): Markup {
   const listed = new Set(s.nodes.map(node => node.name))
   const extra = [...new Set(s.events.map(e => e.node))].filter(name => !listed.has(name))
   const nodes = [...s.nodes, ...extra.map(name => ({ name, role: 'external' as const, peerId: undefined, multiaddrs: [] as string[], output: undefined }))]
@@ -57,7 +58,7 @@ export function nodesSection (s: ScenarioRecord, index: number, names: PeerNames
       ${events.length === 0
         ? html`<p class="muted">No events.</p>`
         : html`${events.length > shown.length ? html`<p class="note">Showing the first ${shown.length} of ${events.length} events; report.json holds all of them.</p>` : ''}
-        <table class="events node-events"><thead><tr><th>plan time</th><th>event</th><th>details</th></tr></thead><tbody>${shown.map(e => eventRow(s, e, family(e), names, undefined))}</tbody></table>`}
+        <table class="events node-events"><thead><tr><th>plan time</th><th>event</th><th>details</th></tr></thead><tbody>${shown.map(e => eventRow(s, e, names, undefined))}</tbody></table>`}
     </details>`
   })}`
 }

@@ -6,7 +6,7 @@ import { EVENT_TABLE_LIMIT, toHtml } from './html.ts'
 import { FILTER_SCRIPT, FILTER_SCRIPT_HASH } from './html-filter.ts'
 import { NODE_EVENT_LIMIT } from './html-nodes.ts'
 import { asymmetricPairs } from './html-matrix.ts'
-import { eventFamily, healthStatusOf } from './html-timeline.ts'
+import { eventFamily, healthStatusOf } from './events.ts'
 import { buildReport } from './report-schema.ts'
 import { sweepSeries } from './sweep.ts'
 

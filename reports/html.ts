@@ -1,4 +1,3 @@
-import type { NodeEvent } from '../nodes/events.ts'
 import { toPlanMs } from '../nodes/timing.ts'
 import type { ScenarioRecord } from '../sim/record.ts'
 import type { BaselineDiff } from './baseline.ts'
@@ -10,7 +9,8 @@ import { html, trusted, type Markup } from './html-markup.ts'
 import { matrixSection } from './html-matrix.ts'
 import { eventRow, nodeLink, nodesSection } from './html-nodes.ts'
 import { STYLESHEET } from './html-style.ts'
-import { eventFamily, eventLabel, timelineLegend, timelineSvg } from './html-timeline.ts'
+import { isKeyEvent } from './events.ts'
+import { timelineLegend, timelineSvg } from './html-timeline.ts'
 import { peerNames, type PeerNames } from './names.ts'
 import { formatKpiValue, formatTarget, KPI_IDS, KPI_MEANINGS, kpiState, kpiVerdict, type Kpi } from './kpis.ts'
 import { failedAssertions, failedSteps, isProblem, problemsFirst, ScenarioOutcomeSchema, type ScenarioOutcome } from './outcome.ts'
@@ -169,7 +169,7 @@ function eventTable (s: ScenarioRecord, index: number, names: PeerNames): Markup
   if (key.length === 0) return html`<p class="muted">No key event; each node's stream above has all ${plural(s.events.length, 'event')}.</p>`
   return html`<details class="events"><summary>${plural(key.length, 'key event')} of ${s.events.length}, all nodes; every event is in its node's stream above</summary>${note}<p class="match-note"></p>
     <table class="events"><thead><tr><th>plan time</th><th>node</th><th>event</th><th>details</th></tr></thead><tbody>${
-      shown.map(e => eventRow(s, e, eventFamily(e.type), names, nodeLink(index, e.node, names, false)))
+      shown.map(e => eventRow(s, e, names, nodeLink(index, e.node, names, false)))
     }</tbody></table></details>`
 }
 
@@ -187,9 +187,6 @@ function recoveriesTable (s: ScenarioRecord, index: number, names: PeerNames): M
       <td class="mono">${when(r.detectedAt)}</td><td class="mono">${when(r.recoveredAt)}</td><td>${r.automatic ? 'yes' : 'no'}</td></tr>`)
   }</tbody></table>`
 }
-
-const isKeyEvent = (e: NodeEvent, names: PeerNames): boolean =>
-  eventLabel(e, names) !== undefined || (e.type === 'log' && e.level !== 'info') || e.type === 'discovery:phase' || e.type === 'connect:retry'
 
 /** What the search looks through: the scenario, its nodes and their peer IDs, and the kinds of event it recorded. */
 function searchText (s: ReportScenario, names: PeerNames): string {
@@ -224,7 +221,7 @@ function scenarioSection (s: ReportScenario, index: number, names: PeerNames): M
     ${s.faults.length > 0 ? html`<h4>Faults</h4>${faultsTable(s, index, names)}` : ''}
     ${s.recoveries.length > 0 ? html`<h4>Recoveries</h4>${recoveriesTable(s, index, names)}` : ''}
     ${series.map(sw => html`<h4>Sweep: ${sw.parameter}</h4>${sweepChart(sw)}`)}
-    ${s.nodes.length + s.events.length > 0 ? html`<h4>Nodes</h4>${nodesSection(s, index, names, e => eventFamily(e.type))}` : ''}
+    ${s.nodes.length + s.events.length > 0 ? html`<h4>Nodes</h4>${nodesSection(s, index, names)}` : ''}
     ${s.events.length > 0 ? html`<h4>Key events</h4>${eventTable(s, index, names)}` : ''}
   </div></details>`
 }
