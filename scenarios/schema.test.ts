@@ -177,6 +177,12 @@ describe('validation catches what would otherwise go wrong at run time', () => {
     expect(() => parseScenario(withGroup(2, '  - { action: stop, nodes: [A] }\n  - { action: restart, nodes: [A] }\n  - { action: verify, nodes: [A, p], expect: { overall: verified } }\n').replace('nodes: [boot, A, p]', 'nodes: [boot, A, p-1, p-2]'), 'x.yaml')).not.toThrow()
   })
 
+  it('a connect to a blackhole nobody started is refused (it has no address yet)', () => {
+    const yaml = minimal.replace('{ role: bootstrap, name: boot }', '{ role: blackhole, name: dead }').replace('nodes: [boot, A]', 'nodes: [A]')
+    expect(problem(yaml)).toMatch(/steps\[1\]\.nodes\[0\]: "A" bootstraps from the blackhole "dead", which no earlier step started/)
+    expect(() => parseScenario(yaml.replace('nodes: [A] }', 'nodes: [dead, A] }'), 'x.yaml')).not.toThrow()
+  })
+
   it('a scenario that asserts nothing is refused (it could never fail)', () => {
     expect(problem(minimal.replace(', expect: { success: true }', ''))).toMatch(/  steps: the scenario asserts nothing/)
     expect(problem(minimal.replace('expect: { success: true }', 'expect: {}'))).toMatch(/asserts nothing/)

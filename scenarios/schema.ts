@@ -517,6 +517,13 @@ function crossCheck (s: ScenarioData, ctx: z.RefinementCtx): void {
         case 'connect':
           step.bootstraps?.forEach((b, j) => { check(b, [...base, 'bootstraps', j], bootstrapRef) })
           if (step.expect?.bootstrap != null) check(step.expect.bootstrap, [...base, 'expect', 'bootstrap'], bootstrapRef)
+          // A blackhole has an address only once started: the peer could not be told where it is.
+          step.nodes.forEach((n, j) => {
+            const spec = declared.get(n) ?? groupOf(n)
+            const list = step.bootstraps ?? (spec?.role === 'peer' ? spec.bootstraps : undefined) ?? s.nodes.filter(x => x.role !== 'peer').map(x => x.name)
+            const idle = list.filter(b => declared.get(b)?.role === 'blackhole' && !everStarted(b))
+            if (idle.length > 0) issue([...base, 'nodes', j], `"${n}" bootstraps from the blackhole ${idle.map(b => `"${b}"`).join(', ')}, which no earlier step started; start it before "connect"`)
+          })
           break
         case 'share': shared.add(step.as); break
         case 'search': case 'download':
