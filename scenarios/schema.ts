@@ -370,7 +370,7 @@ const CONDITION_ROLES: Readonly<Record<string, readonly Role[]>> = {
   routingTable: CHIRAL, health: PEERS, event: ANY, sees: CHIRAL, connected: CHIRAL, reachable: PEERS, unreachable: PEERS
 }
 
-const roleList = (roles: readonly Role[]): string => roles.map(r => `${r}`).join(' or ')
+const roleList = (roles: readonly Role[]): string => roles.join(' or ')
 
 /** Does the step check something, i.e. add an assertion to the record? */
 function asserts (step: AnyStep): boolean {
