@@ -49,7 +49,8 @@ text.lane-label { font-weight: 600; } .tick { stroke: #eaeef2; } text.tick-label
 .fam-discovery { fill: var(--discovery); background: var(--discovery); } .fam-file { fill: var(--file); background: var(--file); }
 .fam-fault { fill: var(--fault); background: var(--fault); fill-opacity: .35; } .fam-node { fill: var(--node); background: var(--node); }
 .step line { stroke: #1f2328; stroke-width: 1; stroke-dasharray: 4 3; } .step.failed line { stroke: var(--fail); stroke-width: 2; }
-.step text { font-size: 9.5px; fill: var(--muted); }
+.step text { font-size: 9.5px; fill: var(--muted); } .step.failed text { fill: var(--fail); }
+text.step-number { font-size: 10px; font-weight: 700; fill: #1f2328; } text.step-number.failed { fill: var(--fail); }
 .legend { display: flex; flex-wrap: wrap; gap: 12px; margin: 4px 0; font-size: 12px; color: var(--muted); }
 .swatch { display: inline-block; width: 10px; height: 10px; margin-right: 4px; border-radius: 2px; vertical-align: -1px; }
 .step-swatch { border-left: 2px dashed #1f2328; width: 2px; border-radius: 0; }

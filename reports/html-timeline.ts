@@ -18,7 +18,7 @@ const LABEL_WIDTH = 128
 const RIGHT_PAD = 14
 const AXIS_HEIGHT = 30
 const STEP_ROW = 13
-const STEP_ROWS = 3
+const STEP_ROWS = 4
 const LANE_HEIGHT = 46
 const LABEL_ROWS = 2
 const MARK_TOP = 4
@@ -174,23 +174,35 @@ export function timelineSvg (s: ScenarioRecord, index: number, names: PeerNames)
     return place === undefined ? '' : html`<text class="mark-label${healthStatusOf(e) === 'red' ? ' s-red' : ''}" x="${n(place.x)}" y="${laneY(e.node) + MARK_TOP + HEALTH_HEIGHT + 9 + place.row * 11}">${text}</text>`
   })
 
-  // A step's label where there is room, else at least its number (the steps table above has the rest).
-  const stepRows = new Rows(STEP_ROWS)
+  // Every step's number in the first row (steps closer than their numbers share one: "3–5"), its label in the rows
+  // below where there is room; the steps table above has the rest.
+  const numberGroups: Array<{ x: number, indices: number[], failed: boolean }> = []
+  const groupText = (g: { indices: number[] }): string => g.indices.length > 2
+    ? `${g.indices[0]}–${g.indices[g.indices.length - 1]}`
+    : g.indices.join(',')
+  for (const st of s.steps) {
+    const sx = x(st.startedAt) + 2
+    const last = numberGroups[numberGroups.length - 1]
+    if (last !== undefined && sx < last.x + groupText(last).length * CHAR_WIDTH + 3) {
+      last.indices.push(st.index)
+      last.failed ||= !st.ok
+    } else {
+      numberGroups.push({ x: sx, indices: [st.index], failed: !st.ok })
+    }
+  }
+  const numbers = numberGroups.map(g => html`<text class="step-number${g.failed ? ' failed' : ''}" x="${n(g.x)}" y="${AXIS_HEIGHT + 10}">${groupText(g)}</text>`)
+  const labelRows = new Rows(STEP_ROWS - 1)
   const steps = s.steps.map(st => {
     const sx = x(st.startedAt)
-    const full = `${st.index} ${truncate(st.label, 40)}`
-    let place: { row: number, x: number, text: string } | undefined
-    for (const text of [full, String(st.index)]) {
-      const at = stepRows.place(sx + 2, text.length * CHAR_WIDTH)
-      if (at !== undefined) { place = { ...at, text }; break }
-    }
+    const text = `${st.index} ${truncate(st.label, 40)}`
+    const label = labelRows.place(sx + 2, text.length * CHAR_WIDTH)
     return html`<g class="step ${st.ok ? 'ok' : 'failed'}" data-step="${st.index}">
-    <line x1="${n(sx)}" x2="${n(sx)}" y1="${place === undefined ? top : AXIS_HEIGHT + place.row * STEP_ROW + 2}" y2="${bottom}"/>
-    ${place === undefined ? '' : html`<text x="${n(place.x)}" y="${AXIS_HEIGHT + place.row * STEP_ROW + 10}">${place.text}</text>`}
+    <line x1="${n(sx)}" x2="${n(sx)}" y1="${AXIS_HEIGHT + 2}" y2="${bottom}"/>
+    ${label === undefined ? '' : html`<text x="${n(label.x)}" y="${AXIS_HEIGHT + (label.row + 1) * STEP_ROW + 10}">${text}</text>`}
     <title>${`step ${st.index} ${st.kind}: ${st.label}${st.targets.length > 0 ? ` → ${st.targets.join(', ')}` : ''}\n${formatPlanOffset(s, st.startedAt)} … ${formatPlanOffset(s, st.endedAt)} ${st.ok ? 'ok' : `FAILED ${st.error ?? ''}`}`}</title></g>`
   })
 
   return html`<svg class="timeline" viewBox="0 0 ${WIDTH} ${height}" role="img" aria-label="${`timeline of ${s.name}; ${describeTimeBase(s.timeScale)}`}">
-    ${laneRows}${axis}${axisTitle}${down}${faults}${marks}${labels}${steps}</svg>
+    ${laneRows}${axis}${axisTitle}${down}${faults}${marks}${labels}${steps}<g class="step-numbers">${numbers}</g></svg>
     <p class="muted time-base">${describeTimeBase(s.timeScale)}.</p>`
 }

@@ -271,6 +271,12 @@ describe.skipIf(!present && !required)(title, () => {
     expect(labels).toContain('health red')
     expect(labels).toContain('stopped')
     expect(await svg.locator('text.tick-label').first().textContent()).toBe('0 s')
+    // Every step's number is written on the timeline, steps too close to tell apart as one range ("0–2").
+    const numbered = (await svg.locator('text.step-number').allTextContents()).flatMap(t => {
+      const range = /^(\d+)–(\d+)$/.exec(t)
+      return range !== null ? Array.from({ length: Number(range[2]) - Number(range[1]) + 1 }, (_, i) => Number(range[1]) + i) : t.split(',').map(Number)
+    })
+    expect(numbered).toEqual([0, 1, 2, 3])
     expect(await text(section.locator('.time-base'))).toContain('plan time: real time × 10')
   })
 
