@@ -47,7 +47,7 @@ export const FILTER_SCRIPT = `(() => {
         const rows = Array.from(table.querySelectorAll('tr.ev'))
         return { table, rows, hits: terms.length === 0 ? [] : rows.filter(row => terms.every(t => textOf(row).includes(t))) }
       })
-      const show = wanted.has(d.outcome) && (tag.value === '' || d.tags.split(' ').includes(tag.value)) &&
+      const show = wanted.has(d.outcome) && (tag.value === '' || JSON.parse(d.tags).includes(tag.value)) &&
         (mode.value === '' || d.mode === mode.value) &&
         (terms.every(t => d.search.includes(t)) || tables.some(t => t.hits.length > 0))
       section.hidden = !show

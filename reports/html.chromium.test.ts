@@ -201,6 +201,12 @@ describe.skipIf(!present && !required)(title, () => {
       await page.locator('#filters select[name="tag"]').selectOption('sweep')
       expect(await visibleScenarios()).toEqual(['sweep-bootstrap-latency'])
       await page.locator('#filters select[name="tag"]').selectOption('')
+      // A tag is matched whole, spaces and all (tags are free text).
+      const spaced = await render('spaced-tag', toHtml(buildReport(makeRun([makeScenario('a', { tags: ['slow net', 'x'] }), makeScenario('b', { tags: ['slow'] })]))))
+      await spaced.page.locator('#filters select[name="tag"]').selectOption('slow net')
+      expect(await spaced.page.locator('details.scenario:visible').evaluateAll(els => els.map(el => el.getAttribute('data-scenario')))).toEqual(['a'])
+      await spaced.page.locator('#filters select[name="tag"]').selectOption('slow')
+      expect(await spaced.page.locator('details.scenario:visible').evaluateAll(els => els.map(el => el.getAttribute('data-scenario')))).toEqual(['b'])
       await page.locator('#filters select[name="mode"]').selectOption('docker')
       expect(await visibleScenarios()).toEqual(['docker-smoke'])
       expect(await text(page.locator('#filters .filter-count'))).toBe(`1 of ${all.length} scenarios shown`)

@@ -206,7 +206,7 @@ function scenarioSection (s: ReportScenario, index: number, names: PeerNames): M
   ]
   const series = s.sweep === undefined ? [] : sweepSeries(s.sweep)
   return html`<details class="scenario ${isProblem(s.outcome) ? 'problem' : ''}" id="${anchor(index)}" data-scenario="${s.name}" ${isProblem(s.outcome) ? html`open` : ''}
-    data-outcome="${s.outcome}" data-mode="${s.mode}" data-tags="${s.tags.join(' ')}" data-search="${searchText(s, names)}">
+    data-outcome="${s.outcome}" data-mode="${s.mode}" data-tags="${JSON.stringify(s.tags)}" data-search="${searchText(s, names)}">
     <summary>${badge(s.outcome)} ${s.summaryLine}</summary><div class="body">
     ${s.description !== '' ? html`<p>${s.description}</p>` : ''}
     <div class="facts">${facts.map(([k, v]) => html`<div>${k}: <b>${v}</b></div>`)}</div>
