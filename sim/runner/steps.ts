@@ -470,6 +470,9 @@ function pick<T> (items: T[], n: number, random: () => number): T[] {
   return out
 }
 
+/** The verification's checks, in the plan's order, for saying which one failed. */
+const CHECKS = ['bootstrapConnected', 'routingTablePopulated', 'eventsWorking', 'dhtReadWrite', 'peerDialing', 'fileDiscovery'] as const
+
 async function churn (ctx: RunContext, step: StepOf<'churn'>, population: string[]): Promise<void> {
   const random = prng(`${ctx.seed}/${ctx.scenario.name}/${ctx.currentStep}`)
   let connects = 0
@@ -477,6 +480,7 @@ async function churn (ctx: RunContext, step: StepOf<'churn'>, population: string
   let verifications = 0
   let verified = 0
   const failures: string[] = []
+  const unverified: string[] = []
   for (let round = 0; round < step.rounds; round++) {
     const online = population.filter(n => ctx.node(n).running != null)
     const offline = population.filter(n => ctx.node(n).running == null)
@@ -499,6 +503,7 @@ async function churn (ctx: RunContext, step: StepOf<'churn'>, population: string
       const st = await ctx.handle(n).call('verifyPeerDiscovery', {}, { signal: ctx.signal })
       verifications++
       if (st.overall === 'verified') verified++
+      else unverified.push(`${n} ${st.overall}: ${CHECKS.filter(c => !st[c] && !st.skipped.includes(c)).join(', ') || st.message}`)
     })
   }
   const pct = (a: number, b: number): number => b === 0 ? 100 : Math.round(a / b * 10_000) / 100
@@ -506,6 +511,6 @@ async function churn (ctx: RunContext, step: StepOf<'churn'>, population: string
     ctx.expect({ id: `${ctx.currentStep}-churn-connect`, description: `peers joining during churn connect (failover included) at least ${step.expect.connectSuccessPercent} % of the time`, expected: `≥ ${step.expect.connectSuccessPercent} %`, actual: `${pct(connected, connects)} % of ${connects}${failures.length > 0 ? ` (failed: ${failures.slice(0, 5).join(', ')})` : ''}`, passed: pct(connected, connects) >= step.expect.connectSuccessPercent, planRef: step.planRef })
   }
   if (step.expect?.verifiedPercent != null) {
-    ctx.expect({ id: `${ctx.currentStep}-churn-verified`, description: `sampled peers verify discovery at least ${step.expect.verifiedPercent} % of the time`, expected: `≥ ${step.expect.verifiedPercent} %`, actual: `${pct(verified, verifications)} % of ${verifications}`, passed: pct(verified, verifications) >= step.expect.verifiedPercent, planRef: step.planRef })
+    ctx.expect({ id: `${ctx.currentStep}-churn-verified`, description: `sampled peers verify discovery at least ${step.expect.verifiedPercent} % of the time`, expected: `≥ ${step.expect.verifiedPercent} %`, actual: `${pct(verified, verifications)} % of ${verifications}${unverified.length > 0 ? ` (failed checks: ${unverified.slice(0, 5).join('; ')})` : ''}`, passed: pct(verified, verifications) >= step.expect.verifiedPercent, planRef: step.planRef })
   }
 }
