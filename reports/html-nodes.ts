@@ -64,7 +64,8 @@ export function nodesSection (s: ScenarioRecord, index: number, names: PeerNames
 }
 
 function noOutput (s: ScenarioRecord, role: string): string {
-  if (role === 'external') return 'No output recorded: chiral-sim did not start it (or it printed nothing).'
+  // Blackholes are recorded as 'external' too: the text must hold for both.
+  if (role === 'external') return 'No output recorded: not a process or container chiral-sim started, or it printed nothing.'
   if (s.mode === 'memory' || s.mode === 'tcp') return `No output of its own: in ${s.mode} mode the node runs inside the harness process.`
   return 'It printed nothing.'
 }
