@@ -89,32 +89,74 @@ export type NodeEventOf<T extends NodeEventType> = Extract<NodeEvent, { type: T 
 export type NodeEventListener = (event: NodeEvent) => void
 
 /**
- * A per-node event log: numbers and stamps events, fans them out, and keeps them so that a late subscriber
- * (the control channel's stream, a reconnecting runner) can replay from a sequence number.
+ * How many events a node keeps for replay. A node lives for weeks; its log must not grow with it. The harness reads
+ * events as they happen (a stream replays only what a reconnect missed), so the last 10 000 — hours of a busy
+ * bootstrap, a whole scenario of any node — are what replay needs. Older ones are dropped, counted, and reported to a
+ * reader that asks for them (`first`, `dropped`).
+ */
+export const EVENT_LOG_RETENTION = 10_000
+
+/**
+ * A per-node event log: numbers and stamps events, fans them out, and keeps the last `retention` of them so that a
+ * late subscriber (the control channel's stream, a reconnecting runner) can replay from a sequence number.
  */
 export class EventLog {
   readonly #node: string
-  readonly #events: NodeEvent[] = []
+  /** A ring: event `seq` lives at `seq % retention` while `seq >= first`. */
+  readonly #ring: Array<NodeEvent | undefined>
+  readonly #retention: number
+  #next = 0
+  readonly #counts = new Map<NodeEventType, number>()
   readonly #listeners = new Set<NodeEventListener>()
   readonly #now: () => number
 
-  constructor (node: string, now: () => number = Date.now) {
+  constructor (node: string, now: () => number = Date.now, options: { retention?: number } = {}) {
     this.#node = node
     this.#now = now
+    this.#retention = Math.max(1, Math.floor(options.retention ?? EVENT_LOG_RETENTION))
+    this.#ring = new Array<NodeEvent | undefined>(this.#retention)
   }
 
   emit (body: NodeEventBody): NodeEvent {
-    const event = { seq: this.#events.length, time: this.#now(), node: this.#node, ...body } as NodeEvent
-    this.#events.push(event)
+    const event = { seq: this.#next, time: this.#now(), node: this.#node, ...body } as NodeEvent
+    this.#ring[this.#next % this.#retention] = event
+    this.#next++
+    this.#counts.set(body.type, (this.#counts.get(body.type) ?? 0) + 1)
     for (const listener of this.#listeners) {
       try { listener(event) } catch { /* a faulty subscriber must not break the node */ }
     }
     return event
   }
 
-  /** Events with `seq >= from`. */
+  /** The seq the next event gets. */
+  get next (): number {
+    return this.#next
+  }
+
+  /** The oldest seq still kept; everything below it was dropped. */
+  get first (): number {
+    return Math.max(0, this.#next - this.#retention)
+  }
+
+  /** Events dropped so far (they are seqs 0 … dropped-1). */
+  get dropped (): number {
+    return this.first
+  }
+
+  get retention (): number {
+    return this.#retention
+  }
+
+  /** The event numbered `seq`, if it is still kept. */
+  get (seq: number): NodeEvent | undefined {
+    return seq >= this.first && seq < this.#next ? this.#ring[seq % this.#retention] : undefined
+  }
+
+  /** Kept events with `seq >= from` (a copy; a reader that can be slow should walk `get(seq)` instead). */
   since (from = 0): NodeEvent[] {
-    return this.#events.slice(from)
+    const out: NodeEvent[] = []
+    for (let seq = Math.max(from, this.first); seq < this.#next; seq++) out.push(this.#ring[seq % this.#retention]!)
+    return out
   }
 
   subscribe (listener: NodeEventListener): () => void {
@@ -122,7 +164,13 @@ export class EventLog {
     return () => { this.#listeners.delete(listener) }
   }
 
+  /** Whether an event of this type was ever emitted, dropped ones included. */
   has (type: NodeEventType): boolean {
-    return this.#events.some(ev => ev.type === type)
+    return this.count(type) > 0
+  }
+
+  /** How many events of this type were ever emitted, dropped ones included. */
+  count (type: NodeEventType): number {
+    return this.#counts.get(type) ?? 0
   }
 }

@@ -6,6 +6,7 @@ import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { createHash } from 'node:crypto'
 import { z } from 'zod'
+import { CommandError } from './commands.ts'
 import type { NodeContext } from './context.ts'
 import { getProviderRecords, provide } from './discovery.ts'
 import { deadline, describeError } from './util.ts'
@@ -14,6 +15,12 @@ import { deadline, describeError } from './util.ts'
 export const FILE_PROTOCOL = '/chiral/file/1.0.0'
 const CHUNK = 64 * 1024
 const MAX_FILE = 64 * 1024 * 1024
+/**
+ * What a node keeps in memory for sharing: a test fixture's worth, not a file server's. Without a cap, repeated
+ * shareFile calls grew a node's RSS without bound (12 × 5 MiB: +234 MB, never released).
+ */
+export const MAX_SHARED_FILES = 64
+export const MAX_SHARED_BYTES = 32 * 1024 * 1024
 
 const RequestSchema = z.object({ cid: z.string() })
 const HeaderSchema = z.object({ ok: z.boolean(), size: z.number().int().min(0).max(MAX_FILE).optional(), error: z.string().optional() })
@@ -41,11 +48,29 @@ export class FileStore {
 
   async share (name: string, bytes: Uint8Array, signal?: AbortSignal): Promise<{ cid: string, name: string, size: number, sha256: string }> {
     const cid = CID.create(1, raw.code, await sha256.digest(bytes)).toString()
+    if (!this.#files.has(cid)) this.#checkRoom(bytes.length)
     const file = { cid, name, bytes, sha256: createHash('sha256').update(bytes).digest('hex') }
     this.#files.set(cid, file)
     this.#ctx.log.emit({ type: 'file:shared', cid, name, size: bytes.length })
     await provide(this.#ctx, cid, signal)
     return { cid, name, size: bytes.length, sha256: file.sha256 }
+  }
+
+  /** Bytes kept for sharing now. */
+  get sharedBytes (): number {
+    let total = 0
+    for (const file of this.#files.values()) total += file.bytes.length
+    return total
+  }
+
+  #checkRoom (size: number): void {
+    if (this.#files.size >= MAX_SHARED_FILES) {
+      throw new CommandError('bad-request', `this node already shares ${this.#files.size} files, its limit (${MAX_SHARED_FILES}); shared files stay in memory for the node's lifetime`, 'contentBase64')
+    }
+    const used = this.sharedBytes
+    if (used + size > MAX_SHARED_BYTES) {
+      throw new CommandError('bad-request', `sharing ${size} more bytes would exceed this node's ${MAX_SHARED_BYTES}-byte limit for shared files (${used} bytes shared in ${this.#files.size} files); shared files stay in memory for the node's lifetime`, 'contentBase64')
+    }
   }
 
   async download (cid: string, provider: string | undefined, outer?: AbortSignal): Promise<{

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { z } from 'zod'
+import { z } from 'zod'
 import {
   CommandError, CommandErrorBodySchema, commands,
   type CallOptions, type CommandName, type CommandRequest, type CommandResponse, type NodeHandle
@@ -43,6 +43,8 @@ export interface WaitUntilReadyOptions {
   /** Default 200 ms. */
   intervalMs?: number
 }
+
+const GapSchema = z.object({ gap: z.object({ from: z.number().int(), to: z.number().int(), retention: z.number().int() }) })
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 120_000
 /** Room for a node to report its own timeout before ours fires, so the caller sees the node's answer, not ours. */
@@ -235,6 +237,13 @@ export class RemoteNode implements NodeHandle, AsyncDisposable {
     const json = parseJson(line)
     if (json === undefined) {
       on.report(new CommandError('failed', `node ${this.name} sent an event line that is not JSON: ${line.slice(0, 200)}`))
+      return
+    }
+    const gap = GapSchema.safeParse(json)
+    if (gap.success) {
+      // Not a failure of the stream, but data the reader will never see: it must know.
+      const { from, to, retention } = gap.data.gap
+      on.report(new CommandError('unavailable', `node ${this.name} dropped events ${from}–${to - 1} before they were read (it keeps the last ${retention})`))
       return
     }
     // `{}` is a heartbeat: it only proves the connection is alive.

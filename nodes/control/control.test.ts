@@ -528,3 +528,69 @@ describe('control channel: authentication (issue 12)', () => {
     await expect(serveControl(fakeTarget(), { token: '' })).rejects.toThrow(/token is required/)
   })
 })
+
+describe('control channel: bounded event streams (issue 12)', () => {
+  it('tells a reader which events were dropped before it asked, then streams the kept ones', async () => {
+    const target = { ...fakeTarget(), log: new EventLog('fake-peer', Date.now, { retention: 5 }) }
+    for (let i = 0; i < 12; i++) log(target, `e${i}`)
+    const server = await serve(target)
+    const res = await fetch(`${server.url}/events?from=0`, { headers: AUTH })
+    expect(res.headers.get('x-chiral-first-seq')).toBe('7')
+    expect(res.headers.get('x-chiral-retention')).toBe('5')
+    const reader = res.body!.getReader()
+    let text = ''
+    while (text.split('\n').length < 7) text += new TextDecoder().decode((await reader.read()).value)
+    await reader.cancel()
+    const lines = text.split('\n').filter(l => l !== '').map(l => JSON.parse(l))
+    expect(lines[0]).toEqual({ gap: { from: 0, to: 7, retention: 5 } })
+    expect(lines.slice(1, 6).map(l => l.seq)).toEqual([7, 8, 9, 10, 11])
+
+    const errors: CommandError[] = []
+    const seen: number[] = []
+    const node = remote(target, server.url)
+    node.subscribe(ev => { seen.push(ev.seq) }, 2, { onError: e => { errors.push(e) } })
+    await vi.waitFor(() => { expect(seen).toEqual([7, 8, 9, 10, 11]) })
+    expect(errors.map(e => e.message)).toEqual(['node fake-peer dropped events 2–6 before they were read (it keeps the last 5)'])
+  })
+
+  it('serves at most maxStreams event streams at once (503 beyond), and frees a slot when a reader leaves', async () => {
+    const target = fakeTarget()
+    const server = await serve(target, { maxStreams: 2 })
+    const first = new AbortController()
+    const open = [
+      await fetch(`${server.url}/events?from=0`, { headers: AUTH, signal: first.signal }),
+      await fetch(`${server.url}/events?from=0`, { headers: AUTH })
+    ]
+    expect(open.map(r => r.status)).toEqual([200, 200])
+    const third = await fetch(`${server.url}/events?from=0`, { headers: AUTH })
+    expect(third.status).toBe(503)
+    expect((await third.json() as any).error.message).toMatch(/already serves 2 event streams, its limit/)
+    first.abort()
+    await vi.waitFor(async () => {
+      const again = await fetch(`${server.url}/events?from=0`, { headers: AUTH })
+      expect(again.status).toBe(200)
+      await again.body?.cancel()
+    })
+    await open[1]!.body?.cancel()
+  })
+
+  it('closes a stream whose reader stopped reading, instead of holding its data', async () => {
+    const target = fakeTarget()
+    // Enough data to fill the socket buffers of a reader that never reads.
+    for (let i = 0; i < 8000; i++) log(target, 'x'.repeat(3000))
+    const server = await serve(target, { heartbeatMs: 50, stalledStreamMs: 300 })
+    const socket = connect(server.port, '127.0.0.1')
+    socket.on('error', () => {})
+    const closed = new Promise<void>(resolve => socket.once('close', () => { resolve() }))
+    socket.write(`GET /events?from=0 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${TOKEN}\r\n\r\n`)
+    // Not reading: the kernel's buffers fill, then the server's writes stop being taken.
+    socket.pause()
+    await new Promise(resolve => setTimeout(resolve, 2_000))
+    // A paused socket does not notice the close until it reads again: read what was sent before the cut.
+    socket.on('data', () => {})
+    socket.resume()
+    await closed
+    expect(socket.bytesRead).toBeGreaterThan(0)
+    expect(socket.bytesRead).toBeLessThan(8000 * 3000)
+  })
+})

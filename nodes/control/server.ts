@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net'
 import { z } from 'zod'
 import { CommandError, commands, dispatch, type CommandErrorCode, type CommandHandlers, type CommandName } from '../commands.ts'
-import type { EventLog, NodeEvent } from '../events.ts'
+import type { EventLog } from '../events.ts'
 import { refuse } from './guard.ts'
 
 /**
@@ -10,7 +10,9 @@ import { refuse } from './guard.ts'
  * drive a node running in another process or a container exactly as it drives one in process.
  *
  *   POST /commands/:name   JSON request → JSON response, or `{ error: { code, message, field? } }`
- *   GET  /events?from=N    NDJSON: replay from seq N, then live events; `{}` lines are heartbeats
+ *   GET  /events?from=N    NDJSON: replay from seq N, then live events; `{}` lines are heartbeats; a
+ *                          `{"gap":{"from","to","retention"}}` line says events from…to-1 were dropped (the log keeps
+ *                          the last EVENT_LOG_RETENTION); at most 32 streams at once (503 beyond)
  *   GET  /healthz          `{ ok: true, name, role }`
  *
  * Every request carries `Authorization: Bearer <token>` (401 otherwise); requests from web pages and Host names
@@ -40,6 +42,10 @@ export interface ServeControlOptions {
   maxBodyBytes?: number
   /** Default 15 s: lets a reader tell a silent node from a dead connection (half-open TCP through NAT or Docker). */
   heartbeatMs?: number
+  /** Default 32: more concurrent event streams get 503. */
+  maxStreams?: number
+  /** Default 60 s: a stream whose reader takes no data this long is closed (checked at each heartbeat). */
+  stalledStreamMs?: number
 }
 
 export interface ControlServer extends AsyncDisposable {
@@ -67,8 +73,10 @@ export const httpStatusOf: Readonly<Record<CommandErrorCode, number>> = {
 
 export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 export const DEFAULT_HEARTBEAT_MS = 15_000
-/** A reader this far behind is stuck; cutting it off bounds memory, and it resumes from its last seq. */
-const MAX_BUFFERED_STREAM_BYTES = 32 * 1024 * 1024
+/** Event streams one node serves at once: the harness needs one per subscription, a handful per node. */
+export const DEFAULT_MAX_STREAMS = 32
+/** A stream whose reader has not taken data for this long is closed (the reader resumes from its last seq). */
+export const DEFAULT_STALLED_STREAM_MS = 60_000
 
 interface Context {
   target: ControlTarget
@@ -79,6 +87,8 @@ interface Context {
   streams: Set<ServerResponse>
   maxBodyBytes: number
   heartbeatMs: number
+  maxStreams: number
+  stalledStreamMs: number
 }
 
 export async function serveControl (target: ControlTarget, opts: ServeControlOptions): Promise<ControlServer> {
@@ -93,7 +103,9 @@ export async function serveControl (target: ControlTarget, opts: ServeControlOpt
     closing: closing.signal,
     streams: new Set(),
     maxBodyBytes: opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
-    heartbeatMs: opts.heartbeatMs ?? DEFAULT_HEARTBEAT_MS
+    heartbeatMs: opts.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
+    maxStreams: opts.maxStreams ?? DEFAULT_MAX_STREAMS,
+    stalledStreamMs: opts.stalledStreamMs ?? DEFAULT_STALLED_STREAM_MS
   }
   const server = createServer((req, res) => {
     route(ctx, req, res).catch((err: unknown) => { lastResort(res, err) })
@@ -331,22 +343,56 @@ function streamEvents (ctx: Context, res: ServerResponse, query: URLSearchParams
     sendError(res, new CommandError('bad-request', `query "from" must be a non-negative integer, got "${raw}"`, 'from'))
     return
   }
-  res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' })
+  if (ctx.streams.size >= ctx.maxStreams) {
+    res.setHeader('retry-after', '5')
+    sendError(res, new CommandError('unavailable', `node ${ctx.target.name} already serves ${ctx.streams.size} event streams, its limit; close one (one subscription per reader is enough)`), 503)
+    return
+  }
+  const log = ctx.target.log
+  res.writeHead(200, {
+    'content-type': 'application/x-ndjson',
+    'cache-control': 'no-store',
+    'x-chiral-first-seq': String(log.first),
+    'x-chiral-retention': String(log.retention)
+  })
   // Headers go out now, so a reader knows it is connected even before the node has anything to say.
   res.flushHeaders()
 
+  // The log is the only buffer: the stream holds a cursor into it and writes only while the socket takes data, so a
+  // reader that does not read costs one socket buffer, not a copy of the log (100 such readers used to cost GBs).
   let next = from
-  const write = (event: NodeEvent): void => {
-    // The seq check keeps replay and live delivery from overlapping; the reader relies on strictly rising seqs.
-    if (event.seq < next || res.writableEnded || res.destroyed) return
-    next = event.seq + 1
-    res.write(`${JSON.stringify(event)}\n`)
-    if (res.writableLength > MAX_BUFFERED_STREAM_BYTES) res.destroy()
+  let blockedSince: number | undefined
+  const pump = (): void => {
+    if (res.writableEnded || res.destroyed) return
+    while (true) {
+      if (next < log.first) {
+        // Dropped while this reader lagged (or before it asked): say so, with the range, rather than skip silently.
+        res.write(`${JSON.stringify({ gap: { from: next, to: log.first, retention: log.retention } })}\n`)
+        next = log.first
+      }
+      const event = log.get(next)
+      if (event === undefined) break
+      next++
+      if (!res.write(`${JSON.stringify(event)}\n`)) {
+        blockedSince ??= Date.now()
+        return
+      }
+    }
+    blockedSince = undefined
   }
-  // Replay and subscribe in the same tick: EventLog.emit is synchronous, so no event can fall between them.
-  for (const event of ctx.target.log.since(from)) write(event)
-  const unsubscribe = ctx.target.log.subscribe(write)
-  const heartbeat = setInterval(() => { if (!res.writableEnded) res.write('{}\n') }, ctx.heartbeatMs)
+  res.on('drain', pump)
+  // EventLog.emit is synchronous, so the subscription sees every event after the first pump; the cursor dedups.
+  const unsubscribe = log.subscribe(() => { if (!res.writableNeedDrain) pump() })
+  pump()
+  const heartbeat = setInterval(() => {
+    if (res.writableEnded) return
+    if (res.writableNeedDrain) {
+      // A reader this long without reading is stuck: its slot goes to someone who reads; it can resume from its seq.
+      if (blockedSince !== undefined && Date.now() - blockedSince > ctx.stalledStreamMs) res.destroy()
+      return
+    }
+    res.write('{}\n')
+  }, ctx.heartbeatMs)
   heartbeat.unref()
   ctx.streams.add(res)
   res.once('close', () => {
