@@ -192,6 +192,9 @@ describe('autoRecoveryRate', () => {
     expect(kpis.autoRecoveryRate).toMatchObject({ value: 80, samples: 10, met: false })
     const allGood = kpisOf(makeScenario('r', { recoveries: Array.from({ length: 10 }, () => recovery(true, T0 + 5)) }))
     expect(allGood.autoRecoveryRate).toMatchObject({ value: 100, met: true })
+    // Test 5b's crash loop gives up on purpose (the plan's operator alert): not a miss of the KPI.
+    const crashLoop = makeScenario('5b', { tags: ['plan', 'expected-failure'], recoveries: [recovery(true, T0 + 5), recovery(true, T0 + 5), recovery(true, T0 + 5), recovery(false, null)] })
+    expect(kpisOf(crashLoop, makeScenario('5', { recoveries: [recovery(true, T0 + 5)] })).autoRecoveryRate).toMatchObject({ value: 100, samples: 1, met: true })
   })
 })
 
@@ -273,6 +276,15 @@ describe('issue 10: KPIs a release manager can act on', () => {
     // A check that fails outside any deliberate outage still counts.
     const extra = makeScenario('plan-4b', { ...s, events: events([...rows, [79_500, 'peerA', healthCheck(false, null, T0 + 79_000)]]) })
     expect(kpisOf(extra).bootstrapAvailability.met).toBe(false)
+  })
+
+  it('a check in flight when a deliberate kill began is not an availability failure (Test 5b)', () => {
+    const s = makeScenario('crash', {
+      timeScale: 0.1, endedAt: T0 + 20_000, steps: [kill(8_843), step(2, 'start', 15_000, ['boot'])],
+      events: events([[0, 'peerA', monitorStarted(3_000)], [1_000, 'peerA', healthCheck(true, 5, T0 + 990)],
+        [8_862, 'peerA', healthCheck(false, null, T0 + 8_841)], [19_000, 'peerA', healthCheck(true, 5, T0 + 18_990)]])
+    })
+    expect(kpisOf(s).bootstrapAvailability).toMatchObject({ value: 100, samples: 2, met: true })
   })
 
   it('discovery counts an unexpected asymmetry in a matrix as a failure, not one the scenario reproduces', () => {

@@ -26,7 +26,7 @@ export const KPI_MEANINGS: Record<KpiId, string> = {
   timeToFailureDetectionMs: 'Worst time, in plan time, from a bootstrap failure (a stop or kill of a bootstrap or an external bootstrap, or an outage fault on a link to one) to the first red indicator or failed attempt of a peer cut off from it, or its supervisor\'s restart or alert. A failure that ended before one check interval plus the 5 s ping deadline, undetected, is too short to time and is not counted; one never detected in a longer window counts as not met.',
   bootstrapAvailability: 'Share of health checks that found the bootstrap reachable under normal operation: checks made while a scenario had stopped, killed, cut off or slowed a bootstrap on purpose (until it was back, plus one check interval) are left out, as are expected-failure scenarios.',
   discoverySuccessRate: 'Share of discovery checks that succeeded while the bootstrap was healthy: verifications (not those made while a scenario had a bootstrap down or slowed on purpose, e.g. inside a latency sweep), bidirectional-discovery checks, and matrix pairs that see each other both ways (an asymmetry a scenario reproduces on purpose is left out). When the harness itself was overloaded in a scenario with failures, that scenario is named next to the rate.',
-  autoRecoveryRate: 'Share of bootstrap failures handled by a supervisor that it recovered automatically (process and docker modes).'
+  autoRecoveryRate: 'Share of bootstrap failures handled by a supervisor that it recovered automatically (process and docker modes). Scenarios tagged expected-failure (a crash loop made on purpose, which the plan says must not be auto-restarted) are left out.'
 }
 
 export const KpiSchema = z.object({
@@ -95,6 +95,10 @@ function rateKpi (id: KpiId, successes: number, samples: number, detail: string)
   return kpi(id, samples === 0 ? null : (successes / samples) * 100, samples, detail)
 }
 
+/**
+ * A scenario that makes, on purpose, a failure the system is designed not to overcome (a dead bootstrap, a crash
+ * loop): its failures are the behaviour under test, not a reliability problem.
+ */
 const EXPECTED_FAILURE_TAG = 'expected-failure'
 const isExpectedFailure = (s: ScenarioRecord): boolean => s.tags.includes(EXPECTED_FAILURE_TAG)
 
@@ -232,8 +236,8 @@ function bootstrapAvailability (trusted: readonly ScenarioRecord[], note: string
     const outages = deliberateOutages(s)
     const interval = intervalOf(s)
     for (const c of eventsOfScenario(s, 'health:check')) {
-      const startedAt = Math.min(c.health.lastCheckTimestamp, c.time)
-      if (inDeliberateOutage(outages, bootstrapOfAddress(s, c.health.address), c.node, startedAt, interval)) {
+      const span = { start: Math.min(c.health.lastCheckTimestamp, c.time), end: c.time }
+      if (inDeliberateOutage(outages, bootstrapOfAddress(s, c.health.address), c.node, span, interval)) {
         deliberate++
         continue
       }
@@ -262,6 +266,18 @@ function expectedAsymmetries (s: ScenarioRecord, at: number): Set<string> | null
   } catch {
     return null
   }
+}
+
+const VERIFICATION_PHASES: ReadonlySet<string> = new Set(['connected', 'populating', 'verifying'])
+
+/** When the verification that ended with `status` began: the node's last discovery phase before it (or its end). */
+function verificationStart (s: ScenarioRecord, status: NodeEvent): number {
+  let start = status.time
+  for (const e of s.events) {
+    if (e.time > status.time) break
+    if (e.node === status.node && e.type === 'discovery:phase' && VERIFICATION_PHASES.has(e.phase)) start = e.time
+  }
+  return start
 }
 
 /**
@@ -307,7 +323,7 @@ function discoverySuccessRate (trusted: readonly ScenarioRecord[], note: string)
     const outages = deliberateOutages(s)
     const interval = intervalOf(s)
     for (const e of eventsOfScenario(s, 'discovery:status')) {
-      if (inDeliberateOutage(outages, null, e.node, e.time, interval)) {
+      if (inDeliberateOutage(outages, null, e.node, { start: verificationStart(s, e), end: e.time }, interval)) {
         duringOutage++
         continue
       }
@@ -334,7 +350,11 @@ function discoverySuccessRate (trusted: readonly ScenarioRecord[], note: string)
 }
 
 function autoRecoveryRate (trusted: readonly ScenarioRecord[], note: string): Kpi {
-  const recoveries = trusted.flatMap(s => s.recoveries)
+  // A scenario tagged expected-failure makes, on purpose, a failure the supervisor is designed not to overcome
+  // (Test 5b's crash loop: "> 3 restarts in 10 minutes → alert operator, don't auto-restart").
+  const excluded = trusted.filter(isExpectedFailure).length
+  const recoveries = trusted.filter(s => !isExpectedFailure(s)).flatMap(s => s.recoveries)
+  note = exclusionNote({ invalid: 0, interrupted: 0 }, excluded) + note
   const automatic = count(recoveries, r => r.automatic && r.recoveredAt != null)
   return rateKpi('autoRecoveryRate', automatic, recoveries.length,
     recoveries.length === 0

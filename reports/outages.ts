@@ -79,12 +79,15 @@ function backAt (s: ScenarioRecord, steps: readonly StepRecord[], bootstrap: str
   return times.length === 0 ? null : Math.min(...times)
 }
 
-/** Whether `observer` was cut off from `bootstrap` on purpose at `at` (to + settleMs: the monitor's resolution). */
-export function inDeliberateOutage (outages: readonly Outage[], bootstrap: string | null, observer: string, at: number, settleMs: (observer: string) => number): boolean {
+/**
+ * Whether `observer` was cut off from `bootstrap` on purpose at some moment of [start, end] (a check in flight when
+ * the outage began is affected by it; `to + settleMs` allows for the monitor's resolution after it ended).
+ */
+export function inDeliberateOutage (outages: readonly Outage[], bootstrap: string | null, observer: string, span: { start: number, end: number }, settleMs: (observer: string) => number): boolean {
   return outages.some(o =>
     (bootstrap === null || o.bootstrap === bootstrap) &&
     (o.observers === null || o.observers.has(observer)) &&
-    at >= o.from && (o.to === null || at <= o.to + settleMs(observer)))
+    span.end >= o.from && (o.to === null || span.start <= o.to + settleMs(observer)))
 }
 
 /** The bootstrap a health check or a connect result was about, by the peer ID in its address. */
