@@ -41,7 +41,15 @@ export const commands = {
   /** `fresh: true` opens a new connection instead of reusing one: it tests the network path as it is now. */
   verifyPeerReachable: cmd(z.object({ peerId: PeerIdString, fresh: z.boolean().default(false) }).strict(), ReachabilitySchema),
   /** A DHT lookup: "found by a DHT lookup" in the who-sees-whom matrix. */
-  findPeer: cmd(z.object({ peerId: PeerIdString }).strict(), z.object({ found: z.boolean(), addresses: z.array(z.string()), latencyMs: z.number(), error: z.string().optional() }), ['bootstrap', 'peer']),
+  findPeer: cmd(z.object({
+    peerId: PeerIdString,
+    /** Ask only this peer, once (a FIND_NODE, no walk): what that peer's answer carries. */
+    via: PeerIdString.optional()
+  }).strict(), z.object({
+    found: z.boolean(), addresses: z.array(z.string()), latencyMs: z.number(), error: z.string().optional(),
+    /** With `via`: the peers its answer carried. */
+    closerPeers: z.array(z.string()).optional()
+  }), ['bootstrap', 'peer']),
   getProviderRecords: cmd(z.object({ cid: CidString }).strict(), z.object({ providers: z.array(z.string()) })),
   provide: cmd(z.object({ cid: CidString }).strict(), z.object({ ok: z.boolean(), error: z.string().optional() })),
   shareFile: cmd(z.object({ name: z.string().min(1), contentBase64: Base64Schema }).strict(), FileRecordSchema),

@@ -159,6 +159,9 @@ export const DhtOptionsSchema = z.object({
 }).strict()
 export type DhtOptions = z.output<typeof DhtOptionsSchema>
 
+/** Printable text, as identify carries it; a bound keeps a typo from becoming a megabyte in every identify answer. */
+export const AgentVersionSchema = z.string().min(1).max(256).regex(/^[\x20-\x7e]+$/, 'printable ASCII, e.g. "chiral-network/1.2.0"')
+
 /** A multiaddr that parses (nodes/schemas.ts, the one check) on a transport the nodes have. */
 const MultiaddrString = MultiaddrInputSchema.regex(/^\/(ip4|ip6|dns4|dns6|dns|memory)\//, 'a multiaddr such as /ip4/127.0.0.1/tcp/4001/p2p/12D3… or /memory/boot/p2p/12D3…')
 
@@ -176,6 +179,11 @@ export const NodeConfigSchema = z.object({
   announce: z.array(MultiaddrString).optional(),
   /** Deterministic identity: the same seed gives the same peer ID, so a restarted bootstrap keeps its address. */
   identitySeed: z.string().min(1),
+  /**
+   * What identify tells other nodes this node is. Bootstraps with an admission policy close the connection of
+   * agents they do not accept right after identify; unset: js-libp2p's own ("js-libp2p/<version> …").
+   */
+  agentVersion: AgentVersionSchema.optional(),
   dht: DhtOptionsSchema.default(DhtOptionsSchema.parse({})),
   /** Peer only: bootstrap multiaddrs (with /p2p/), tried in order until one succeeds (failover). */
   bootstrapAddrs: z.array(MultiaddrString).default([]),

@@ -1,7 +1,7 @@
 import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { categorizeBootstrapError } from './errors.ts'
-import { askHello, BusyError } from './hello.ts'
+import { admit } from './admission.ts'
 import { isConnectedTo, type NodeContext } from './context.ts'
 import type { CategorizedError, ConnectionAttempt, ConnectResult } from './schemas.ts'
 import { deadline, peerIdOfAddr } from './util.ts'
@@ -77,11 +77,10 @@ async function attemptOnce (ctx: NodeContext, addr: string, attempt: number, tim
   }
   try {
     const connection = await ctx.libp2p.dial(multiaddr(addr), { signal })
-    const hello = await askHello(connection, signal)
-    if (hello?.status === 'busy') {
-      throw new BusyError(`bootstrap has ${hello.peers} peers (max ${hello.maxPeers})`)
-    }
-    ctx.bootstrapLatency.set(addr, Date.now() - startedAt)
+    const handshakeMs = Date.now() - startedAt
+    await admit(ctx, connection, signal, startedAt + timeoutMs)
+    // The handshake, not the admission wait: what failover ranks bootstraps by.
+    ctx.bootstrapLatency.set(addr, handshakeMs)
     return finish('success')
   } catch (err) {
     const error = categorizeBootstrapError(err, { timedOut: timedOut(), timeoutMs })

@@ -6,6 +6,10 @@ import { dhtOf, isConnectedTo, routingTablePeers, type NodeContext } from './con
 import { RECORD_NAMESPACE } from './libp2p.ts'
 import type { DiscoveryStatus } from './schemas.ts'
 import { deadline, describeError } from './util.ts'
+import { multiaddr } from '@multiformats/multiaddr'
+import { otherPeersOf } from './admission.ts'
+import { askHello } from './hello.ts'
+import { findNodeVia } from './find-node.ts'
 import { pingPeer } from './ping.ts'
 
 const encoder = new TextEncoder()
@@ -97,9 +101,16 @@ export async function verifyPeerReachable (ctx: NodeContext, peerId: string, out
 }
 
 /** A DHT lookup of a peer: "found by a DHT lookup" in the who-sees-whom matrix. */
-export async function findPeer (ctx: NodeContext, peerId: string, outer?: AbortSignal): Promise<{ found: boolean, addresses: string[], latencyMs: number, error?: string }> {
+export async function findPeer (ctx: NodeContext, peerId: string, outer?: AbortSignal, via?: string): Promise<{ found: boolean, addresses: string[], latencyMs: number, error?: string, closerPeers?: string[] }> {
   const started = performance.now()
   const { signal } = deadline(ctx.timing.dhtQueryTimeoutMs, linked(ctx, outer))
+  if (via != null) {
+    const answer = await findNodeVia(ctx, peerIdFromString(via), peerIdFromString(peerId), signal)
+    const latencyMs = Math.round(performance.now() - started)
+    return 'closer' in answer
+      ? { found: answer.closer.includes(peerId), addresses: [], latencyMs, closerPeers: answer.closer }
+      : { found: false, addresses: [], latencyMs, error: answer.error }
+  }
   try {
     for await (const ev of dhtOf(ctx).findPeer(peerIdFromString(peerId), { signal })) {
       if (ev.type === EventTypes.FINAL_PEER) {
@@ -196,11 +207,23 @@ export async function verifyPeerDiscovery (ctx: NodeContext, sharedCids: string[
   const checks = { bootstrapConnected, routingTablePopulated, eventsWorking, dhtReadWrite, peerDialing, fileDiscovery }
   const applicable = Object.entries(checks).filter(([name]) => !skipped.includes(name))
   const passed = applicable.filter(([, ok]) => ok).length
-  const overall = passed === applicable.length ? 'verified' : passed === 0 || !bootstrapConnected ? 'failed' : 'partial'
+  let overall: DiscoveryStatus['overall'] = passed === applicable.length ? 'verified' : passed === 0 || !bootstrapConnected ? 'failed' : 'partial'
+  // Finding nobody is "you might be first" only when someone says nobody else is there: two peers whose bootstrap
+  // answers every lookup with no peers would otherwise both be "verified" while neither sees the other.
+  const alone = overall === 'verified' && peers.length === 0 ? await othersOnline(ctx, outer) : undefined
+  if (alone != null) {
+    step('othersOnline', alone.others === 0, alone.detail)
+    if (alone.others == null) overall = 'unknown'
+    else if (alone.others > 0) overall = 'failed'
+  }
   const firstPeer = overall === 'verified' && peers.length === 0
   const message = firstPeer
     ? '⚠️ No peers online yet - you might be first'
-    : overall === 'verified'
+    : alone?.others != null && alone.others > 0
+      ? `❌ Discovery broken - cannot find peers (the bootstrap has ${alone.others} other DHT peer${alone.others === 1 ? '' : 's'} connected, and none was discovered: DHT queries are failing)`
+      : alone != null
+        ? '⚠️ No peers found, and the bootstrap does not say whether anyone else is online - cannot tell "you might be first" from discovery failing'
+        : overall === 'verified'
       ? `✅ Discovered ${peers.length} peer${peers.length === 1 ? '' : 's'} - discovery verified`
       : overall === 'partial'
         ? `⚠️ Partial discovery - some features may not work (${applicable.filter(([, ok]) => !ok).map(([n]) => n).join(', ')} failed)`
@@ -211,6 +234,30 @@ export async function verifyPeerDiscovery (ctx: NodeContext, sharedCids: string[
   ctx.log.emit({ type: 'discovery:phase', phase: firstPeer ? 'first-peer' : overall, message })
   ctx.log.emit({ type: 'discovery:status', status })
   return status
+}
+
+/**
+ * How many other DHT peers the current bootstrap has connected, from its own answer (chiral's hello). Null when it
+ * does not say (an external bootstrap): its empty FIND_NODE answers are no evidence, since a bootstrap that keeps
+ * only routable addresses answers every lookup with no peers while others are online.
+ */
+async function othersOnline (ctx: NodeContext, outer?: AbortSignal): Promise<{ others: number | null, detail: string }> {
+  const address = ctx.currentBootstrap
+  if (address == null) return { others: null, detail: 'not connected to a bootstrap: nobody to ask who else is online' }
+  const { signal } = deadline(ctx.timing.healthPingTimeoutMs, linked(ctx, outer))
+  try {
+    const connection = await ctx.libp2p.dial(multiaddr(address), { signal })
+    const hello = await askHello(connection, signal)
+    if (hello != null) {
+      const others = otherPeersOf(hello)
+      return { others, detail: `the bootstrap reports ${others} other DHT peer${others === 1 ? '' : 's'} connected` }
+    }
+    const answered = [...ctx.log.since(0)].reverse().find(e => e.type === 'bootstrap:identified')
+    const closer = answered != null && 'closerPeers' in answered ? answered.closerPeers : null
+    return { others: null, detail: `the bootstrap does not report its peers${closer != null ? ` (it answered this node's FIND_NODE with ${closer} peer${closer === 1 ? '' : 's'}, which does not show who is online)` : ''}` }
+  } catch (err) {
+    return { others: null, detail: `could not ask the bootstrap who else is online: ${describeError(err)}` }
+  }
 }
 
 /**

@@ -1,3 +1,4 @@
+import { z } from 'zod'
 import type { CategorizedError, ErrorCategory } from './schemas.ts'
 
 /**
@@ -28,6 +29,13 @@ export const BOOTSTRAP_ERROR_MESSAGES: Readonly<Record<ErrorCategory, { readonly
   protocol: {
     message: 'The remote does not speak the DHT protocol - wrong protocol or not a bootstrap',
     suggestedAction: 'Check that the address points to a bootstrap node running the same DHT protocol version'
+  },
+  // Not one of the plan's four: the bootstrap answered and completed the handshake, then dropped the connection once
+  // it knew who we are (an admission policy on identify's agent version, as rust-libp2p apps write them). Calling
+  // it "refused" would send the user to check whether the bootstrap is up, which it is.
+  rejected: {
+    message: 'Bootstrap closed the connection after identify - this client was not admitted',
+    suggestedAction: 'The bootstrap is up but drops this client once it learns its agent version or protocols (an admission policy?); check what it admits against this node\'s agentVersion and DHT protocol, or try another bootstrap'
   },
   unknown: {
     message: 'Could not connect to the bootstrap',
@@ -71,6 +79,8 @@ const has = (pattern: RegExp) => (node: ErrorNode): boolean => pattern.test(node
  */
 const RULES: readonly Rule[] = [
   { category: 'busy', matches: n => n.name === 'BusyError' || n.code.toLowerCase() === 'busy' },
+  // The bootstrap completed the handshake and identify, then closed the connection (nodes/admission.ts).
+  { category: 'rejected', matches: n => n.name === 'RejectedAfterIdentifyError' || n.code === 'rejected' },
   {
     category: 'already-connected',
     // "Tried to dial self" (DialError), "Can not dial self" (InvalidPeerIdError), a port or memory address in use.
@@ -126,15 +136,26 @@ function walk (error: unknown): ErrorNode[] {
     seen.add(value)
     out.push(toNode(value, depth))
     if (typeof value !== 'object') return
-    const { cause, errors } = value as { cause?: unknown, errors?: unknown }
+    const { cause, errors, error: inner } = value as { cause?: unknown, errors?: unknown, error?: unknown }
     visit(cause, depth + 1)
-    if (Array.isArray(errors)) for (const inner of errors) visit(inner, depth + 1)
+    if (Array.isArray(errors)) for (const e of errors) visit(e, depth + 1)
+    // An ErrorEvent (a socket's or a worker's 'error' event) carries its error here.
+    if (isEvent(value)) visit(inner, depth + 1)
   }
   visit(error, 0)
   return out.length > 0 ? out : [toNode(error, 0)]
 }
 
+/** A DOM-style event thrown or rejected as if it were an error (String() of it is "[object Event]"). */
+function isEvent (value: unknown): value is { type: string, message?: unknown } {
+  return typeof Event !== 'undefined' && value instanceof Event
+}
+
 function toNode (value: unknown, depth: number): ErrorNode {
+  if (isEvent(value)) {
+    const message = typeof value.message === 'string' && value.message !== '' ? value.message : `a "${value.type}" event without an error`
+    return { name: value.constructor.name, message, code: '', depth }
+  }
   if (typeof value === 'object' && value !== null) {
     const { name, message, code } = value as { name?: unknown, message?: unknown, code?: unknown }
     return {
@@ -148,13 +169,37 @@ function toNode (value: unknown, depth: number): ErrorNode {
   return { name: 'Error', message: String(value), code: '', depth }
 }
 
-/** The first of the deepest: the root cause along the first wrapper chain that explains the category. */
+/**
+ * The first of the deepest that says something: the root cause along the first wrapper chain that explains the
+ * category. An error with no message ("Error") tells the reader nothing, so a wrapper's text is better than it.
+ */
 function deepest (nodes: ErrorNode[]): ErrorNode {
-  let best = nodes[0] as ErrorNode
-  for (const node of nodes) if (node.depth > best.depth) best = node
+  const telling = nodes.filter(n => n.message !== '')
+  const pool = telling.length > 0 ? telling : nodes
+  let best = pool[0] as ErrorNode
+  for (const node of pool) if (node.depth > best.depth) best = node
   return best
 }
 
 function describe (node: ErrorNode): string {
-  return node.message === '' ? node.name : `${node.name}: ${node.message}`
+  return node.message === '' ? `${node.name} (no message)` : `${node.name}: ${node.message}`
+}
+
+/**
+ * An error as one readable line for events and reports, never a stack and never "[object Event]": the thrown
+ * value, and, when it wraps something (cause, AggregateError, an ErrorEvent's error), the root cause too.
+ */
+export function describeError (err: unknown): string {
+  if (typeof err !== 'object' || err === null) return String(err)
+  // A ZodError's message is its issues as pretty-printed JSON: say which value is wrong in one line instead.
+  if (err instanceof z.core.$ZodError) {
+    const issues = err.issues.slice(0, 3).map(i => `${i.path.length > 0 ? i.path.join('.') : '(value)'}: ${i.message}`)
+    return `invalid value: ${issues.join('; ')}${err.issues.length > 3 ? `; and ${err.issues.length - 3} more` : ''}`
+  }
+  const nodes = walk(err)
+  const top = nodes[0] as ErrorNode
+  const root = deepest(nodes)
+  if (root === top || root.depth === 0) return describe(top.message === '' ? root : top)
+  if (top.message === '' || top.message.includes(root.message)) return describe(root)
+  return `${describe(top)} (cause: ${describe(root)})`
 }

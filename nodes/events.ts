@@ -40,7 +40,7 @@ export const NodeEventBodySchema = z.discriminatedUnion('type', [
   e('monitor:stopped', {}),
   /** Solution #3.9: the progressive phases of discovery. */
   e('discovery:phase', {
-    phase: z.enum(['connected', 'populating', 'verifying', 'verified', 'partial', 'failed', 'first-peer', 'slow']),
+    phase: z.enum(['connected', 'populating', 'verifying', 'verified', 'partial', 'failed', 'unknown', 'first-peer', 'slow']),
     message: z.string()
   }),
   e('discovery:step', { step: z.string(), ok: z.boolean(), detail: z.string() }),
@@ -55,6 +55,16 @@ export const NodeEventBodySchema = z.discriminatedUnion('type', [
   e('connection:open', { peerId: z.string(), remoteAddr: z.string(), direction: z.enum(['inbound', 'outbound']) }),
   e('connection:close', { peerId: z.string(), remoteAddr: z.string() }),
   e('dial:failed', { peerId: z.string(), category: ErrorCategorySchema, detail: z.string() }),
+  /**
+   * What a bootstrap said about itself and the network when this node connected: its agent, whether it serves this
+   * node's DHT protocol, how many other DHT peers it reports (chiral's hello; null when it does not say) and how
+   * many peers it returned for a FIND_NODE of this node (null when not asked). The evidence behind "you might be
+   * first" and behind the diagnosis of peers that all see nothing.
+   */
+  e('bootstrap:identified', {
+    bootstrap: z.string(), agentVersion: z.string().nullable(), speaksDht: z.boolean().nullable(),
+    otherPeers: z.number().int().nullable(), closerPeers: z.number().int().nullable()
+  }),
   e('bootstrap:busy', { peerId: z.string(), connectedPeers: z.number().int(), maxPeers: z.number().int() }),
   e('file:shared', { cid: z.string(), name: z.string(), size: z.number().int() }),
   e('file:provided', { cid: z.string(), ok: z.boolean(), error: z.string().optional() }),

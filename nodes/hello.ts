@@ -14,7 +14,12 @@ export const HelloAnswerSchema = z.object({
   status: z.enum(['ok', 'busy']),
   /** Peers connected to the bootstrap, the asker included: the plan's peer count via bootstrap. */
   peers: z.number().int(),
-  maxPeers: z.number().int()
+  maxPeers: z.number().int(),
+  /**
+   * Connected peers other than the asker that announce the bootstrap's DHT protocol: whether anyone else is online
+   * to be discovered (probes and other non-DHT clients are not). Absent in answers of older bootstraps.
+   */
+  others: z.number().int().optional()
 })
 export type HelloAnswer = z.infer<typeof HelloAnswerSchema>
 
@@ -32,12 +37,19 @@ async function writeJson (stream: Stream, value: unknown, signal?: AbortSignal):
   await lpStream(stream).write(encoder.encode(JSON.stringify(value)), { signal })
 }
 
-export async function handleHello (libp2p: ChiralLibp2p, maxPeers: number, onBusy: (peerId: string, peers: number) => void): Promise<void> {
+export async function handleHello (libp2p: ChiralLibp2p, maxPeers: number, dhtProtocol: string, onBusy: (peerId: string, peers: number) => void): Promise<void> {
   await libp2p.handle(HELLO_PROTOCOL, async (stream: Stream, connection: Connection) => {
     const peers = libp2p.getPeers().length
     const status = peers > maxPeers ? 'busy' : 'ok'
+    const asker = connection.remotePeer.toString()
+    let others = 0
+    for (const peer of libp2p.getPeers()) {
+      if (peer.toString() === asker) continue
+      const info = await libp2p.peerStore.get(peer).catch(() => undefined)
+      if (info?.protocols.includes(dhtProtocol) === true) others++
+    }
     try {
-      await writeJson(stream, { status, peers, maxPeers } satisfies HelloAnswer, AbortSignal.timeout(5_000))
+      await writeJson(stream, { status, peers, maxPeers, others } satisfies HelloAnswer, AbortSignal.timeout(5_000))
       await stream.close()
     } catch {
       stream.abort(new Error('hello failed'))

@@ -68,6 +68,8 @@ export async function createChiralLibp2p (config: NodeConfig): Promise<ChiralLib
     // Started by LocalNode once its protocol handlers and listeners are in place (a failed start leaks otherwise).
     start: false,
     privateKey: await privateKeyFromSeed(config.identitySeed),
+    // identify announces nodeInfo.userAgent as the agent version.
+    ...(config.agentVersion != null ? { nodeInfo: { userAgent: config.agentVersion } } : {}),
     addresses: {
       listen: config.listen ?? defaultListen(config),
       ...(config.announce != null ? { announce: config.announce } : {})

@@ -6,6 +6,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { NodeConfigSchema, scaled, type NodeConfig, type NodeConfigInput } from './config.ts'
 import { dispatch, type CallOptions, type CommandHandlers, type CommandName, type CommandRequest, type CommandResponse, type NodeHandle } from './commands.ts'
+import { trackIdentify } from './admission.ts'
 import { connectWithTimeout } from './connect.ts'
 import { dhtOf, routingTableOf, routingTablePeers, type NodeContext } from './context.ts'
 import * as discovery from './discovery.ts'
@@ -147,6 +148,7 @@ export class LocalNode implements NodeHandle, AsyncDisposable {
     table.addEventListener('peer:remove', (ev) => {
       log.emit({ type: 'routing:remove', peerId: (ev as CustomEvent<PeerId>).detail.toString(), size: table.size })
     })
+    trackIdentify(libp2p)
     libp2p.addEventListener('peer:discovery', (ev) => { this.#discovered(ev.detail.id.toString(), 'query') })
     libp2p.addEventListener('connection:open', (ev) => {
       const c = ev.detail
@@ -157,7 +159,7 @@ export class LocalNode implements NodeHandle, AsyncDisposable {
       log.emit({ type: 'connection:close', peerId: c.remotePeer.toString(), remoteAddr: c.remoteAddr.toString() })
     })
     if (this.role === 'bootstrap') {
-      await handleHello(libp2p, this.config.maxPeers, (peerId, peers) => {
+      await handleHello(libp2p, this.config.maxPeers, this.config.dht.protocol, (peerId, peers) => {
         this.#busyRefusals++
         log.emit({ type: 'bootstrap:busy', peerId, connectedPeers: peers, maxPeers: this.config.maxPeers })
       })
@@ -233,7 +235,7 @@ export class LocalNode implements NodeHandle, AsyncDisposable {
       testPeerDiscovery: async (req, { signal }) => await discovery.testPeerDiscovery(ctx, req.testContent, signal),
       listDiscoveredPeerIds: async () => ({ peerIds: discovery.listDiscoveredPeerIds(ctx) }),
       verifyPeerReachable: async (req, { signal }) => await discovery.verifyPeerReachable(ctx, req.peerId, signal, req.fresh),
-      findPeer: async (req, { signal }) => await discovery.findPeer(ctx, req.peerId, signal),
+      findPeer: async (req, { signal }) => await discovery.findPeer(ctx, req.peerId, signal, req.via),
       getProviderRecords: async (req, { signal }) => ({ providers: await discovery.getProviderRecords(ctx, req.cid, signal) }),
       provide: async (req, { signal }) => await discovery.provide(ctx, req.cid, signal),
       shareFile: async (req, { signal }) => await this.#files.share(req.name, Buffer.from(req.contentBase64, 'base64'), signal),

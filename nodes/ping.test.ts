@@ -8,6 +8,8 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { connectionMonitorOf } from './libp2p.ts'
 import { NodeConfigSchema } from './config.ts'
 import { LocalNode } from './node.ts'
+import type { NodeContext } from './context.ts'
+import { checkBootstrapHealth } from './health/check.ts'
 
 const stops: Array<() => Promise<void>> = []
 afterEach(async () => { for (const stop of stops.splice(0).reverse()) await stop() })
@@ -27,10 +29,51 @@ describe('pinging a spec-conforming node', () => {
     const address = stock.getMultiaddrs()[0]!.toString()
     const peer = await LocalNode.start({ name: 'pinger', role: 'peer', transport: 'memory', identitySeed: 'ping-test', bootstrapAddrs: [address], autoMonitor: false })
     stops.push(async () => { await peer.stop() })
-    expect((await peer.call('connectWithTimeout', {})).success).toBe(true)
+    // It serves no DHT, so it is no bootstrap ("protocol"); its health is a ping all the same.
+    expect((await peer.call('connectWithTimeout', {})).error?.category).toBe('protocol')
     const checks = await Promise.all(Array.from({ length: 8 }, async () => await peer.call('checkBootstrapHealth', {})))
     expect(checks.map(c => c.errorMessage)).toEqual(Array(8).fill(null))
     expect(checks.every(c => c.isReachable && c.latencyMs != null)).toBe(true)
+  })
+})
+
+describe('pinging a bootstrap that closes connections under the ping (idle timeout 0)', () => {
+  /**
+   * What js-libp2p's ping throws when the connection goes away with the ping in flight, as a bootstrap that closes
+   * idle connections right after identify does (rust-libp2p ≤ 0.54; its ping streams do not keep a connection
+   * alive): the stream's "close" event itself, or an UnexpectedEOFError. A stub node, so the order is certain.
+   */
+  const closeEvent = (): Event => new Event('close')
+  const eof = (): Error => Object.assign(new Error('Unexpected EOF - stream closed after reading 0/32 bytes'), { name: 'UnexpectedEOFError' })
+  function stubContext (failures: Array<() => unknown>): { ctx: NodeContext, pings: () => number, hangUps: () => number } {
+    let pings = 0
+    let hangUps = 0
+    const libp2p = {
+      services: { ping: { ping: async () => { const fail = failures[pings++]; if (fail != null) throw fail(); return 3 } } },
+      hangUp: async () => { hangUps++ },
+      getConnections: () => []
+    }
+    const ctx = { timing: { healthPingTimeoutMs: 1_000 }, libp2p, stopSignal: new AbortController().signal, bootstrapLatency: new Map(), discovered: new Map() } as unknown as NodeContext
+    return { ctx, pings: () => pings, hangUps: () => hangUps }
+  }
+  const BOOT = '/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWCNVcVhbwZJh8gKJKqb8y8PxWHTHMGWcSopezMJsLhfQC'
+
+  it('is healthy when it answers a ping on a fresh connection', async () => {
+    for (const failure of [closeEvent, eof]) {
+      const stub = stubContext([failure])
+      const health = await checkBootstrapHealth(stub.ctx, BOOT)
+      expect({ isReachable: health.isReachable, errorMessage: health.errorMessage, latencyMs: health.latencyMs }).toEqual({ isReachable: true, errorMessage: null, latencyMs: 3 })
+      // The second ping went over a new connection: the one the bootstrap closed was hung up first.
+      expect({ pings: stub.pings(), hangUps: stub.hangUps() }).toEqual({ pings: 2, hangUps: 1 })
+    }
+  })
+
+  it('says what happened when every fresh connection is closed before the answer, never "[object Event]"', async () => {
+    const stub = stubContext([closeEvent, closeEvent, closeEvent])
+    const health = await checkBootstrapHealth(stub.ctx, BOOT)
+    expect(health.isReachable).toBe(false)
+    expect(health.errorMessage).toMatch(/^ConnectionLostError: the remote closed the connection before answering a ping, on 3 fresh connections in a row \(it closes connections right after identify\?\) \(cause: Event: a "close" event without an error\)$/)
+    expect(stub.pings()).toBe(3)
   })
 })
 

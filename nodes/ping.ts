@@ -7,8 +7,11 @@ import { deadline } from './util.ts'
  * The one way this node pings another for its own checks (health, reachability). The ping spec lets the
  * listening side refuse a third concurrent ping stream from one peer (js-libp2p's default accepts 2 inbound), and
  * kad-dht's admission ping already uses one. So our own pings to a peer go one at a time, and a ping whose stream
- * the remote closed or reset is tried again: that is a busy stream slot, not an unreachable node. A stalled ping
- * (seen on the memory transport) gets one more try over a fresh connection when `freshAfterStall` allows it.
+ * the remote closed or reset is tried again: that is a busy stream slot, not an unreachable node. A ping whose
+ * connection went away under it is tried again on a fresh connection: bootstraps that close idle connections
+ * (rust-libp2p ≤ 0.54 closes right after identify) are healthy when they answer a ping on a new connection. A
+ * stalled ping (seen on the memory transport) gets one more try over a fresh connection when `freshAfterStall`
+ * allows it.
  */
 const queues = new WeakMap<NodeContext, Map<string, Promise<unknown>>>()
 
@@ -26,9 +29,12 @@ export async function pingPeer (ctx: NodeContext, target: PeerId | Multiaddr, ke
   return await run
 }
 
+const ATTEMPTS = 3
+
 async function pingWithRetries (ctx: NodeContext, target: PeerId | Multiaddr, outer: AbortSignal, freshAfterStall: boolean): Promise<number> {
   let lastError: unknown
-  for (let attempt = 0; attempt < 3; attempt++) {
+  let connectionsLost = 0
+  for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
     outer.throwIfAborted()
     const { signal, timedOut } = deadline(ctx.timing.healthPingTimeoutMs, outer)
     try {
@@ -41,11 +47,41 @@ async function pingWithRetries (ctx: NodeContext, target: PeerId | Multiaddr, ou
         await ctx.libp2p.hangUp(target, { signal: outer }).catch(() => {})
         continue
       }
+      if (connectionLost(err) || !stillConnected(ctx, target)) {
+        connectionsLost++
+        // The next ping dials anew; a connection still closing would otherwise be picked again.
+        await ctx.libp2p.hangUp(target, { signal: outer }).catch(() => {})
+        continue
+      }
       if (!refusedStream(err)) throw err
       await new Promise(resolve => setTimeout(resolve, 50 * (attempt + 1)))
     }
   }
+  if (connectionsLost === ATTEMPTS) {
+    throw new ConnectionLostError(`the remote closed the connection before answering a ping, on ${ATTEMPTS} fresh connections in a row (it closes connections right after identify?)`, { cause: lastError })
+  }
   throw lastError
+}
+
+export class ConnectionLostError extends Error {
+  override readonly name = 'ConnectionLostError'
+}
+
+/** Whether an open connection to the ping's target is left (a stream error on a closed connection is the connection's). */
+function stillConnected (ctx: NodeContext, target: PeerId | Multiaddr): boolean {
+  const id = 'getComponents' in target ? target.getComponents().findLast(c => c.name === 'p2p')?.value : target.toString()
+  // Without a peer ID there is no telling: trust the error.
+  if (id == null) return true
+  return ctx.libp2p.getConnections().some(c => c.remotePeer.toString() === id && c.status === 'open')
+}
+
+/** The connection under the ping ended (the remote closed it, e.g. as idle), as opposed to the ping stream alone. */
+function connectionLost (err: unknown): boolean {
+  // js-libp2p's ping rejects with the stream's own "close" event when the connection goes away mid-ping.
+  if (err instanceof Event) return err.type === 'close'
+  const name = (err as Error)?.name ?? ''
+  return ['UnexpectedEOFError', 'ConnectionClosedError', 'ConnectionClosingError', 'MuxerClosedError'].includes(name) ||
+    /connection (is )?(closed|closing)|unexpected EOF/i.test((err as Error)?.message ?? '')
 }
 
 /** The remote ended or refused the ping stream itself, while the connection may be fine. */

@@ -36,7 +36,7 @@ export const Base64Schema = z.string().refine(
 )
 
 /** Plan Solution #1.4: the categories `categorizeBootstrapError` maps every dial failure to. */
-export const ErrorCategorySchema = z.enum(['timeout', 'refused', 'unreachable', 'already-connected', 'busy', 'protocol', 'unknown'])
+export const ErrorCategorySchema = z.enum(['timeout', 'refused', 'unreachable', 'already-connected', 'busy', 'protocol', 'rejected', 'unknown'])
 export type ErrorCategory = z.infer<typeof ErrorCategorySchema>
 
 export const CategorizedErrorSchema = z.object({

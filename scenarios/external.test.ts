@@ -13,7 +13,7 @@ import { ensureNodeImage } from '../sim/backends/docker-image.ts'
 import { runScenario } from '../sim/runner/run-scenario.ts'
 import { freePort } from '../nodes/free-port.ts'
 import { isProcessAlive, pidsWithArgs, waitUntil } from '../sim/faults/test-support.ts'
-import type { Mode } from '../sim/record.ts'
+import type { Mode, ScenarioRecord } from '../sim/record.ts'
 
 /**
  * External bootstraps: a plain js-libp2p node (scenarios/external/js-libp2p-bootstrap.mjs, not chiral-sim's node
@@ -250,4 +250,96 @@ describe('external nodes: failures are clear and leave nothing behind', () => {
     const messages = bad.error!.issues.map(i => `${i.path.join('.')}: ${i.message}`)
     expect(messages).toEqual(expect.arrayContaining([expect.stringMatching(/multiaddr: \{port\} needs a command or an image/), expect.stringMatching(/readyLine: readyLine needs a command or an image/)]))
   })
+})
+
+/**
+ * Verdicts against bootstraps configured the way real deployments configure them (issue 9): the demo bootstrap's
+ * knobs stand in for rust-libp2p and go-libp2p settings, run through the external role in tcp mode as a user
+ * pointing chiral-sim at the real network's bootstrap would. In this file, so that they never run beside the other
+ * external tests (each checks that no demo process is left).
+ */
+/** The demo bootstrap with some of its knobs turned. */
+const ext = (args: string[] = [], over: Record<string, unknown> = {}): Record<string, unknown> =>
+  demoNode({ command: ['{node}', SCRIPT, '--port', '{port}', '--seed', DEMO_SEED, ...args], ...over })
+
+async function runAgainst (name: string, nodes: unknown[], steps: unknown[]): Promise<ScenarioRecord> {
+  const scenario = ScenarioSchema.parse({ name, title: name, description: 'external verdict test', nodes, steps })
+  const record = await runScenario(scenario, { mode: 'tcp', seed: 7, file: path.join(DIR, `${name}.yaml`), createBackend })
+  expect(pidsWithArgs([SCRIPT])).toEqual([])
+  return record
+}
+
+const failedOf = (r: ScenarioRecord): string[] => r.assertions.filter(a => !a.passed).map(a => `${a.description}: expected ${JSON.stringify(a.expected)}, got ${JSON.stringify(a.actual)}`)
+const passed = (r: ScenarioRecord): unknown => ({ status: r.status, reason: r.reason, failed: failedOf(r) })
+const PASSED = { status: 'passed', reason: undefined, failed: [] }
+
+
+describe('external bootstraps configured as real deployments are', () => {
+  it('healthy when they close idle connections right after identify (rust-libp2p ≤ 0.54, idle timeout 0)', async () => {
+    const record = await runAgainst('ext-idle-close', [ext(['--idle-timeout-ms', '0']), { role: 'peer', name: 'A', autoMonitor: false }], [
+      { action: 'start', nodes: ['ext', 'A'] },
+      { action: 'connect', nodes: ['A'], expect: { success: true, bootstrap: 'ext' } },
+      // Each check finds the connection gone (or going): the bootstrap is judged by a ping on a fresh one.
+      { action: 'health', nodes: ['A'], expect: { isReachable: true } },
+      { action: 'pause', ms: 200 },
+      { action: 'health', nodes: ['A'], expect: { isReachable: true } },
+      { action: 'pause', ms: 200 },
+      { action: 'health', nodes: ['A'], expect: { isReachable: true } },
+      { action: 'monitor', nodes: ['A'] },
+      { action: 'wait', until: { health: { node: 'A', status: 'green' } }, timeoutMs: 10_000 },
+      { action: 'health', nodes: ['A'], expect: { isReachable: true, status: 'green' } }
+    ])
+    expect(passed(record)).toEqual(PASSED)
+    // The bootstrap did close the connections: the knob works, and the health check saw through it.
+    expect(record.events.filter(e => e.node === 'A' && e.type === 'connection:close').length).toBeGreaterThan(0)
+    expect(record.events.find(e => e.type === 'external:probe')).toMatchObject({ ok: true, speaksDht: true })
+  }, 60_000)
+
+  it('"rejected" with what the bootstrap did when it drops a peer after identify for its agent version', async () => {
+    const record = await runAgainst('ext-admission', [
+      ext(['--admit-agent', '^chiral-admitted/']),
+      { role: 'peer', name: 'A', agentVersion: 'some-client/0.1.0' },
+      { role: 'peer', name: 'B', agentVersion: 'chiral-admitted/1.0.0' }
+    ], [
+      { action: 'start', nodes: ['ext', 'A', 'B'] },
+      { action: 'connect', nodes: ['A'], expect: { success: false, category: 'rejected', message: 'Bootstrap closed the connection after identify - this client was not admitted' } },
+      { action: 'connect', nodes: ['B'], expect: { success: true, bootstrap: 'ext' } }
+    ])
+    expect(passed(record)).toEqual(PASSED)
+    const failure = record.events.find(e => e.node === 'A' && e.type === 'connect:done')
+    expect(failure).toMatchObject({ success: false, error: { category: 'rejected', detail: expect.stringMatching(/closed the connection after identify.*agent rejected\? \(this node identifies as "some-client\/0\.1\.0"\)/) } })
+    // The same cause, the same verdict, every attempt: one attempt, no retry (only "busy" is retried).
+    expect(record.events.filter(e => e.node === 'A' && e.type === 'connect:result').map(e => 'outcome' in e && e.outcome)).toEqual(['rejected'])
+  }, 60_000)
+
+  it('"protocol" at connect when the bootstrap speaks another DHT protocol', async () => {
+    const record = await runAgainst('ext-other-dht', [ext(['--protocol', '/other/kad/1.0.0'], { dhtProtocol: '/ipfs/kad/1.0.0' }), { role: 'peer', name: 'A' }], [
+      { action: 'start', nodes: ['ext', 'A'] },
+      { action: 'connect', nodes: ['A'], expect: { success: false, category: 'protocol' } }
+    ])
+    expect(passed(record)).toEqual(PASSED)
+    expect(record.events.find(e => e.node === 'A' && e.type === 'connect:done')).toMatchObject({
+      error: { detail: expect.stringMatching(/does not serve \/ipfs\/kad\/1\.0\.0: it announces .*\/other\/kad\/1\.0\.0/) }
+    })
+  }, 60_000)
+
+  it('never "verified" when two connected peers see nothing because the bootstrap answers with no peers', async () => {
+    const record = await runAgainst('ext-empty-answers', [ext(['--routable-only']), { role: 'peer', name: 'A' }, { role: 'peer', name: 'B' }], [
+      { action: 'start', nodes: ['ext', 'A', 'B'] },
+      { action: 'connect', nodes: ['A', 'B'], expect: { success: true, bootstrap: 'ext' } },
+      { action: 'verify', nodes: ['A', 'B'], expect: { firstPeer: false } },
+      // What a scenario that wants symmetry writes: it must fail over two mutually blind peers.
+      { action: 'matrix', expect: { asymmetries: [] } },
+      { action: 'matrix', expect: { asymmetries: [], blind: [{ peers: ['A', 'B'], cause: 'empty-answers' }] } }
+    ])
+    const verdicts = record.events.filter(e => e.type === 'discovery:status').map(e => 'status' in e ? e.status.overall : '')
+    expect(verdicts).toHaveLength(2)
+    expect(verdicts.filter(v => v === 'verified')).toEqual([])
+    const failed = record.assertions.filter(a => !a.passed)
+    expect(failed.map(a => a.id)).toEqual(['3-matrix'])
+    expect(String(failed[0]!.actual)).toMatch(/A and B see neither each other: empty-answers/)
+    expect(record.matrices?.map(m => m.step)).toEqual([3, 4])
+    expect(record.matrices?.[0]?.matrix.blind?.[0]).toMatchObject({ peers: ['A', 'B'], cause: 'empty-answers', explanation: expect.stringMatching(/ext answered A's FIND_NODE for B with 0 peers and B's FIND_NODE for A with 0 peers/) })
+    expect(record.steps.map(s => s.ok)).toEqual([true, true, true, false, true])
+  }, 60_000)
 })

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { connectionTimeoutMs, DhtOptionsSchema, durationMs, NodeConfigSchema, PlanTimingOverridesSchema, TimeScaleSchema } from '../nodes/config.ts'
+import { AgentVersionSchema, connectionTimeoutMs, DhtOptionsSchema, durationMs, NodeConfigSchema, PlanTimingOverridesSchema, TimeScaleSchema } from '../nodes/config.ts'
 import { DiscoveryOverallSchema, ErrorCategorySchema, HealthStatusSchema } from '../nodes/schemas.ts'
 import { NodeEventBodySchema } from '../nodes/events.ts'
 import { AsymmetryCauseSchema, ModeSchema } from '../sim/record.ts'
@@ -67,6 +67,8 @@ const PeerNode = z.object({
   bootstraps: z.array(Name).optional(),
   dht: DhtOptionsSchema.partial().optional(),
   timing: TimingOverrides.optional(),
+  /** What identify says this peer is (default: js-libp2p's own): for bootstraps that admit only some agents. */
+  agentVersion: AgentVersionSchema.optional(),
   autoMonitor: z.boolean().optional(),
   autoVerify: z.boolean().optional()
 }).strict()
@@ -225,6 +227,8 @@ const HealStep = z.object({
 }).strict()
 
 const ExpectedAsymmetry = z.object({ sees: Name, unseen: Name, cause: AsymmetryCauseSchema }).strict()
+/** Two peers, joined through the same bootstrap, of which neither sees the other, and why (in either order). */
+const ExpectedBlindPair = z.object({ peers: z.tuple([Name, Name]), cause: AsymmetryCauseSchema }).strict()
 
 const BaseSteps = [
   z.object({ action: z.literal('start'), nodes: Refs, ...Common }).strict(),
@@ -267,7 +271,11 @@ const BaseSteps = [
      * other when the path works now, which is what reveals a one-way network fault.
      */
     probe: z.boolean().default(false),
-    expect: z.object({ asymmetries: z.array(ExpectedAsymmetry) }).strict().optional()
+    /**
+     * The asymmetric pairs, and the pairs blind both ways, the matrix must find: exactly these, each with its cause.
+     * `blind` left out means none: two peers that share a bootstrap and see nothing fail `asymmetries: []`.
+     */
+    expect: z.object({ asymmetries: z.array(ExpectedAsymmetry), blind: z.array(ExpectedBlindPair).default([]) }).strict().optional()
   }).strict(),
   FaultStep,
   HealStep,

@@ -5,6 +5,7 @@ import { identify as identifyService, type Identify } from '@libp2p/identify'
 import { ping, type Ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
+import type { IdentifyResult } from '@libp2p/interface'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { describeError, peerIdOfAddr } from '../util.ts'
 import type { ProbeResult } from './supervisor.ts'
@@ -47,6 +48,9 @@ export interface Pinger extends AsyncDisposable {
 }
 
 export interface Identified { agentVersion: string | undefined, protocols: string[] }
+
+/** How long a probe waits for libp2p's own identify after the ping answered. */
+const IDENTIFY_WAIT_MS = 2_000
 
 export interface PingerOptions {
   /** The bootstrap's ping protocol prefix (NodeConfig.dht.pingProtocolPrefix); default "ipfs". */
@@ -99,17 +103,42 @@ export async function createPinger (options: PingerOptions = {}): Promise<Pinger
     // Waiting in the queue may have used up the caller's deadline.
     if (signal.aborted) return { ok: false, detail: 'no ping answer in time' }
     const ma = multiaddr(address)
+    // libp2p identifies every new connection by itself, and the remote refuses a second identify stream while that
+    // one runs: so listen for its answer from the start rather than asking again.
+    const target = peerIdOfAddr(address)
+    let identified: Identified | undefined
+    let onIdentified: (() => void) | undefined
+    const onIdentify = (ev: CustomEvent<IdentifyResult>): void => {
+      if (ev.detail.peerId.toString() !== target) return
+      identified = { agentVersion: ev.detail.agentVersion, protocols: [...ev.detail.protocols].sort() }
+      onIdentified?.()
+    }
+    if (withIdentify) node.addEventListener('peer:identify', onIdentify)
     try {
       // A fresh dial every time: a connection kept from the last check would hide a bootstrap that stopped accepting.
       const latencyMs = await node.services.ping.ping(ma, { signal })
       const result = { ok: true, detail: `ping ${latencyMs.toFixed(1)} ms`, latencyMs }
       if (!withIdentify) return result
-      const identified = await identifyOver(ma, signal).catch(() => undefined)
+      if (identified == null) {
+        await new Promise<void>(resolve => {
+          onIdentified = resolve
+          const stop = AbortSignal.any([signal, AbortSignal.timeout(IDENTIFY_WAIT_MS)])
+          stop.addEventListener('abort', () => { resolve() }, { once: true })
+        })
+      }
+      // A remote that closed the connection before identify finished: ask on a connection of our own.
+      identified ??= await identifyOver(ma, signal).catch(() => undefined)
       return { ...result, ...(identified != null ? { identified } : {}) }
     } catch (err) {
-      return { ok: false, detail: signal.aborted ? 'no ping answer in time' : describeError(err) }
+      if (signal.aborted) return { ok: false, detail: 'no ping answer in time' }
+      // The handshake succeeded, so the node is up; it dropped the connection before the ping's answer.
+      if ((err instanceof Event && err.type === 'close') || ['UnexpectedEOFError', 'ConnectionClosedError', 'ConnectionClosingError'].includes((err as Error)?.name)) {
+        return { ok: false, detail: `it accepted the connection, then closed it before answering the ping (${describeError(err)}): it closes connections right after identify?` }
+      }
+      return { ok: false, detail: describeError(err) }
     } finally {
-      if (peerIdOfAddr(address) != null) await node.hangUp(ma).catch(() => {})
+      node.removeEventListener('peer:identify', onIdentify)
+      if (target != null) await node.hangUp(ma).catch(() => {})
     }
   }
 

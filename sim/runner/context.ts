@@ -152,6 +152,7 @@ export async function buildNodes (ctx: RunContext, opts: { fixAddresses: boolean
           timing,
           ...(dht != null ? { dht } : {}),
           ...(spec.role === 'bootstrap' && spec.maxPeers != null ? { maxPeers: spec.maxPeers } : {}),
+          ...(spec.role === 'peer' && spec.agentVersion != null ? { agentVersion: spec.agentVersion } : {}),
           ...(spec.role === 'peer' && spec.autoMonitor != null ? { autoMonitor: spec.autoMonitor } : {}),
           ...(spec.role === 'peer' && spec.autoVerify != null ? { autoVerify: spec.autoVerify } : {})
         })

@@ -60,7 +60,9 @@ export async function startExternal (ctx: RunContext, node: RunNode): Promise<vo
   const launched = spec.image != null ? await launchImage(ctx, node, spec) : spec.command != null ? await launchCommand(ctx, node, spec) : undefined
   if (launched != null) node.outputs.push(launched.output)
   try {
-    const probe = await probeUntilAnswered(address, spec.dhtProtocol, deadline, () => launched?.ended())
+    const probe = await probeUntilAnswered(address, spec.dhtProtocol, deadline, () => launched?.ended(), detail => {
+      ctx.emit(node.name, { type: 'log', level: 'warn', message: `start-up probe: ${detail}; trying again on a fresh connection` })
+    })
     ctx.emit(node.name, probe.event)
     if (!probe.event.ok) {
       const tail = launched?.output().trim() ?? ''
@@ -142,9 +144,14 @@ export async function stopExternal (node: RunNode, how: 'stop' | 'kill'): Promis
   await (how === 'kill' ? external.kill() : external.stop())
 }
 
-async function probeUntilAnswered (address: string, dhtProtocol: string, signal: AbortSignal, gone: () => string | undefined): Promise<{ event: ProbeEvent }> {
+/**
+ * Probes until the node answers a ping on a fresh connection, or the deadline. Each new kind of failure is said
+ * once (a start-up that takes a while is normal; one that keeps failing the same way should be visible early).
+ */
+async function probeUntilAnswered (address: string, dhtProtocol: string, signal: AbortSignal, gone: () => string | undefined, onFailure: (detail: string) => void): Promise<{ event: ProbeEvent }> {
   await using pinger = await createPinger({ identify: true })
   let last = 'not probed'
+  const said = new Set<string>()
   while (!signal.aborted) {
     const ended = gone()
     if (ended != null) { last = ended; break }
@@ -152,6 +159,9 @@ async function probeUntilAnswered (address: string, dhtProtocol: string, signal:
     const r = await pinger.probe(address, attempt)
     if (r.ok) return { event: probeEvent(true, r.latencyMs ?? null, r.detail, dhtProtocol, r.identified) }
     last = r.detail
+    // Refused connections are the usual start-up; anything else is news.
+    const kind = r.detail.replace(/[0-9]+/g, '#')
+    if (!said.has(kind) && !/ECONNREFUSED/.test(r.detail) && !signal.aborted) { said.add(kind); onFailure(r.detail) }
     await new Promise(resolve => setTimeout(resolve, 200))
   }
   return { event: probeEvent(false, null, signal.aborted ? `no answer before the start deadline (last: ${last})` : last, dhtProtocol, undefined) }
