@@ -56,6 +56,8 @@ text.step-number { font-size: 10px; font-weight: 700; fill: #1f2328; } text.step
 .step-swatch { border-left: 2px dashed #1f2328; width: 2px; border-radius: 0; }
 table.matrix { width: auto; } table.matrix td { width: 44px; height: 30px; text-align: center; font-size: 16px; }
 table.matrix td.sees { color: var(--pass); } table.matrix td.self { color: var(--skip); background: var(--bg-soft); }
+table.matrix td.blind { background: #ffe2b3; outline: 2px solid #bc4c00; outline-offset: -2px; }
+.matrix-failed { border-left: 3px solid var(--fail); padding-left: 8px; }
 table.matrix td.asym { background: #ffcecb; outline: 2px solid var(--fail); outline-offset: -2px; color: var(--fail); }
 .asymmetries > li { margin: 6px 0; } .cause { display: inline-block; margin-left: 6px; padding: 0 6px; border-radius: 4px; background: var(--fail); color: #fff; font-size: 12px; }
 .asymmetries p { margin: 2px 0; } .evidence { color: var(--muted); font-size: 12.5px; }

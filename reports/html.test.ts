@@ -143,6 +143,25 @@ describe('matrix and timeline helpers', () => {
     expect(healthStatusOf(at({ type: 'routing:add', peerId: 'x', size: 1 }))).toBeUndefined()
   })
 
+  it('shows every matrix step, a failing earlier one included, and pairs blind both ways', () => {
+    const cells = (sees: boolean): Array<{ from: string, to: string, inRoutingTable: boolean, discovered: boolean, foundByLookup: null, dialable: null, sees: boolean }> =>
+      [['A', 'B'], ['B', 'A']].map(([from, to]) => ({ from: from!, to: to!, inRoutingTable: sees, discovered: sees, foundByLookup: null, dialable: null, sees }))
+    const blindMatrix = {
+      peers: ['A', 'B'], at: T0 + 100, cells: cells(false), asymmetries: [],
+      blind: [{ peers: ['A', 'B'] as [string, string], bootstrap: 'ext', cause: 'empty-answers' as const, explanation: 'ext answered with no peers', evidence: ['A\'s FIND_NODE for B via ext now: 0 peers'] }]
+    }
+    const healed = { peers: ['A', 'B'], at: T0 + 900, cells: cells(true), asymmetries: [], blind: [] }
+    const page = toHtml(buildReport(makeRun([makeScenario('two-matrices', {
+      status: 'failed', matrix: healed,
+      matrices: [{ step: 3, label: 'before', passed: false, matrix: blindMatrix }, { step: 5, passed: true, matrix: healed }]
+    })])))
+    expect(page).toContain('Who sees whom — step 3 (before): NOT as expected')
+    expect(page).toContain('Who sees whom — step 5: as expected')
+    expect(page).toMatch(/A and B see neither each other, though both joined through ext/)
+    expect(page).toContain('ext answered with no peers')
+    expect(page).toMatch(/<td class="unseen  blind"/)
+  })
+
   it('colours events by family', () => {
     expect(eventFamily('connect:result')).toBe('connect')
     expect(eventFamily('dial:failed')).toBe('connect')

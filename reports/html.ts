@@ -6,7 +6,7 @@ import { kpiGauge, sweepChart } from './html-charts.ts'
 import { failureFacts } from './failure.ts'
 import { filterBar, FILTER_SCRIPT, FILTER_SCRIPT_HASH } from './html-filter.ts'
 import { html, trusted, type Markup } from './html-markup.ts'
-import { matrixSection } from './html-matrix.ts'
+import { matricesSection } from './html-matrix.ts'
 import { eventRow, nodeLink, nodesSection } from './html-nodes.ts'
 import { STYLESHEET } from './html-style.ts'
 import { isKeyEvent } from './events.ts'
@@ -217,7 +217,7 @@ function scenarioSection (s: ReportScenario, index: number, names: PeerNames): M
     <h4>Assertions</h4>${assertionsTable(s, index, names, false)}
     ${s.steps.length > 0 ? html`<h4>Steps</h4>${stepsTable(s, index, names, false)}` : ''}
     ${s.events.length + s.steps.length + s.faults.length > 0 ? html`<h4>Timeline</h4>${timelineLegend()}${timelineSvg(s, index, names)}` : ''}
-    ${s.matrix !== undefined ? html`<h4>Who sees whom</h4>${matrixSection(s.matrix, s, index, names)}` : ''}
+    ${matricesSection(s, index, names)}
     ${s.faults.length > 0 ? html`<h4>Faults</h4>${faultsTable(s, index, names)}` : ''}
     ${s.recoveries.length > 0 ? html`<h4>Recoveries</h4>${recoveriesTable(s, index, names)}` : ''}
     ${series.map(sw => html`<h4>Sweep: ${sw.parameter}</h4>${sweepChart(sw)}`)}

@@ -3,7 +3,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { ADDRESS_MAPPERS } from '../nodes/libp2p.ts'
 import type { NodeEvent } from '../nodes/events.ts'
 import type { NodeInspection } from '../nodes/schemas.ts'
-import type { Asymmetry } from './record.ts'
+import type { Asymmetry, BlindPair } from './record.ts'
 
 const STANDARD_PING = '/ipfs/ping/1.0.0'
 
@@ -27,6 +27,8 @@ export interface DiagnosisInput {
   /** Every bootstrap's state (for its limits). */
   bootstraps: NodeInspection[]
   events: ReadonlyArray<NodeEvent>
+  /** How long the matrix already waited for pending admissions to finish. */
+  settledMs?: number
 }
 
 /**
@@ -34,7 +36,7 @@ export interface DiagnosisInput {
  * from the two nodes' own state. Checks run from the most specific evidence to the least, so that a node in client
  * mode is not reported as a join-order gap.
  */
-export function diagnose ({ seer, blind, bootstraps, events }: DiagnosisInput): Omit<Asymmetry, 'sees' | 'unseen'> {
+export function diagnose ({ seer, blind, bootstraps, events, settledMs }: DiagnosisInput): Omit<Asymmetry, 'sees' | 'unseen'> {
   const S = seer.name
   const B = blind.name
   const known = blind.knownPeers.find(p => p.peerId === seer.peerId)
@@ -71,6 +73,16 @@ export function diagnose ({ seer, blind, bootstraps, events }: DiagnosisInput): 
   if (failedDials.length > 0) {
     return { cause: 'one-way-fault', explanation: `${B} cannot dial ${S} (${failedDials[0]?.category}: ${failedDials[0]?.detail}) while ${S} ${seerReachesBlind ? 'does reach' : 'sees'} ${B}: the network path works in one direction only.`, evidence: [`${B}'s failed dials to ${S}: ${failedDials.length}`, `${S} has an outbound connection to ${B}: ${seerReachesBlind}`] }
   }
+  // After the one-way fault: a failed dial explains a missing admission better than "still under way".
+  const open = connections.filter(c => c.status === 'open')
+  if (open.length > 0 && known?.identified === true && known.protocols.includes(blind.dhtProtocol)) {
+    return {
+      cause: 'admission-pending',
+      explanation: `${B} is connected to ${S} and identify says ${S} serves ${blind.dhtProtocol}, so ${B}'s DHT is admitting it: kad-dht pings a new contact before adding it to the routing table. ` +
+        (settledMs != null && settledMs > 0 ? `It was still not admitted after the matrix waited ${settledMs} ms: the admission ping is stuck or failed silently.` : 'It was not admitted yet when the matrix was taken.'),
+      evidence: [`${B} has an open connection to ${S}: ${open.map(c => `${c.direction} ${c.remoteAddr}`).join(', ')}`, `${S}'s protocols in ${B}'s peer store include ${blind.dhtProtocol}`, `${S} in ${B}'s routing table: no`, ...(settledMs != null ? [`waited for admissions: ${settledMs} ms`] : [])]
+    }
+  }
   const joined = (name: string): number | undefined => events.find(e => e.node === name && e.type === 'connect:done' && 'success' in e && e.success)?.time
   const seerJoined = joined(S)
   const blindJoined = joined(B)
@@ -87,4 +99,70 @@ export function diagnose ({ seer, blind, bootstraps, events }: DiagnosisInput): 
       `connections: ${connections.map(c => `${c.direction} ${c.remoteAddr}`).join(', ') || 'none'}`
     ]
   }
+}
+
+export interface BlindInput {
+  a: NodeInspection
+  b: NodeInspection
+  /** The bootstrap both joined through, by name, and its state when chiral-sim can inspect it. */
+  bootstrap: { name: string, inspection?: NodeInspection }
+  /** Each peer's direct FIND_NODE for the other, sent to the bootstrap alone after the snapshot (null: not asked). */
+  answers: { aForB: string[] | null, bForA: string[] | null }
+  events: ReadonlyArray<NodeEvent>
+  settledMs?: number
+}
+
+/**
+ * Why two peers connected to the same bootstrap see neither each other. A cause that explains one direction on
+ * the peers themselves (client mode, a mapper, a pending admission) is the pair's; otherwise the bootstrap's
+ * answers decide: it is the only way either peer can learn of the other.
+ */
+export function diagnoseBlind ({ a, b, bootstrap, answers, events, settledMs }: BlindInput): Pick<BlindPair, 'cause' | 'explanation' | 'evidence'> {
+  const A = a.name
+  const B = b.name
+  const boot = bootstrap.name
+  if (a.dhtProtocol !== b.dhtProtocol) {
+    return { cause: 'protocol-mismatch', explanation: `${A} speaks ${a.dhtProtocol} and ${B} speaks ${b.dhtProtocol}: they are on two different DHTs.`, evidence: [`${A}.dhtProtocol = ${a.dhtProtocol}`, `${B}.dhtProtocol = ${b.dhtProtocol}`] }
+  }
+  if (a.dhtMode === 'client' && b.dhtMode === 'client') {
+    return { cause: 'client-mode', explanation: `${A} and ${B} both run their DHT in client mode: neither advertises ${a.dhtProtocol}, so neither is ever added by anyone.`, evidence: [`${A}.dhtMode = client`, `${B}.dhtMode = client`] }
+  }
+  // A cause on the peers themselves, in either direction, comes before anything the bootstrap did.
+  for (const [seer, blind] of [[a, b], [b, a]] as const) {
+    const d = diagnose({ seer, blind, bootstraps: bootstrap.inspection != null ? [bootstrap.inspection] : [], events, ...(settledMs != null ? { settledMs } : {}) })
+    if (!['unknown', 'join-order', 'one-way-fault', 'bootstrap-limits'].includes(d.cause)) return d
+  }
+  const answered = (who: NodeInspection): string => {
+    const ev = [...events].reverse().find(e => e.node === who.name && e.type === 'bootstrap:identified')
+    const closer = ev != null && 'closerPeers' in ev ? ev.closerPeers : null
+    return closer == null ? `${boot}'s answer to ${who.name}'s FIND_NODE when it joined: not recorded` : `${boot} answered ${who.name}'s FIND_NODE with ${closer} peer${closer === 1 ? '' : 's'} when it joined`
+  }
+  const live = (asker: string, target: string, closer: string[] | null, targetId: string): string =>
+    closer == null ? `${asker}'s FIND_NODE for ${target} via ${boot} now: not asked` : `${asker}'s FIND_NODE for ${target} via ${boot} now: ${closer.length} peer${closer.length === 1 ? '' : 's'}, ${closer.includes(targetId) ? `${target} among them` : `${target} not among them`}`
+  const evidence = [
+    `${A}'s routing table: ${a.routingTable.length} entries; ${B}'s: ${b.routingTable.length}`,
+    answered(a), answered(b),
+    live(A, B, answers.aForB, b.peerId), live(B, A, answers.bForA, a.peerId)
+  ]
+  const table = bootstrap.inspection?.routingTable
+  if (table != null) evidence.push(`${boot}'s routing table has ${A}: ${table.includes(a.peerId)}, ${B}: ${table.includes(b.peerId)} (its mapper: ${bootstrap.inspection!.addressMapper})`)
+  const carries = answers.aForB?.includes(b.peerId) === true || answers.bForA?.includes(a.peerId) === true
+  if (carries) {
+    return { cause: 'join-order', explanation: `${boot}'s answers do carry them now, but neither ${A} nor ${B} has queried the DHT since the other joined: they will see each other at their next self-query or routing-table refresh.`, evidence }
+  }
+  const asked = answers.aForB != null || answers.bForA != null
+  const bootstrapLacks = table != null && (!table.includes(a.peerId) || !table.includes(b.peerId))
+  if (asked || bootstrapLacks) {
+    const told = (asker: string, target: string, closer: string[] | null): string | undefined =>
+      closer == null ? undefined : `${asker}'s FIND_NODE for ${target} with ${closer.length} peer${closer.length === 1 ? '' : 's'}`
+    const figures = [told(A, B, answers.aForB), told(B, A, answers.bForA)].filter(x => x != null)
+    return {
+      cause: 'empty-answers',
+      explanation: `Both are connected to ${boot}, but ${boot}'s answers never carry the other${figures.length > 0 ? `: ${boot} answered ${figures.join(' and ')}` : ''}. ` +
+        `${bootstrapLacks ? `Its routing table lacks them: its address mapper (${bootstrap.inspection!.addressMapper}) drops their addresses or it never admitted them.` : 'It filters the peers it returns (for instance it keeps only routable addresses: on loopback or a private network that is none).'} ` +
+        'The peers have nobody else to ask, so DHT queries cannot find anyone: not "you might be first".',
+      evidence
+    }
+  }
+  return { cause: 'unknown', explanation: `No recorded state explains why ${A} and ${B}, both connected to ${boot}, see neither each other.`, evidence }
 }

@@ -1,24 +1,43 @@
 import type { NodeInspection } from '../nodes/schemas.ts'
-import { diagnose } from './diagnosis.ts'
-import type { Matrix } from './record.ts'
+import { diagnose, diagnoseBlind } from './diagnosis.ts'
+import type { Asymmetry, BlindPair, Matrix } from './record.ts'
 import type { RunContext } from './runner/context.ts'
+import { sleep } from '../nodes/util.ts'
+
+/**
+ * How long a matrix waits for routing-table admissions already under way (real ms). A pair that is connected and
+ * identified but not yet admitted (kad-dht pings a contact before adding it; ≈ 100 ms on memory, about 1 s for a
+ * bootstrap under load) is not an asymmetry yet; one still pending after this long is reported as such.
+ */
+export const MATRIX_SETTLE_MS = 3_000
+const SETTLE_POLL_MS = 100
+
+interface Snapshot {
+  peers: NodeInspection[]
+  bootstraps: NodeInspection[]
+  at: number
+}
 
 /**
  * The who-sees-whom matrix over every running peer. A "sees" B when B is in A's Kademlia routing table: that is
  * what lookups route through, and it is stable. The other signals (a discovery event, a lookup) are kept as
  * columns: libp2p also announces peers it merely identified, so "discovered" alone would make the verdict depend
  * on timing. Inspections are taken first and all at once, before any lookup, because a lookup or a dial
- * between the two peers would itself heal the asymmetry it is meant to measure.
+ * between the two peers would itself heal the asymmetry it is meant to measure; while the only gaps are
+ * admissions under way, the inspections are taken again (up to MATRIX_SETTLE_MS), which heals nothing.
+ *
+ * Besides one-sided pairs, the matrix reports pairs that are blind both ways although both peers joined through
+ * the same bootstrap: nothing is asymmetric there, and the DHT still fails them both.
  */
 export async function computeMatrix (ctx: RunContext, opts: { lookups: boolean, probe: boolean }): Promise<Matrix> {
-  const running = [...ctx.nodes.values()].filter(n => n.running != null)
-  const inspections = await Promise.all(running.map(async n => await n.running!.handle.call('inspect', {}, { signal: ctx.signal })))
-  const peers = inspections.filter(i => i.role === 'peer')
-  const bootstraps = inspections.filter(i => i.role === 'bootstrap')
-  const sees = (a: NodeInspection, b: NodeInspection): { inRoutingTable: boolean, discovered: boolean } => ({
-    inRoutingTable: a.routingTable.includes(b.peerId),
-    discovered: a.discoveredPeerIds.includes(b.peerId)
-  })
+  const started = Date.now()
+  let snap = await inspectAll(ctx)
+  while (pendingAdmissions(ctx, snap, Date.now() - started) && Date.now() - started < MATRIX_SETTLE_MS) {
+    await sleep(SETTLE_POLL_MS, ctx.signal)
+    snap = await inspectAll(ctx)
+  }
+  const settledMs = snap.at - started
+  const { peers, bootstraps } = snap
   const lookup = new Map<string, boolean>()
   if (opts.lookups) {
     for (const a of peers) {
@@ -42,17 +61,75 @@ export async function computeMatrix (ctx: RunContext, opts: { lookups: boolean, 
   // The probes recorded their failures on the nodes: read the state again so the diagnosis sees them.
   const final = opts.probe ? await Promise.all(peers.map(async p => await ctx.handle(p.name).call('inspect', {}, { signal: ctx.signal }))) : peers
   const cells = peers.flatMap(a => peers.filter(b => b !== a).map(b => {
-    const s = sees(a, b)
+    const inRoutingTable = a.routingTable.includes(b.peerId)
     const canDial = dialable.get(`${a.name}>${b.name}`) ?? null
-    return { from: a.name, to: b.name, ...s, foundByLookup: lookup.get(`${a.name}>${b.name}`) ?? null, dialable: canDial, sees: s.inRoutingTable && canDial !== false }
+    return { from: a.name, to: b.name, inRoutingTable, discovered: a.discoveredPeerIds.includes(b.peerId), foundByLookup: lookup.get(`${a.name}>${b.name}`) ?? null, dialable: canDial, sees: inRoutingTable && canDial !== false }
   }))
   const seen = (from: string, to: string): boolean => cells.find(c => c.from === from && c.to === to)?.sees ?? false
-  const asymmetries = []
+  const asymmetries: Asymmetry[] = []
   for (const a of final) {
     for (const b of final) {
       if (a === b || !seen(a.name, b.name) || seen(b.name, a.name)) continue
-      asymmetries.push({ sees: a.name, unseen: b.name, ...diagnose({ seer: a, blind: b, bootstraps, events: ctx.events }) })
+      asymmetries.push({ sees: a.name, unseen: b.name, ...diagnose({ seer: a, blind: b, bootstraps, events: ctx.events, settledMs }) })
     }
   }
-  return { peers: peers.map(p => p.name), at: Date.now(), cells, asymmetries }
+  const blind: BlindPair[] = []
+  for (const [i, a] of final.entries()) {
+    for (const b of final.slice(i + 1)) {
+      if (seen(a.name, b.name) || seen(b.name, a.name)) continue
+      const shared = sharedBootstrap(ctx, a, b)
+      if (shared == null) continue
+      // Asked after the snapshot, so what the lookups change cannot change the verdict.
+      const ask = async (from: NodeInspection, to: NodeInspection): Promise<string[] | null> => {
+        const r = await ctx.handle(from.name).call('findPeer', { peerId: to.peerId, via: shared.peerId }, { signal: ctx.signal }).catch(() => null)
+        return r?.closerPeers ?? null
+      }
+      const answers = { aForB: await ask(a, b), bForA: await ask(b, a) }
+      const inspection = bootstraps.find(x => x.peerId === shared.peerId)
+      blind.push({
+        peers: [a.name, b.name],
+        bootstrap: shared.name,
+        ...diagnoseBlind({ a, b, bootstrap: { name: shared.name, ...(inspection != null ? { inspection } : {}) }, answers, events: ctx.events, settledMs })
+      })
+    }
+  }
+  return { peers: peers.map(p => p.name), at: snap.at, cells, asymmetries, blind, settledMs }
+}
+
+async function inspectAll (ctx: RunContext): Promise<Snapshot> {
+  const running = [...ctx.nodes.values()].filter(n => n.running != null)
+  const inspections = await Promise.all(running.map(async n => await n.running!.handle.call('inspect', {}, { signal: ctx.signal })))
+  return { peers: inspections.filter(i => i.role === 'peer'), bootstraps: inspections.filter(i => i.role === 'bootstrap'), at: Date.now() }
+}
+
+/** Whether some gap between two peers is only an admission under way (given how long the matrix has waited). */
+function pendingAdmissions (ctx: RunContext, snap: Snapshot, waitedMs: number): boolean {
+  for (const a of snap.peers) {
+    for (const b of snap.peers) {
+      if (a === b || b.routingTable.includes(a.peerId)) continue
+      // Only gaps the matrix reports: one side of an asymmetry, or a pair blind both ways.
+      if (!a.routingTable.includes(b.peerId) && sharedBootstrap(ctx, a, b) == null) continue
+      if (diagnose({ seer: a, blind: b, bootstraps: snap.bootstraps, events: ctx.events, settledMs: waitedMs }).cause === 'admission-pending') return true
+    }
+  }
+  return false
+}
+
+/**
+ * A bootstrap (chiral-sim's or external) both peers joined through: one each is connected to now, or its last
+ * successful connect ended on. An idle-closing bootstrap leaves no open connection, so the connect counts too.
+ */
+function sharedBootstrap (ctx: RunContext, a: NodeInspection, b: NodeInspection): { name: string, peerId: string } | undefined {
+  const bootstraps = [...ctx.nodes.values()].filter(n => (n.spec.role === 'bootstrap' || n.spec.role === 'external') && n.peerId != null)
+  const joined = (p: NodeInspection): Set<string> => {
+    const ids = new Set(p.connections.filter(c => c.status === 'open').map(c => c.peerId))
+    const last = [...ctx.events].reverse().find(e => e.node === p.name && e.type === 'connect:done' && 'success' in e && e.success)
+    const via = last != null && 'bootstrap' in last ? last.bootstrap?.split('/p2p/')[1] : undefined
+    if (via != null) ids.add(via)
+    return ids
+  }
+  const ofA = joined(a)
+  const ofB = joined(b)
+  const shared = bootstraps.find(n => ofA.has(n.peerId!) && ofB.has(n.peerId!))
+  return shared == null ? undefined : { name: shared.name, peerId: shared.peerId! }
 }

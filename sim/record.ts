@@ -55,7 +55,14 @@ export const SeesCellSchema = z.object({
 })
 
 export const AsymmetryCauseSchema = z.enum([
-  'client-mode', 'address-mapper', 'bootstrap-limits', 'join-order', 'ping-check', 'identify', 'protocol-mismatch', 'one-way-fault', 'unknown'
+  'client-mode', 'address-mapper', 'bootstrap-limits', 'join-order', 'ping-check', 'identify', 'protocol-mismatch', 'one-way-fault',
+  /** Connected and identified, both on the DHT: the routing-table admission (kad-dht pings first) has not finished. */
+  'admission-pending',
+  /** Mutual blindness only: the shared bootstrap answered the peers' lookups with no peers (it filters what it returns). */
+  'empty-answers',
+  /** Mutual blindness only: the peers joined through different bootstraps that do not know each other. */
+  'no-shared-bootstrap',
+  'unknown'
 ])
 export type AsymmetryCause = z.infer<typeof AsymmetryCauseSchema>
 
@@ -71,12 +78,30 @@ export const AsymmetrySchema = z.object({
 })
 export type Asymmetry = z.infer<typeof AsymmetrySchema>
 
+/**
+ * Two running peers, connected to the same bootstrap, of which neither sees the other: the plan's "both connected
+ * but neither sees the other → DHT queries failing". Not an asymmetry (nothing is one-sided), and a failure all the
+ * same: a matrix expectation fails on it unless it lists the pair.
+ */
+export const BlindPairSchema = z.object({
+  peers: z.tuple([z.string(), z.string()]),
+  /** The bootstrap both joined through. */
+  bootstrap: z.string(),
+  cause: AsymmetryCauseSchema,
+  explanation: z.string(),
+  evidence: z.array(z.string())
+})
+export type BlindPair = z.infer<typeof BlindPairSchema>
+
 export const MatrixSchema = z.object({
   /** Peer names in matrix order (bootstraps excluded). */
   peers: z.array(z.string()),
   at: z.number(),
   cells: z.array(SeesCellSchema),
-  asymmetries: z.array(AsymmetrySchema)
+  asymmetries: z.array(AsymmetrySchema),
+  blind: z.array(BlindPairSchema).default([]),
+  /** How long the matrix waited for routing-table admissions already under way (see sim/matrix.ts). */
+  settledMs: z.number().optional()
 })
 export type Matrix = z.infer<typeof MatrixSchema>
 
@@ -94,6 +119,15 @@ export const NodeOutputSchema = z.object({
   starts: z.number().int().min(0)
 })
 export type NodeOutput = z.infer<typeof NodeOutputSchema>
+/** One matrix step's snapshot: every matrix of a run is kept, not only the last. */
+export const StepMatrixSchema = z.object({
+  step: z.number().int(),
+  label: z.string().optional(),
+  /** Whether the step's expectation held; absent when it had none. */
+  passed: z.boolean().optional(),
+  matrix: MatrixSchema
+})
+export type StepMatrix = z.infer<typeof StepMatrixSchema>
 
 export const NodeRecordSchema = z.object({
   name: z.string(),
@@ -165,7 +199,9 @@ export const ScenarioRecordSchema = z.object({
   steps: z.array(StepRecordSchema),
   assertions: z.array(AssertionResultSchema),
   events: z.array(NodeEventSchema),
+  /** The last matrix step's snapshot (see `matrices` for all of them). */
   matrix: MatrixSchema.optional(),
+  matrices: z.array(StepMatrixSchema).optional(),
   faults: z.array(FaultRecordSchema).default([]),
   sweep: z.array(SweepPointSchema).optional(),
   /** Supervisor restarts observed (Solution #4), for autoRecoveryRate. */

@@ -8,7 +8,7 @@ import { toRealMs } from '../../nodes/timing.ts'
 import { IMAGE_PORT } from './external.ts'
 import type { NodeHandle } from '../../nodes/commands.ts'
 import type { NodeSpec, Scenario } from '../../scenarios/schema.ts'
-import type { AssertionResult, FaultRecord, Matrix, StepRecord, SweepPoint } from '../record.ts'
+import type { AssertionResult, FaultRecord, Matrix, StepMatrix, StepRecord, SweepPoint } from '../record.ts'
 import type { Link } from '../faults/links.ts'
 import type { SupervisedNode } from '../backends/supervise.ts'
 import type { Backend, StartedBlackhole, StartedNode } from '../backends/backend.ts'
@@ -52,7 +52,10 @@ export class RunContext {
   readonly assertions: AssertionResult[] = []
   readonly steps: StepRecord[] = []
   readonly files = new Map<string, { cid: string, owner: string }>()
+  /** The last matrix (what older reports read)… */
   matrix: Matrix | undefined
+  /** …and every matrix step's, in order. */
+  readonly matrices: StepMatrix[] = []
   currentStep = 0
   /** Fault proxies, one per ordered pair of nodes, when the scenario injects faults. */
   readonly links = new Map<string, Link>()

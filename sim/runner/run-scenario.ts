@@ -153,7 +153,13 @@ export async function runScenario (scenario: Scenario, opts: RunScenarioOptions)
         let targets: string[] = []
         try {
           targets = await executeStep(run, step)
-          run.steps.push({ index, kind: step.action, label, startedAt: stepStart, endedAt: Date.now(), ok: true, targets })
+          // A step whose own check failed did not go "ok", even though nothing broke while it ran.
+          const failed = run.assertions.filter(a => a.step === index && !a.passed)
+          run.steps.push({
+            index, kind: step.action, label, startedAt: stepStart, endedAt: Date.now(), ok: failed.length === 0,
+            ...(failed.length > 0 ? { error: `${failed.length === 1 ? 'its check' : `${failed.length} of its checks`} failed: ${failed[0]!.description}` } : {}),
+            targets
+          })
         } catch (err) {
           run.steps.push({ index, kind: step.action, label, startedAt: stepStart, endedAt: Date.now(), ok: false, error: describeError(err), targets })
           throw err
@@ -225,6 +231,7 @@ export async function runScenario (scenario: Scenario, opts: RunScenarioOptions)
     assertions,
     events: [...(ctx?.events ?? [])].sort((a, b) => a.time - b.time),
     ...(ctx?.matrix != null ? { matrix: ctx.matrix } : {}),
+    ...(ctx != null && ctx.matrices.length > 0 ? { matrices: ctx.matrices } : {}),
     faults: ctx?.faults ?? [],
     ...(ctx != null && ctx.sweep.length > 0 ? { sweep: ctx.sweep } : {}),
     ...(invalid != null ? { invalid } : {}),

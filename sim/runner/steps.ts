@@ -2,6 +2,7 @@ import type { NodeEvent } from '../../nodes/events.ts'
 import type { ConnectResult } from '../../nodes/schemas.ts'
 import { resolveRefs, type Check, type Condition, type Step } from '../../scenarios/schema.ts'
 import { computeMatrix } from '../matrix.ts'
+import type { StepMatrix } from '../record.ts'
 import { prng, seededBytes } from '../seed.ts'
 import { canSupervise } from '../backends/supervise.ts'
 import type { StartedNode } from '../backends/backend.ts'
@@ -382,16 +383,21 @@ function check (ctx: RunContext, step: StepOf<'assert'>): void {
 async function matrix (ctx: RunContext, step: StepOf<'matrix'>): Promise<void> {
   const m = await computeMatrix(ctx, { lookups: step.lookups, probe: step.probe })
   ctx.matrix = m
-  const want = step.expect?.asymmetries
+  const snapshot: StepMatrix = { step: ctx.currentStep, ...(step.label != null ? { label: step.label } : {}), matrix: m }
+  ctx.matrices.push(snapshot)
+  const want = step.expect
   if (want == null) return
-  const got = m.asymmetries.map(a => `${a.sees}→${a.unseen}: ${a.cause}`)
-  const expected = want.map(a => `${a.sees}→${a.unseen}: ${a.cause}`)
+  const blindKey = (peers: readonly string[], cause: string): string => `${[...peers].sort().join(' and ')} see neither each other: ${cause}`
+  const got = [...m.asymmetries.map(a => `${a.sees}→${a.unseen}: ${a.cause}`), ...m.blind.map(b => blindKey(b.peers, b.cause))]
+  const expected = [...want.asymmetries.map(a => `${a.sees}→${a.unseen}: ${a.cause}`), ...want.blind.map(b => blindKey(b.peers, b.cause))]
+  const passed = got.length === expected.length && expected.every(x => got.includes(x))
+  snapshot.passed = passed
   ctx.expect({
     id: `${ctx.currentStep}-matrix`,
-    description: want.length === 0 ? 'every peer pair sees each other symmetrically' : `the asymmetric pairs and their diagnosis are ${expected.join(', ')}`,
-    expected: expected.length === 0 ? 'no asymmetry' : expected,
-    actual: got.length === 0 ? 'no asymmetry' : got,
-    passed: got.length === expected.length && expected.every(x => got.includes(x)),
+    description: expected.length === 0 ? 'every peer pair sees each other symmetrically, and no two peers of a bootstrap are blind to each other' : `the asymmetric and mutually blind pairs and their diagnosis are ${expected.join(', ')}`,
+    expected: expected.length === 0 ? 'no asymmetry, no blind pair' : expected,
+    actual: got.length === 0 ? 'no asymmetry, no blind pair' : got,
+    passed,
     planRef: step.planRef
   })
 }
