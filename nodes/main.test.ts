@@ -111,6 +111,18 @@ describe('nodes/main.ts', () => {
     expect(() => parseCommandLine(['--config', cfg], {})).toThrow(/no control token file given; create one with: .*openssl rand -hex 32/)
   })
 
+  it('--no-control runs a node without a control channel (a black box), and not together with a token file', async () => {
+    const { controlToken } = parseCommandLine(['--config', config('x'), '--no-control'], {})
+    expect(controlToken).toBeNull()
+    expect(() => parseCommandLine(['--config', config('x'), '--no-control', '--control-token-file', tokenFile.path], {})).toThrow(/not both/)
+    const r = run(['--config', config('blackbox'), '--no-control'], { CHIRAL_CONTROL_TOKEN_FILE: '' })
+    const ready = await r.ready
+    expect(ready.control).toBeUndefined()
+    expect(ready.peerId).toMatch(/^12D3KooW/)
+    r.kill('SIGTERM')
+    expect((await r.exit).code).toBe(0)
+  })
+
   it('refuses a token file others can read, and one without a token, with exit 2 naming the fix', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'chiral-main-'))
     cleanups.push(() => { rmSync(dir, { recursive: true, force: true }) })

@@ -16,7 +16,8 @@ import { describeError } from './util.ts'
  *
  * The control flags default to env CHIRAL_CONTROL_HOST / CHIRAL_CONTROL_PORT (the docker image sets 0.0.0.0:7070).
  * The token file (mode 0600, one line: the token) is required: the control channel can stop the node, so it
- * answers only to whoever started it (nodes/control/token.ts).
+ * answers only to whoever started it (nodes/control/token.ts). `--no-control` serves no control channel at all (a
+ * black-box bootstrap; its READY line then has no "control").
  *
  * stdout carries exactly one line, `CHIRAL_READY {"control":…,"peerId":…,"multiaddrs":[…]}`, which the backends
  * parse; everything else goes to stderr. Exit codes: 0 after SIGTERM/SIGINT or the `shutdown` command, 1 when the
@@ -39,12 +40,13 @@ class UsageError extends Error {
   override readonly name = 'UsageError'
 }
 
-const USAGE = 'usage: node nodes/main.ts (--config <json> | --config-file <path>) --control-token-file <path> [--control-host <ip>] [--control-port <port>] [--exit-on-stdin-close]; or set CHIRAL_NODE_CONFIG and CHIRAL_CONTROL_TOKEN_FILE'
-const TOKEN_HINT = `create one with: (umask 077; openssl rand -hex 32 > token) and pass --control-token-file token (or set ${CONTROL_TOKEN_ENV})`
+const USAGE = 'usage: node nodes/main.ts (--config <json> | --config-file <path>) (--control-token-file <path> | --no-control) [--control-host <ip>] [--control-port <port>] [--exit-on-stdin-close]; or set CHIRAL_NODE_CONFIG and CHIRAL_CONTROL_TOKEN_FILE'
+const TOKEN_HINT = `create one with: (umask 077; openssl rand -hex 32 > token) and pass --control-token-file token (or set ${CONTROL_TOKEN_ENV}), or run without a control channel: --no-control`
 
 interface Args {
   config: NodeConfig
-  controlToken: string
+  /** Null with --no-control: a plain libp2p node (a black-box bootstrap), stopped by signals only. */
+  controlToken: string | null
   controlHost: string
   controlPort: number
   /**
@@ -55,7 +57,7 @@ interface Args {
 }
 
 export function parseCommandLine (argv: string[], env: NodeJS.ProcessEnv): Args {
-  let values: { config?: string, 'config-file'?: string, 'control-token-file'?: string, 'control-host'?: string, 'control-port'?: string, 'exit-on-stdin-close'?: boolean }
+  let values: { config?: string, 'config-file'?: string, 'control-token-file'?: string, 'no-control'?: boolean, 'control-host'?: string, 'control-port'?: string, 'exit-on-stdin-close'?: boolean }
   try {
     values = parseArgs({
       args: argv,
@@ -63,6 +65,7 @@ export function parseCommandLine (argv: string[], env: NodeJS.ProcessEnv): Args 
         config: { type: 'string' },
         'config-file': { type: 'string' },
         'control-token-file': { type: 'string' },
+        'no-control': { type: 'boolean' },
         'control-host': { type: 'string' },
         'control-port': { type: 'string' },
         'exit-on-stdin-close': { type: 'boolean' }
@@ -109,6 +112,11 @@ export function parseCommandLine (argv: string[], env: NodeJS.ProcessEnv): Args 
   const portText = values['control-port'] ?? nonEmpty(env.CHIRAL_CONTROL_PORT) ?? '0'
   const controlPort = Number(portText)
   if (!/^\d+$/.test(portText) || controlPort > 65_535) throw new UsageError(`--control-port must be 0–65535, got "${portText}"`)
+  const exitOnStdinClose = values['exit-on-stdin-close'] === true
+  if (values['no-control'] === true) {
+    if (values['control-token-file'] != null) throw new UsageError(`give --control-token-file or --no-control, not both; ${USAGE}`)
+    return { config: parsed.data, controlToken: null, controlHost, controlPort, exitOnStdinClose }
+  }
   const tokenFile = values['control-token-file'] ?? nonEmpty(env[CONTROL_TOKEN_ENV])
   if (tokenFile == null) throw new UsageError(`no control token file given; ${TOKEN_HINT}`)
   let controlToken: string
@@ -118,7 +126,7 @@ export function parseCommandLine (argv: string[], env: NodeJS.ProcessEnv): Args 
     if (err instanceof ControlTokenError) throw new UsageError(err.message)
     throw err
   }
-  return { config: parsed.data, controlToken, controlHost, controlPort, exitOnStdinClose: values['exit-on-stdin-close'] === true }
+  return { config: parsed.data, controlToken, controlHost, controlPort, exitOnStdinClose }
 }
 
 function nonEmpty (value: string | undefined): string | undefined {
@@ -155,9 +163,9 @@ async function main (): Promise<void> {
     process.exit(EXIT_FAILURE)
   }
 
-  let control: ControlServer
+  let control: ControlServer | undefined
   try {
-    control = await serveControl({ name: node.name, role: node.role, handlers: node.handlers, log: node.log }, { token: args.controlToken, host: args.controlHost, port: args.controlPort })
+    if (args.controlToken != null) control = await serveControl({ name: node.name, role: node.role, handlers: node.handlers, log: node.log }, { token: args.controlToken, host: args.controlHost, port: args.controlPort })
   } catch (err) {
     process.stderr.write(`chiral-node: node "${config.name}" could not serve its control channel on ${args.controlHost}:${args.controlPort}: ${describeError(err)}\n`)
     await withDeadline(node.stop()).catch(() => {})
@@ -176,7 +184,7 @@ async function main (): Promise<void> {
     void (async () => {
       // The node goes first so that its goodbye reaches peers; the control server last, so callers see it stopping.
       const results = await Promise.allSettled([node.stop()])
-      await control.close()
+      await control?.close()
       const failed = results.find(r => r.status === 'rejected')
       if (failed != null) {
         process.stderr.write(`chiral-node: node "${config.name}" failed to stop cleanly: ${describeError(failed.reason)}\n`)
@@ -197,7 +205,7 @@ async function main (): Promise<void> {
     process.stdin.resume()
   }
 
-  const ready: ReadyLine = { control: control.url, peerId: node.peerId.toString(), multiaddrs: node.multiaddrs() }
+  const ready: Partial<ReadyLine> = { ...(control != null ? { control: control.url } : {}), peerId: node.peerId.toString(), multiaddrs: node.multiaddrs() }
   process.stdout.write(`${READY_PREFIX}${JSON.stringify(ready)}\n`)
 }
 

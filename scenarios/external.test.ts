@@ -91,7 +91,7 @@ describe('external bootstrap scenarios', () => {
     const record = await run(scenarioOf({
       name: 'ext-image',
       nodes: [
-        { role: 'external', name: 'ext', image, command: ['--config', JSON.stringify(config)], readyLine: 'CHIRAL_READY', multiaddr: `/ip4/{host}/tcp/{port}/p2p/${peerId}` },
+        { role: 'external', name: 'ext', image, command: ['--config', JSON.stringify(config), '--no-control'], readyLine: 'CHIRAL_READY', multiaddr: `/ip4/{host}/tcp/{port}/p2p/${peerId}` },
         { role: 'peer', name: 'A' },
         { role: 'peer', name: 'B' }
       ],

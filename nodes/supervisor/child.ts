@@ -9,9 +9,10 @@ import { CONTROL_TOKEN_FLAG, writeControlTokenFile } from '../control/token.ts'
 
 /**
  * A node as a child process: a chiral node running nodes/main.ts (the process backend's nodes, the bootstrap a
- * supervisor restarts) or any command (an external bootstrap). It is killed with its parent by an 'exit' handler
- * when the parent exits normally; a chiral node also exits when its stdin pipe closes (`--exit-on-stdin-close`),
- * which covers a parent killed outright. An external command has no such hook: a SIGKILLed harness leaves it.
+ * supervisor restarts) or any command (an external bootstrap, the Toxiproxy server). It is killed with its parent by
+ * an 'exit' handler when the parent exits normally; a chiral node also exits when its stdin pipe closes
+ * (`--exit-on-stdin-close`), which covers a parent killed outright. Any other command gets that tie from the
+ * kernel with `dieWithParent` (Linux); without it, a SIGKILLed harness leaves it behind.
  */
 
 export const MAIN_ENTRY = fileURLToPath(new URL('../main.ts', import.meta.url))
@@ -104,6 +105,20 @@ function parentDeathWrapper (): string | undefined {
   return wrapper ?? undefined
 }
 
+/** Where spawn would find `file` (a path, or a name on PATH), or undefined. */
+function resolveExecutable (file: string, cwd: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
+  const candidates = file.includes('/')
+    ? [path.resolve(cwd ?? process.cwd(), file)]
+    : (env.PATH ?? '').split(path.delimiter).filter(dir => dir !== '').map(dir => path.resolve(cwd ?? process.cwd(), dir, file))
+  for (const candidate of candidates) {
+    try {
+      accessSync(candidate, constants.X_OK)
+      return candidate
+    } catch { /* next */ }
+  }
+  return undefined
+}
+
 export class ChildNode<R = NodeReady> implements AsyncDisposable {
   readonly name: string
   readonly pid: number
@@ -161,6 +176,10 @@ export class ChildNode<R = NodeReady> implements AsyncDisposable {
     options.signal?.throwIfAborted()
     installExitHook()
     const leash = options.dieWithParent === true ? parentDeathWrapper() : undefined
+    // Behind the wrapper a missing program would be the wrapper's exit code 127; say what spawn itself would.
+    if (leash != null && resolveExecutable(options.file, options.cwd, options.env ?? process.env) == null) {
+      throw new Error(`node "${name}" could not be spawned: spawn ${options.file} ENOENT`)
+    }
     const child = spawn(leash ?? options.file, leash != null ? ['--pdeathsig', 'KILL', '--', options.file, ...options.args] : options.args, {
       stdio: ['pipe', 'pipe', 'pipe'],
       detached: options.detached === true,

@@ -110,6 +110,8 @@ async function launchCommand (ctx: RunContext, node: RunNode, spec: ExternalSpec
       kept++
       ctx.emit(node.name, { type: 'log', level: stream === 'stderr' ? 'warn' : 'info', message: kept > OUTPUT_LINES_KEPT ? `(further output of ${path.basename(file!)} not recorded)` : line.slice(0, 500) })
     },
+    // It cannot watch its stdin as chiral nodes do: the kernel ends it if the harness is killed outright.
+    dieWithParent: true,
     startTimeoutMs: spec.startTimeoutMs,
     signal: ctx.signal
   })
