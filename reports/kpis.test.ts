@@ -305,6 +305,23 @@ describe('issue 10: KPIs a release manager can act on', () => {
     expect(kpisOf(byDesign).discoverySuccessRate.detail).toMatch(/on purpose/)
   })
 
+  it('every matrix snapshot counts: a blind pair fails, an admission still pending does not', () => {
+    const cell = (from: string, to: string, sees: boolean) => ({ from, to, inRoutingTable: sees, discovered: sees, foundByLookup: null, dialable: null, sees })
+    const first = {
+      peers: ['A', 'B', 'C'], at: T0 + 100,
+      cells: [cell('A', 'B', false), cell('B', 'A', false), cell('A', 'C', true), cell('C', 'A', false), cell('B', 'C', true), cell('C', 'B', true)],
+      asymmetries: [{ sees: 'A', unseen: 'C', cause: 'admission-pending' as const, explanation: 'x', evidence: [] }],
+      blind: [{ peers: ['A', 'B'] as [string, string], bootstrap: 'boot', cause: 'empty-answers' as const, explanation: 'x', evidence: [] }]
+    }
+    const later = { ...first, at: T0 + 900, cells: first.cells.map(c => ({ ...c, sees: true })), asymmetries: [], blind: [] }
+    const s = makeScenario('matrices', {
+      nodes: nodesOf('A', 'B', 'C'), steps: [step(2, 'matrix', 50, [], 100), step(5, 'matrix', 850, [], 100)],
+      matrices: [{ step: 2, matrix: first }, { step: 5, matrix: later }], matrix: later
+    })
+    // First snapshot: B–C mutual, A–B blind (fails), A→C pending (left out); second: 3 mutual pairs.
+    expect(kpisOf(s).discoverySuccessRate).toMatchObject({ samples: 5, value: 80, met: false })
+  })
+
   it('a verification made while the bootstrap was down on purpose is not a discovery failure', () => {
     const s = makeScenario('verify-while-down', {
       timeScale: 1, endedAt: T0 + 30_000, steps: [kill(1_000), step(2, 'restart', 20_000, ['boot'])],

@@ -25,7 +25,7 @@ export const KPI_MEANINGS: Record<KpiId, string> = {
   connectionSuccessRate: 'Share of user-level connects (retries and failover included) that succeeded. Scenarios tagged expected-failure (pointed at a dead bootstrap on purpose) are left out.',
   timeToFailureDetectionMs: 'Worst time, in plan time, from a bootstrap failure (a stop or kill of a bootstrap or an external bootstrap, or an outage fault on a link to one) to the first red indicator or failed attempt of a peer cut off from it, or its supervisor\'s restart or alert. A failure that ended before one check interval plus the 5 s ping deadline, undetected, is too short to time and is not counted; one never detected in a longer window counts as not met.',
   bootstrapAvailability: 'Share of health checks that found the bootstrap reachable under normal operation: checks made while a scenario had stopped, killed, cut off or slowed a bootstrap on purpose (until it was back, plus one check interval) are left out, as are expected-failure scenarios.',
-  discoverySuccessRate: 'Share of discovery checks that succeeded while the bootstrap was healthy: verifications (not those made while a scenario had a bootstrap down or slowed on purpose, e.g. inside a latency sweep), bidirectional-discovery checks, and matrix pairs that see each other both ways (an asymmetry a scenario reproduces on purpose is left out). When the harness itself was overloaded in a scenario with failures, that scenario is named next to the rate.',
+  discoverySuccessRate: 'Share of discovery checks that succeeded while the bootstrap was healthy: verifications (not those made while a scenario had a bootstrap down or slowed on purpose, e.g. inside a latency sweep), bidirectional-discovery checks, and the pairs of every matrix snapshot (mutual = success; an asymmetry or a blind pair = failure, except what the matrix step expects and admissions still pending). When the harness itself was overloaded in a scenario with failures, that scenario is named next to the rate.',
   autoRecoveryRate: 'Share of bootstrap failures handled by a supervisor that it recovered automatically (process and docker modes). Scenarios tagged expected-failure (a crash loop made on purpose, which the plan says must not be auto-restarted) are left out.'
 }
 
@@ -254,17 +254,18 @@ function bootstrapAvailability (trusted: readonly ScenarioRecord[], note: string
 
 const BIDIRECTIONAL_ASSERTION_PREFIX = 'bidirectional'
 
-/** "A→B: cause" keys of the asymmetries a matrix step expected (its assertion's `expected`). */
-function expectedAsymmetries (s: ScenarioRecord, at: number): Set<string> | null {
-  const step = s.steps.find(st => st.kind === 'matrix' && at >= st.startedAt && at <= st.endedAt)
-  const assertion = step == null ? undefined : s.assertions.find(a => a.step === step.index && a.id === `${step.index}-matrix`)
-  if (assertion == null) return null
-  if (assertion.expected === 'no asymmetry') return new Set()
+/**
+ * Keys of the asymmetries ("A→B") and blind pairs ("A and B", sorted) a matrix step expected, from its assertion's
+ * `expected`; empty when it expected none or had no expectation.
+ */
+function expectedAsymmetries (s: ScenarioRecord, stepIndex: number | undefined): Set<string> {
+  const assertion = stepIndex == null ? undefined : s.assertions.find(a => a.step === stepIndex && a.id === `${stepIndex}-matrix`)
+  if (assertion == null) return new Set()
   try {
     const list: unknown = JSON.parse(assertion.expected)
-    return Array.isArray(list) ? new Set(list.map(x => String(x).split(':')[0]!)) : null
+    return Array.isArray(list) ? new Set(list.map(x => String(x).split(/:| see neither/)[0]!.trim())) : new Set()
   } catch {
-    return null
+    return new Set()
   }
 }
 
@@ -281,26 +282,35 @@ function verificationStart (s: ScenarioRecord, status: NodeEvent): number {
 }
 
 /**
- * Pairs of peers in a matrix where at least one sees the other: mutual is a discovery success, an asymmetry a
- * failure, except the asymmetries the scenario expects (it reproduces them on purpose). Pairs where neither sees
- * the other are left out: a partition may keep them apart by design, and the scenario's own checks judge that.
+ * Pairs of peers in each matrix snapshot: mutual visibility is a discovery success; an asymmetry, or two peers of
+ * one bootstrap blind to each other (the plan's "both connected but neither sees the other"), a failure — except
+ * what the matrix step expects (the scenario reproduces it on purpose) and admissions still under way (connected,
+ * admission pending: in progress, not failed). Other pairs that see nothing of each other are left out: a partition
+ * may keep them apart by design, and the scenario's own checks judge that.
  */
 function matrixPairs (s: ScenarioRecord): { mutual: number, asymmetric: number, expected: number } {
   const out = { mutual: 0, asymmetric: 0, expected: 0 }
-  const matrices = s.matrix == null ? [] : [s.matrix]
-  for (const m of matrices) {
+  const snapshots = s.matrices ?? (s.matrix == null ? [] : [{ step: s.steps.find(st => st.kind === 'matrix' && s.matrix!.at >= st.startedAt && s.matrix!.at <= st.endedAt)?.index, matrix: s.matrix }])
+  for (const { step, matrix: m } of snapshots) {
     const sees = new Map(m.cells.map(c => [`${c.from}→${c.to}`, c.sees]))
-    const wanted = expectedAsymmetries(s, m.at) ?? new Set<string>()
+    const pending = new Set(m.asymmetries.filter(a => a.cause === 'admission-pending').map(a => `${a.sees}→${a.unseen}`))
+    const wanted = expectedAsymmetries(s, step)
     for (const [i, a] of m.peers.entries()) {
       for (const b of m.peers.slice(i + 1)) {
         const ab = sees.get(`${a}→${b}`) === true
         const ba = sees.get(`${b}→${a}`) === true
         if (ab && ba) out.mutual++
         else if (ab || ba) {
-          if (wanted.has(ab ? `${a}→${b}` : `${b}→${a}`)) out.expected++
+          const key = ab ? `${a}→${b}` : `${b}→${a}`
+          if (pending.has(key)) continue
+          if (wanted.has(key)) out.expected++
           else out.asymmetric++
         }
       }
+    }
+    for (const blind of m.blind) {
+      if (wanted.has([...blind.peers].sort().join(' and '))) out.expected++
+      else out.asymmetric++
     }
   }
   return out
@@ -345,7 +355,7 @@ function discoverySuccessRate (trusted: readonly ScenarioRecord[], note: string)
   ].filter(x => x !== '')
   return rateKpi('discoverySuccessRate', verified + mutual + (pairs - asymmetric), verifications + bidirectional + pairs,
     `${verified}/${verifications} discovery verifications ended 'verified', ${mutual}/${bidirectional} ` +
-    `bidirectional-discovery checks passed and ${pairs - asymmetric}/${pairs} matrix pairs saw each other both ways` +
+    `bidirectional-discovery checks passed and ${pairs - asymmetric}/${pairs} matrix pairs saw each other both ways (asymmetric and mutually blind pairs fail)` +
     `${notes.length > 0 ? `; ${notes.join('; ')}` : ''}${note}`)
 }
 
