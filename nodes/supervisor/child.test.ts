@@ -5,19 +5,10 @@ import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
 import { ChildNode } from './child.ts'
-import { isProcessAlive } from './test-support.ts'
+import { isProcessAlive, waitUntil as until } from './test-support.ts'
 
 const dir = mkdtempSync(path.join(tmpdir(), 'chiral-child-'))
 afterAll(() => { rmSync(dir, { recursive: true, force: true }) })
-
-async function until (condition: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms
-  while (!condition()) {
-    if (Date.now() > end) return false
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
-  return true
-}
 
 describe.skipIf(process.platform !== 'linux')('ChildNode.spawnCommand with dieWithParent', () => {
   it('a command that cannot watch its stdin dies with a parent killed outright (SIGKILL: no exit hook runs)', async () => {

@@ -1,4 +1,5 @@
 import fs from 'node:fs'
+import { setTimeout as sleep } from 'node:timers/promises'
 
 /**
  * A zombie (exited, not yet reaped by its parent) answers kill(pid, 0) but is dead: check /proc too. This matters
@@ -17,5 +18,15 @@ export function isProcessAlive (pid: number): boolean {
   } catch (err) {
     // No /proc (macOS): kill(pid, 0) succeeding is the best evidence there is.
     return (err as NodeJS.ErrnoException).code !== 'ENOENT' || !fs.existsSync('/proc/self')
+  }
+}
+
+/** Polls `check` until it holds (true) or `deadlineMs` passes (false). */
+export async function waitUntil (check: () => boolean | Promise<boolean>, deadlineMs: number, intervalMs = 25): Promise<boolean> {
+  const end = Date.now() + deadlineMs
+  while (true) {
+    if (await check()) return true
+    if (Date.now() >= end) return false
+    await sleep(intervalMs)
   }
 }

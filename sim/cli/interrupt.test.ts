@@ -6,6 +6,7 @@ import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { findToxiproxyBinary } from '../faults/toxiproxy-server.ts'
 import { RunRecordSchema } from '../record.ts'
+import { isProcessAlive, waitUntil as until } from '../../nodes/supervisor/test-support.ts'
 
 /**
  * Ctrl-C as a terminal sends it: SIGINT to the whole foreground process group (the harness, its node processes and
@@ -18,28 +19,19 @@ const CLI = path.join(ROOT, 'sim/cli/main.ts')
 const cleanups: Array<() => Promise<void> | void> = []
 afterEach(async () => { for (const c of cleanups.splice(0).reverse()) await c() })
 
-/** Every process in a process group (ps, not bookkeeping: the point is to catch leftovers). */
+/** Every live process in a process group (ps, not bookkeeping: the point is to catch leftovers; zombies are dead). */
 function groupMembers (pgid: number): string[] {
   let out = ''
   try {
-    out = execFileSync('ps', ['-eo', 'pgid=,pid=,args='], { encoding: 'utf8' })
+    out = execFileSync('ps', ['-eo', 'pgid=,pid=,stat=,args='], { encoding: 'utf8' })
   } catch { return [] }
-  return out.split('\n').filter(l => Number(l.trim().split(/\s+/)[0]) === pgid).map(l => l.trim())
+  return out.split('\n').map(l => l.trim().split(/\s+/)).filter(f => Number(f[0]) === pgid && !(f[2] ?? '').startsWith('Z')).map(f => f.join(' '))
 }
 
 function childrenOf (pid: number): string[] {
   try {
     return execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(pid)], { encoding: 'utf8' }).split('\n').filter(l => l.trim() !== '')
   } catch { return [] }
-}
-
-async function until (condition: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms
-  while (!condition()) {
-    if (Date.now() > end) return false
-    await new Promise(resolve => setTimeout(resolve, 100))
-  }
-  return true
 }
 
 const SCENARIO = `
@@ -73,7 +65,7 @@ describe.skipIf(findToxiproxyBinary() == null)('Ctrl-C during a fault run', () =
     const exit = new Promise<number | null>(resolve => child.on('close', resolve))
 
     // In the pause: the fault's proxy exists and the toxiproxy-server runs as the harness's child.
-    expect(await until(() => childrenOf(pgid).some(l => l.includes('toxiproxy-server')) && childrenOf(pgid).length >= 1, 40_000), stderr).toBe(true)
+    expect(await until(() => childrenOf(pgid).some(l => l.includes('toxiproxy-server')) && childrenOf(pgid).length >= 1, 40_000, 200), stderr).toBe(true)
     await new Promise(resolve => setTimeout(resolve, 3_000))
     process.kill(-pgid, 'SIGINT')
     const deadline = setTimeout(() => { try { process.kill(-pgid, 'SIGKILL') } catch { /* gone */ } }, 60_000)
@@ -88,7 +80,7 @@ describe.skipIf(findToxiproxyBinary() == null)('Ctrl-C during a fault run', () =
     expect(record.run.interrupted).toBe(true)
     expect(record.scenarios[0]?.status).toBe('error')
     expect(record.scenarios[0]?.reason).toBe('interrupted')
-    expect(await until(() => groupMembers(pgid).length === 0, 10_000), groupMembers(pgid).join('\n')).toBe(true)
+    expect(await until(() => groupMembers(pgid).length === 0, 10_000, 200), groupMembers(pgid).join('\n')).toBe(true)
     expect(childrenOf(pgid)).toEqual([])
   }, 120_000)
 
@@ -106,14 +98,13 @@ describe.skipIf(findToxiproxyBinary() == null)('Ctrl-C during a fault run', () =
     child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
     const exit = new Promise(resolve => child.on('close', resolve))
     // The two nodes and the server, all children of the harness.
-    expect(await until(() => childrenOf(pid).length >= 3 && childrenOf(pid).some(l => l.includes('toxiproxy-server')), 40_000), stderr).toBe(true)
+    expect(await until(() => childrenOf(pid).length >= 3 && childrenOf(pid).some(l => l.includes('toxiproxy-server')), 40_000, 200), stderr).toBe(true)
     await new Promise(resolve => setTimeout(resolve, 2_000))
     const children = childrenOf(pid).map(l => Number(l.trim().split(/\s+/)[0]))
-    const alive = (p: number): boolean => { try { process.kill(p, 0); return true } catch { return false } }
     cleanups.push(() => { for (const p of children) { try { process.kill(p, 'SIGKILL') } catch { /* gone */ } } })
     // The harness alone, as the kernel's OOM killer or `kill -9 PID` would: no handler, no 'exit' hook runs.
     process.kill(pid, 'SIGKILL')
     await exit
-    expect(await until(() => children.every(p => !alive(p)), 10_000), childrenOf(1).filter(l => children.some(c => l.trim().startsWith(String(c)))).join('\n')).toBe(true)
+    expect(await until(() => children.every(p => !isProcessAlive(p)), 10_000, 100), childrenOf(1).filter(l => children.some(c => l.trim().startsWith(String(c)))).join('\n')).toBe(true)
   }, 120_000)
 })

@@ -2,9 +2,9 @@ import fs from 'node:fs'
 import net from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { findToxiproxyBinary } from './toxiproxy-server.ts'
-import { isProcessAlive } from '../../nodes/supervisor/test-support.ts'
+import { isProcessAlive, waitUntil } from '../../nodes/supervisor/test-support.ts'
 
-export { isProcessAlive }
+export { isProcessAlive, waitUntil }
 
 /**
  * Helpers for the tests that drive a real Toxiproxy: when to skip, a TCP echo server to proxy to, one timed
@@ -123,14 +123,6 @@ export function patternPayload (size: number): Buffer {
 }
 
 
-export async function waitUntil (check: () => boolean | Promise<boolean>, deadlineMs: number, intervalMs = 25): Promise<boolean> {
-  const end = Date.now() + deadlineMs
-  while (true) {
-    if (await check()) return true
-    if (Date.now() >= end) return false
-    await sleep(intervalMs)
-  }
-}
 
 /** Pids of running processes whose command line contains every one of `parts` (Linux; [] elsewhere). */
 export function pidsWithArgs (parts: string[]): number[] {
