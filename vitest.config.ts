@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config'
 
 export default defineConfig({
   test: {
-    include: ['{nodes,sim,scenarios,reports,bench}/**/*.test.ts'],
+    include: ['{nodes,scenarios,sim,reports,cli,bench,test}/**/*.test.ts'],
     // Real libp2p nodes and real sockets: tests run in forked workers, at most two at a time on a 2-core machine.
     pool: 'forks',
     maxWorkers: 2,

@@ -3,7 +3,7 @@ import { findToxiproxyBinary } from '../sim/faults/index.ts'
 import { measureConnectTimeout, measureMutualVisibility, measureToxiproxyOverhead } from './latency.ts'
 import { measureScale } from './scale.ts'
 import { renderMarkdown, renderTable } from './table.ts'
-import type { BenchResults } from './main.ts'
+import type { BenchResults } from './results.ts'
 import { quantile, summarize } from './util.ts'
 
 // Proves the measurement functions produce sane figures at tiny sizes; nothing here asserts a timing target.

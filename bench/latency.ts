@@ -1,5 +1,5 @@
 import net from 'node:net'
-import { startBlackhole } from '../nodes/blackhole.ts'
+import { startBlackhole } from '../sim/host/blackhole.ts'
 import { LocalNode } from '../nodes/node.ts'
 import { LinkProxies, newRunId, startToxiproxy } from '../sim/faults/index.ts'
 import { round, summarize, withDeadline, type Summary } from './util.ts'

@@ -15,6 +15,7 @@ import { newSeed } from '../sim/seed.ts'
 import { measureConnectTimeout, measureMutualVisibility, measureToxiproxyOverhead } from './latency.ts'
 import { SCALE_PROFILE_NAMES, type ScaleProfile, type ScaleResult } from './scale.ts'
 import { measureSuite, type SuiteFigure } from './suite.ts'
+import type { BenchResults } from './results.ts'
 import { renderTable } from './table.ts'
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
@@ -64,33 +65,6 @@ const suiteModes = (values['suite-modes'] ?? (quick ? 'memory' : 'memory,tcp,pro
 const NODE = process.execPath
 const log = (msg: string): void => { process.stderr.write(`[bench] ${msg}\n`) }
 log(`seed ${seed}${quick ? ' (quick)' : ''}; parts: ${only.join(', ')}; node ${process.version}`)
-
-export interface BenchResults {
-  schemaVersion: 2
-  startedAt: string
-  endedAt?: string
-  seed: number
-  quick: boolean
-  argv: string[]
-  machine: { platform: string, arch: string, cpus: number, cpuModel: string, memoryMiB: number, node: string, libp2p: string, kadDht: string }
-  scale?: Array<ScaleResult | { n: number, profile: ScaleProfile, crashed: true, exit: string, stderrTail: string, command: string }>
-  /** Keyed `<profile>/<n>`. */
-  scaleCommands?: Record<string, string>
-  /** Per profile: the largest N whose peers were all verified within 120 s, of the sizes run. */
-  largestConvergedN?: Partial<Record<ScaleProfile, number | null>>
-  latency?: {
-    /** chiral-sim's default: the first self-query at once (dht.initialQuerySelfIntervalMs = 0). */
-    mutualVisibility: Awaited<ReturnType<typeof measureMutualVisibility>>
-    /** kad-dht's stock first self-query after 1 s, for comparison. */
-    mutualVisibilityKadStock: Awaited<ReturnType<typeof measureMutualVisibility>>
-    connectTimeout: Awaited<ReturnType<typeof measureConnectTimeout>>
-    commands: Record<string, string>
-  }
-  toxiproxy?: Awaited<ReturnType<typeof measureToxiproxyOverhead>> | { error: string }
-  toxiproxyCommand?: string
-  suite?: SuiteFigure[]
-  suiteCommand?: string
-}
 
 const results: BenchResults = {
   schemaVersion: 2,

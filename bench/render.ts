@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { BenchResults } from './main.ts'
+import type { BenchResults } from './results.ts'
 import { renderMarkdown, renderTable } from './table.ts'
 
 const args = process.argv.slice(2)

@@ -1,6 +1,6 @@
 import { loadBuiltin } from '../scenarios/load.ts'
 import { createBackend } from '../sim/backends/index.ts'
-import type { Mode } from '../sim/record.ts'
+import type { Mode } from '../scenarios/record.ts'
 import { runSuite } from '../sim/suite.ts'
 import { describeError } from '../nodes/util.ts'
 

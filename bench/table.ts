@@ -1,4 +1,4 @@
-import type { BenchResults } from './main.ts'
+import type { BenchResults } from './results.ts'
 import type { ScaleResult } from './scale.ts'
 import { VERIFIED_DEFINITION } from './scale.ts'
 

@@ -5,7 +5,7 @@ import path from 'node:path'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { RemoteNode } from './control/client.ts'
 import { writeControlTokenFile } from './control/token.ts'
-import { MAIN_ENTRY } from './supervisor/child.ts'
+import { MAIN_ENTRY } from '../sim/host/child.ts'
 import { READY_PREFIX, parseCommandLine, type ReadyLine } from './main.ts'
 
 interface Run {

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest'
-import { RunRecordSchema, type RunRecord } from '../sim/record.ts'
+import { RunRecordSchema, type RunRecord } from '../scenarios/record.ts'
 import { diffReports, KPI_TOLERANCE } from './baseline.ts'
 import { fixtureRunRecord, makeScenario, T0 } from './fixtures.ts'
-import { buildReport, ReportSchema, type Report } from './report-schema.ts'
+import { buildReport } from './build-report.ts'
+import { ReportSchema, type Report } from './report-schema.ts'
 
 /** The fixture as it looked before: plan-3 passed, every connection succeeded, docker-smoke did not exist yet. */
 function baselineRecord (): RunRecord {

@@ -1,47 +1,11 @@
-import { z } from 'zod'
-import { KPI_IDS, KpiIdSchema, KpiUnitSchema, worseBy, type Kpi, type KpiUnit } from './kpis.ts'
-import { isProblem, ScenarioOutcomeSchema, type ScenarioOutcome } from './outcome.ts'
-import type { Report } from './report-schema.ts'
+import { KPI_IDS, worseBy, type Kpi, type KpiUnit } from './kpis.ts'
+import { isProblem, type ScenarioOutcome } from './outcome.ts'
+import type { BaselineDiff, KpiDiff, Report, ScenarioChange } from './report-schema.ts'
 
 /**
  * The current run against a baseline report: what a release manager reads to decide whether a change made
  * things worse. Regressions come first in every list.
  */
-
-export const KpiDiffSchema = z.object({
-  id: KpiIdSchema,
-  name: z.string(),
-  unit: KpiUnitSchema,
-  before: z.number().nullable(),
-  after: z.number().nullable(),
-  /** after − before, in the KPI's unit; null when either side was not measured. */
-  delta: z.number().nullable(),
-  metBefore: z.boolean().nullable(),
-  metAfter: z.boolean().nullable(),
-  regression: z.boolean(),
-  note: z.string()
-})
-export type KpiDiff = z.infer<typeof KpiDiffSchema>
-
-export const ScenarioChangeSchema = z.enum(['regression', 'fixed', 'new', 'removed', 'changed', 'unchanged'])
-export type ScenarioChange = z.infer<typeof ScenarioChangeSchema>
-
-export const ScenarioDiffSchema = z.object({
-  name: z.string(),
-  before: ScenarioOutcomeSchema.nullable(),
-  after: ScenarioOutcomeSchema.nullable(),
-  change: ScenarioChangeSchema,
-  regression: z.boolean()
-})
-export type ScenarioDiff = z.infer<typeof ScenarioDiffSchema>
-
-export const BaselineDiffSchema = z.object({
-  baseline: z.object({ runId: z.string(), generatedAt: z.string(), mode: z.string(), seed: z.number().int() }),
-  regressions: z.number().int().min(0),
-  kpis: z.array(KpiDiffSchema),
-  scenarios: z.array(ScenarioDiffSchema)
-})
-export type BaselineDiff = z.infer<typeof BaselineDiffSchema>
 
 /**
  * How much worse a KPI may get before it is a regression. Run-to-run noise: one attempt in a few dozen moves a

@@ -1,4 +1,4 @@
-import type { Asymmetry, ScenarioRecord, StepRecord } from '../sim/record.ts'
+import type { Asymmetry, ScenarioRecord, StepRecord } from '../scenarios/record.ts'
 import { failedAssertions, failedSteps } from './outcome.ts'
 
 /**

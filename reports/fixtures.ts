@@ -1,6 +1,6 @@
 import type { NodeEvent, NodeEventBody } from '../nodes/events.ts'
 import type { DiscoveryStatus } from '../nodes/schemas.ts'
-import { RunRecordSchema, type RunRecord, type ScenarioRecordInput } from '../sim/record.ts'
+import { RunRecordSchema, type RunRecord, type ScenarioRecordInput } from '../scenarios/record.ts'
 
 /**
  * A realistic RunRecord for the report tests, built from explicit numbers (no randomness, no clock), so every

@@ -1,4 +1,4 @@
-import type { Matrix, ScenarioRecord } from '../sim/record.ts'
+import type { Matrix, ScenarioRecord } from '../scenarios/record.ts'
 import { formatPlanOffset } from './format.ts'
 import { html, type Markup } from './html-markup.ts'
 import { nodeLink } from './html-nodes.ts'

@@ -1,5 +1,5 @@
 import type { NodeEvent } from '../nodes/events.ts'
-import type { ScenarioRecord } from '../sim/record.ts'
+import type { ScenarioRecord } from '../scenarios/record.ts'
 import { eventFamily } from './events.ts'
 import { describeEvent, formatPlanOffset, plural } from './format.ts'
 import { html, type Markup } from './html-markup.ts'

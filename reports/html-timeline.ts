@@ -1,6 +1,6 @@
 import type { NodeEvent } from '../nodes/events.ts'
 import type { HealthStatus } from '../nodes/schemas.ts'
-import type { ScenarioRecord } from '../sim/record.ts'
+import type { ScenarioRecord } from '../scenarios/record.ts'
 import { EVENT_FAMILIES, eventFamily, eventLabel, healthStatusOf } from './events.ts'
 import { describeEvent, describeTimeBase, formatNumber, formatOffset, formatPlanOffset, planOffsetMs, truncate } from './format.ts'
 import { html, n, type Markup } from './html-markup.ts'

@@ -10,7 +10,8 @@ import { fixtureRunRecord, makeRun, makeScenario, T0, timeline } from './fixture
 import { toHtml } from './html.ts'
 import { toJUnitXml } from './junit.ts'
 import { KPI_IDS } from './kpis.ts'
-import { buildReport, type Report } from './report-schema.ts'
+import { buildReport } from './build-report.ts'
+import { type Report } from './report-schema.ts'
 
 /**
  * report.html as people see it: rendered by a real browser. A string test cannot tell whether the failing

@@ -7,7 +7,7 @@ import { FILTER_SCRIPT, FILTER_SCRIPT_HASH } from './html-filter.ts'
 import { NODE_EVENT_LIMIT } from './html-nodes.ts'
 import { asymmetricPairs } from './html-matrix.ts'
 import { eventFamily, healthStatusOf } from './events.ts'
-import { buildReport } from './report-schema.ts'
+import { buildReport } from './build-report.ts'
 import { sweepSeries } from './sweep.ts'
 
 const fixtureHtml = toHtml(buildReport(fixtureRunRecord()))

@@ -1,6 +1,6 @@
 import { toPlanMs } from '../nodes/timing.ts'
-import type { ScenarioRecord } from '../sim/record.ts'
-import type { BaselineDiff } from './baseline.ts'
+import type { ScenarioRecord } from '../scenarios/record.ts'
+import type { BaselineDiff } from './report-schema.ts'
 import { describeTimeBase, formatIso, formatNumber, formatOffset, formatPlanOffset, formatSeconds, plural } from './format.ts'
 import { kpiGauge, sweepChart } from './html-charts.ts'
 import { failureFacts } from './failure.ts'

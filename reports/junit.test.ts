@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { escapeAttr, escapeText } from './escape.ts'
 import { fixtureRunRecord, makeRun, makeScenario, T0 } from './fixtures.ts'
 import { toJUnitXml } from './junit.ts'
-import { buildReport } from './report-schema.ts'
+import { buildReport } from './build-report.ts'
 
 interface XmlElement { name: string, attrs: Record<string, string>, children: XmlElement[], text: string }
 

@@ -1,4 +1,4 @@
-import type { AssertionResult, StepRecord } from '../sim/record.ts'
+import type { AssertionResult, StepRecord } from '../scenarios/record.ts'
 import { escapeAttr, escapeText } from './escape.ts'
 import { formatIso, formatOffset, truncate } from './format.ts'
 import { describeKpi, KPI_IDS } from './kpis.ts'

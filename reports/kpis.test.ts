@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { NodeEventBody } from '../nodes/events.ts'
-import type { ScenarioRecordInput } from '../sim/record.ts'
+import type { ScenarioRecordInput } from '../scenarios/record.ts'
 import { connectDone, connectResult, discoveryStatus, FIXTURE_EXPECTED, fixtureRunRecord, healthCheck, makeRun, makeScenario, T0, timeline } from './fixtures.ts'
 import { computeKpis, KPI_IDS, KpiSchema, meets } from './kpis.ts'
 
@@ -356,7 +356,7 @@ describe('issue 10: KPIs a release manager can act on', () => {
 describe('the verdict line says when the harness was overloaded', () => {
   it('a failed scenario on an overloaded harness says so next to its verdict; a quiet one does not', async () => {
     const { summaryLine } = await import('./summary.ts')
-    const { ScenarioRecordSchema } = await import('../sim/record.ts')
+    const { ScenarioRecordSchema } = await import('../scenarios/record.ts')
     const harness = { eventLoopLagMs: { mean: 150, p99: 900, max: 3_000 }, processCpuPercent: 190, hostCpuBusyPercent: 99, cpus: 2, loadAverage: 6, overloaded: true, overloadReason: 'event-loop lag p99 900 ms (≥ 500 ms)' }
     const failed = ScenarioRecordSchema.parse(makeScenario('crowd', { status: 'failed', reason: 'DHT test timed out after 10000 ms', harness }))
     expect(summaryLine(failed)).toMatch(/harness overloaded \(event-loop lag p99 900 ms/)

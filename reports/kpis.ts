@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import type { NodeEvent, NodeEventOf, NodeEventType } from '../nodes/events.ts'
-import type { RunRecord, ScenarioRecord, StepRecord } from '../sim/record.ts'
+import type { RunRecord, ScenarioRecord, StepRecord } from '../scenarios/record.ts'
 import { formatNumber, formatSeconds, plural } from './format.ts'
 import { toPlanMs, toRealMs } from '../nodes/timing.ts'
 import { bootstrapNames, bootstrapOfAddress, checkIntervals, deliberateOutages, inDeliberateOutage, type Outage } from './outages.ts'

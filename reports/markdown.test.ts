@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { fixtureRunRecord, makeRun, makeScenario, T0, timeline } from './fixtures.ts'
 import { interopMatrix, markdownCell, markdownSummary, markdownTable } from './markdown.ts'
-import { buildReport } from './report-schema.ts'
+import { buildReport } from './build-report.ts'
 
 const fixture = buildReport(fixtureRunRecord())
 

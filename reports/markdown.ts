@@ -1,4 +1,4 @@
-import type { ScenarioRecord } from '../sim/record.ts'
+import type { ScenarioRecord } from '../scenarios/record.ts'
 import { failureFacts } from './failure.ts'
 import { formatPlanOffset, plural, truncate } from './format.ts'
 import { formatKpiValue, formatTarget, KPI_IDS, kpiVerdict } from './kpis.ts'

@@ -1,4 +1,4 @@
-import type { ScenarioRecord } from '../sim/record.ts'
+import type { ScenarioRecord } from '../scenarios/record.ts'
 
 /**
  * Node names in place of peer IDs: "peerA does not see peerB" reads at a glance, `12D3KooWQx…` does not. Peer IDs

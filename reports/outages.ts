@@ -1,4 +1,4 @@
-import type { ScenarioRecord, StepRecord } from '../sim/record.ts'
+import type { ScenarioRecord, StepRecord } from '../scenarios/record.ts'
 
 /**
  * The bootstrap outages and disturbances a scenario makes on purpose, read back from its record: a stop or kill of a

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import type { AssertionResult, ScenarioRecord, StepRecord } from '../sim/record.ts'
+import type { AssertionResult, ScenarioRecord, StepRecord } from '../scenarios/record.ts'
 
 /**
  * A scenario's outcome as every report states it. `invalid` overrides the recorded status: a run that cannot be

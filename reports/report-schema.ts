@@ -1,14 +1,51 @@
 import { z } from 'zod'
-import { RunRecordSchema, ScenarioRecordSchema, type RunRecord } from '../sim/record.ts'
-import { BaselineDiffSchema, diffReports } from './baseline.ts'
-import { computeKpis, KpisSchema } from './kpis.ts'
-import { scenarioOutcome, ScenarioOutcomeSchema, type ScenarioOutcome } from './outcome.ts'
-import { summaryLine } from './summary.ts'
+import { RunRecordSchema, ScenarioRecordSchema } from '../scenarios/record.ts'
+import { KpiIdSchema, KpisSchema, KpiUnitSchema } from './kpis.ts'
+import { ScenarioOutcomeSchema } from './outcome.ts'
 
 /**
  * report.json: the RunRecord plus everything derived from it. It carries the full scenarios (events included)
  * so that report.html can be rebuilt from report.json alone.
  */
+
+/**
+ * The current run against a baseline report (baseline.ts computes it): what a release manager reads to decide
+ * whether a change made things worse. Regressions come first in every list.
+ */
+export const KpiDiffSchema = z.object({
+  id: KpiIdSchema,
+  name: z.string(),
+  unit: KpiUnitSchema,
+  before: z.number().nullable(),
+  after: z.number().nullable(),
+  /** after − before, in the KPI's unit; null when either side was not measured. */
+  delta: z.number().nullable(),
+  metBefore: z.boolean().nullable(),
+  metAfter: z.boolean().nullable(),
+  regression: z.boolean(),
+  note: z.string()
+})
+export type KpiDiff = z.infer<typeof KpiDiffSchema>
+
+export const ScenarioChangeSchema = z.enum(['regression', 'fixed', 'new', 'removed', 'changed', 'unchanged'])
+export type ScenarioChange = z.infer<typeof ScenarioChangeSchema>
+
+export const ScenarioDiffSchema = z.object({
+  name: z.string(),
+  before: ScenarioOutcomeSchema.nullable(),
+  after: ScenarioOutcomeSchema.nullable(),
+  change: ScenarioChangeSchema,
+  regression: z.boolean()
+})
+export type ScenarioDiff = z.infer<typeof ScenarioDiffSchema>
+
+export const BaselineDiffSchema = z.object({
+  baseline: z.object({ runId: z.string(), generatedAt: z.string(), mode: z.string(), seed: z.number().int() }),
+  regressions: z.number().int().min(0),
+  kpis: z.array(KpiDiffSchema),
+  scenarios: z.array(ScenarioDiffSchema)
+})
+export type BaselineDiff = z.infer<typeof BaselineDiffSchema>
 
 export const ReportScenarioSchema = ScenarioRecordSchema.extend({
   outcome: ScenarioOutcomeSchema,
@@ -36,31 +73,3 @@ export const ReportSchema = z.object({
   baseline: BaselineDiffSchema.optional()
 }).refine(r => r.summary.total === r.scenarios.length, { message: 'summary.total must equal the number of scenarios', path: ['summary', 'total'] })
 export type Report = z.infer<typeof ReportSchema>
-
-export interface BuildReportOptions {
-  baseline?: Report
-  /**
-   * Defaults to the run's end so that the same record always gives the same report, byte for byte (CI can diff
-   * artifacts, and rebuilding a report does not change it).
-   */
-  generatedAt?: string
-}
-
-function summarize (outcomes: readonly ScenarioOutcome[]): ReportSummary {
-  const n = (o: ScenarioOutcome): number => outcomes.filter(x => x === o).length
-  return { total: outcomes.length, passed: n('passed'), failed: n('failed'), error: n('error'), skipped: n('skipped'), invalid: n('invalid') }
-}
-
-export function buildReport (record: RunRecord, opts: BuildReportOptions = {}): Report {
-  const scenarios = record.scenarios.map(s => ({ ...s, outcome: scenarioOutcome(s), summaryLine: summaryLine(s) }))
-  const report: Report = {
-    schemaVersion: 1,
-    generatedAt: opts.generatedAt ?? new Date(record.run.endedAt).toISOString(),
-    run: record.run,
-    summary: summarize(scenarios.map(s => s.outcome)),
-    kpis: computeKpis(record),
-    scenarios
-  }
-  if (opts.baseline != null) report.baseline = diffReports(report, opts.baseline)
-  return ReportSchema.parse(report)
-}

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { FIXTURE_EXPECTED, fixtureRunRecord, makeRun, makeScenario, T0 } from './fixtures.ts'
-import { buildReport, ReportSchema } from './report-schema.ts'
+import { buildReport } from './build-report.ts'
+import { ReportSchema } from './report-schema.ts'
 import { runSummary, summaryLine } from './summary.ts'
 
 describe('buildReport', () => {

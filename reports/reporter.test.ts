@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { fixtureRunRecord } from './fixtures.ts'
-import { buildReport } from './report-schema.ts'
+import { buildReport } from './build-report.ts'
 import { BUILTIN_REPORTERS, loadReporter, ReporterError, runReporters, type Reporter } from './reporter.ts'
 import { writeReports } from './write.ts'
 

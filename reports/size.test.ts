@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest'
 import type { NodeEventBody } from '../nodes/events.ts'
 import { healthCheck, makeRun, makeScenario, T0, timeline } from './fixtures.ts'
 import { toHtml } from './html.ts'
-import { buildReport, ReportSchema } from './report-schema.ts'
+import { buildReport } from './build-report.ts'
+import { ReportSchema } from './report-schema.ts'
 
 /**
  * How big report.html gets. A CI artifact someone opens in a browser must stay quick to load and to search.

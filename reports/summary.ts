@@ -1,4 +1,4 @@
-import type { ScenarioRecord } from '../sim/record.ts'
+import type { ScenarioRecord } from '../scenarios/record.ts'
 import { formatSeconds, plural, truncate } from './format.ts'
 import { describeKpi, formatKpiValue, KPI_IDS } from './kpis.ts'
 import { failedAssertions, failedSteps, OUTCOME_SYMBOL, problemsFirst, scenarioOutcome } from './outcome.ts'

@@ -1,5 +1,5 @@
 import type { z } from 'zod'
-import type { SweepPointSchema } from '../sim/record.ts'
+import type { SweepPointSchema } from '../scenarios/record.ts'
 import { kneePoint, SWEEP_KPIS, type SweepKpi } from '../sim/kpi-targets.ts'
 
 /**

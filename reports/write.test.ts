@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { fixtureRunRecord } from './fixtures.ts'
-import { buildReport, ReportSchema } from './report-schema.ts'
+import { buildReport } from './build-report.ts'
+import { ReportSchema } from './report-schema.ts'
 import { readReport, rebuildReports, ReportFileError, writeReports } from './write.ts'
 
 let dir: string

@@ -1,8 +1,9 @@
 import { readFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
-import type { RunRecord } from '../sim/record.ts'
+import type { RunRecord } from '../scenarios/record.ts'
 import { diffReports } from './baseline.ts'
-import { buildReport, ReportSchema, type Report } from './report-schema.ts'
+import { buildReport } from './build-report.ts'
+import { ReportSchema, type Report } from './report-schema.ts'
 import { htmlReporter, JUNIT_XML, jsonReporter, junitReporter, REPORT_HTML, REPORT_JSON, runReporters, type Reporter } from './reporter.ts'
 
 /** Reading report.json, and writing the reports of a run through the reporters (reporter.ts does the writing). */

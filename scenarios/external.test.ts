@@ -11,9 +11,9 @@ import { privateKeyFromSeed } from '../nodes/libp2p.ts'
 import { DockerBackend, RUN_LABEL } from '../sim/backends/docker.ts'
 import { ensureNodeImage } from '../sim/backends/docker-image.ts'
 import { runScenario } from '../sim/runner/run-scenario.ts'
-import { freePort } from '../nodes/free-port.ts'
+import { freePort } from '../sim/host/free-port.ts'
 import { isProcessAlive, pidsWithArgs, waitUntil } from '../sim/faults/test-support.ts'
-import type { Mode, ScenarioRecord } from '../sim/record.ts'
+import type { Mode, ScenarioRecord } from './record.ts'
 
 /**
  * External bootstraps: a plain js-libp2p node (scenarios/external/js-libp2p-bootstrap.mjs, not chiral-sim's node

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { loadBuiltin, loadScenarioFile } from './load.ts'
 import { createBackend } from '../sim/backends/index.ts'
 import { runScenario } from '../sim/runner/run-scenario.ts'
-import type { Mode } from '../sim/record.ts'
+import type { Mode } from './record.ts'
 import path from 'node:path'
 
 /**

@@ -2,8 +2,8 @@ import { z } from 'zod'
 import { AgentVersionSchema, connectionTimeoutMs, DhtOptionsSchema, durationMs, NodeConfigSchema, PlanTimingOverridesSchema, TimeScaleSchema } from '../nodes/config.ts'
 import { DiscoveryOverallSchema, ErrorCategorySchema, HealthStatusSchema } from '../nodes/schemas.ts'
 import { NodeEventBodySchema } from '../nodes/events.ts'
-import { AsymmetryCauseSchema, ModeSchema } from '../sim/record.ts'
-import { ToxicSpec } from '../sim/faults/toxic-spec.ts'
+import { AsymmetryCauseSchema, ModeSchema } from './record.ts'
+import { ToxicSpec } from './toxic-spec.ts'
 
 /**
  * A scenario is data: one zod schema validates YAML, JSON and TypeScript scenarios alike, and the JSON Schema that

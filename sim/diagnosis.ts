@@ -3,7 +3,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { ADDRESS_MAPPERS } from '../nodes/libp2p.ts'
 import type { NodeEvent } from '../nodes/events.ts'
 import type { NodeInspection } from '../nodes/schemas.ts'
-import type { Asymmetry, BlindPair } from './record.ts'
+import type { Asymmetry, BlindPair } from '../scenarios/record.ts'
 
 const STANDARD_PING = '/ipfs/ping/1.0.0'
 

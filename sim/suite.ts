@@ -4,7 +4,7 @@ import type { LoadedScenario } from '../scenarios/load.ts'
 import { VERSIONS } from '../nodes/node.ts'
 import type { Backend } from './backends/backend.ts'
 import { createBackend } from './backends/index.ts'
-import type { Mode, RunRecord, ScenarioRecord } from './record.ts'
+import type { Mode, RunRecord, ScenarioRecord } from '../scenarios/record.ts'
 import { runScenario } from './runner/run-scenario.ts'
 import { startHarnessHealth } from './runner/harness-health.ts'
 

@@ -9,9 +9,9 @@ import { fileURLToPath } from 'node:url'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { afterEach, describe, expect, it } from 'vitest'
 import { privateKeyFromSeed } from '../libp2p.ts'
-import { MAIN_ENTRY } from './child.ts'
+import { MAIN_ENTRY } from '../../sim/host/child.ts'
 import { probePort } from './probes.ts'
-import { freePort } from '../free-port.ts'
+import { freePort } from '../../sim/host/free-port.ts'
 import { isProcessAlive } from './test-support.ts'
 
 /**
@@ -21,7 +21,7 @@ import { isProcessAlive } from './test-support.ts'
  * collects tests under nodes/, sim/, scenarios/, reports/ and bench/.)
  */
 
-const REPO = fileURLToPath(new URL('../../', import.meta.url))
+const REPO = fileURLToPath(new URL('../..', import.meta.url))
 const OPS = path.join(REPO, 'ops')
 const SCRIPT = path.join(OPS, 'bootstrap-health.sh')
 const NODE = process.execPath

@@ -3,4 +3,3 @@ export { SupervisorConfigSchema, scaledSupervisorConfig, supervisorConfigFromPla
 export { SupervisorEventSchema, SupervisorHistorySchema, RecoverySchema, CheckOutcomeSchema, type SupervisorEvent, type SupervisorEventListener, type SupervisorHistory, type Recovery, type CheckOutcome } from './schemas.ts'
 export { loadHistory, saveHistory, emptyHistory } from './history.ts'
 export { createPinger, probePort, tcpHostPort, type Pinger, type PingerOptions } from './probes.ts'
-export { ChildNode, MAIN_ENTRY, type SpawnNodeOptions } from './child.ts'

@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { NodeConfigSchema } from '../config.ts'
-import { ChildNode } from './child.ts'
+import { ChildNode } from '../../sim/host/child.ts'
 import { createPinger, probePort, tcpHostPort } from './probes.ts'
 import type { SupervisorEvent } from './schemas.ts'
 import { Supervisor, type Clock, type OperatorAlert, type ProbeResult, type SupervisedTarget } from './supervisor.ts'
-import { freePort } from '../free-port.ts'
+import { freePort } from '../../sim/host/free-port.ts'
 
 const cleanups: Array<() => Promise<void> | void> = []
 afterEach(async () => {

@@ -1,6 +1,6 @@
 import type { CommandName, NodeHandle } from '../../nodes/commands.ts'
 import type { NodeConfig, Transport } from '../../nodes/config.ts'
-import type { Mode } from '../record.ts'
+import type { Mode } from '../../scenarios/record.ts'
 
 /**
  * A backend is "how to start a node and reach its commands", nothing more (shape.md). The runner never learns
@@ -44,6 +44,9 @@ export interface StartedImageNode {
   /** Its last output. */
   logs(): string
 }
+
+/** The port an image node listens on inside its own network namespace (an external node's `{port}`). */
+export const IMAGE_PORT = 4001
 
 export interface Backend extends AsyncDisposable {
   readonly mode: Mode

@@ -26,7 +26,7 @@ export const NODE_BINARY_IN_IMAGE = '/usr/local/bin/node'
 /** Printed by the pause container once it runs: testcontainers waits for it (the image has no shell to probe with). */
 export const PAUSE_READY = 'PAUSE_READY'
 
-const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url))
+const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
 /** The image's own defaults, so that `docker run <tag> --config '…'` works by hand too. */
 const NODE_IMAGE_CHANGES = [

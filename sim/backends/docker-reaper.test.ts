@@ -81,7 +81,7 @@ describe.skipIf(!engine.ok)(`docker reaper${engine.ok ? '' : ` (skipped: ${engin
   it('chiral-sim clean removes a SIGKILLed harness\'s leftovers', async () => {
     const dead = await killedHarness('reaped-by-clean', false)
     expect((await leftOf(dead)).containers.length).toBe(1)
-    const { stdout } = await execFileAsync(process.execPath, [path.join(ROOT, 'sim/cli/main.ts'), 'clean'], { cwd: ROOT, timeout: 60_000 })
+    const { stdout } = await execFileAsync(process.execPath, [path.join(ROOT, 'cli/main.ts'), 'clean'], { cwd: ROOT, timeout: 60_000 })
     expect(stdout).toContain(`chiral-sim-${dead.runId}-reaped-by-clean-net`)
     expect(stdout).toContain(dead.network)
     expect(await leftOf(dead)).toEqual({ containers: [], networks: [] })

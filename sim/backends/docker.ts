@@ -12,7 +12,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { NodeConfig } from '../../nodes/config.ts'
 import { RemoteNode } from '../../nodes/control/client.ts'
 import { CONTROL_TOKEN_FLAG, generateControlToken } from '../../nodes/control/token.ts'
-import { freePort } from '../../nodes/free-port.ts'
+import { freePort } from '../host/free-port.ts'
 import type { ProbeResult } from '../../nodes/supervisor/supervisor.ts'
 import { RemoteStartedNode, shutdownThenForce } from './graceful-stop.ts'
 import { appendTail } from './output-tail.ts'
@@ -337,7 +337,7 @@ export class DockerBackend implements SupervisingBackend {
       .withWaitStrategy(Wait.forLogMessage('BLACKHOLE_READY'))
       .withStartupTimeout(this.#options.startTimeoutMs)
     const started = await this.#startContainer(container, containerName, signal)
-    // A real-looking /p2p/ suffix lets the dialer get as far as the security handshake, as with nodes/blackhole.ts.
+    // A real-looking /p2p/ suffix lets the dialer get as far as the security handshake, as with sim/host/blackhole.ts.
     const peerId = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
     const id = started.getId()
     let closed: Promise<void> | undefined

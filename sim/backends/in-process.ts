@@ -1,8 +1,8 @@
 import { LocalNode } from '../../nodes/node.ts'
 import { defaultListen } from '../../nodes/libp2p.ts'
-import { startBlackhole } from '../../nodes/blackhole.ts'
+import { startBlackhole } from '../host/blackhole.ts'
 import type { NodeConfig } from '../../nodes/config.ts'
-import { freePort } from '../../nodes/free-port.ts'
+import { freePort } from '../host/free-port.ts'
 import type { Backend, StartedBlackhole, StartedNode } from './backend.ts'
 
 /**

@@ -1,4 +1,4 @@
-import type { Mode } from '../record.ts'
+import type { Mode } from '../../scenarios/record.ts'
 import type { Backend } from './backend.ts'
 import { InProcessBackend } from './in-process.ts'
 

@@ -1,4 +1,4 @@
-import type { NodeOutput } from '../record.ts'
+import type { NodeOutput } from '../../scenarios/record.ts'
 
 /**
  * The bound on what the run record keeps of a node's output. A node that logs in a loop must not grow report.json

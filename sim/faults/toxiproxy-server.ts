@@ -7,8 +7,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { Toxiproxy } from 'toxiproxy-node-client'
 import { toxiproxyRequest } from './api.ts'
-import { freePort } from '../../nodes/free-port.ts'
-import { ChildNode } from '../../nodes/supervisor/child.ts'
+import { freePort } from '../host/free-port.ts'
+import { ChildNode } from '../host/child.ts'
 import { goBuildVersion, parsePrometheusText } from './metrics.ts'
 
 /**
@@ -16,7 +16,7 @@ import { goBuildVersion, parsePrometheusText } from './metrics.ts'
  * existing one named by TOXIPROXY_URL. Either way the caller gets the same handle and disposes it the same way.
  */
 
-export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url))
+export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url))
 export const BINARY_NAME = 'toxiproxy-server'
 export const REPO_BINARY = path.join(REPO_ROOT, '.toxiproxy', 'bin', BINARY_NAME)
 

@@ -3,16 +3,22 @@ import { NodeConfigSchema, type NodeConfig, type PlanTiming } from '../../nodes/
 import type { NodeEvent, NodeEventBody } from '../../nodes/events.ts'
 import { privateKeyFromSeed } from '../../nodes/libp2p.ts'
 import { peerIdOfAddr } from '../../nodes/util.ts'
-import { freePort } from '../../nodes/free-port.ts'
+import { freePort } from '../host/free-port.ts'
 import { toRealMs } from '../../nodes/timing.ts'
-import { IMAGE_PORT } from './external.ts'
 import type { NodeHandle } from '../../nodes/commands.ts'
 import type { NodeSpec, Scenario } from '../../scenarios/schema.ts'
-import type { AssertionResult, FaultRecord, Matrix, StepMatrix, StepRecord, SweepPoint } from '../record.ts'
-import type { Link } from '../faults/links.ts'
+import type { AssertionResult, FaultRecord, Matrix, StepMatrix, StepRecord, SweepPoint } from '../../scenarios/record.ts'
+import type { Link } from '../faults/link-proxies.ts'
 import type { SupervisedNode } from '../backends/supervise.ts'
-import type { Backend, StartedBlackhole, StartedNode } from '../backends/backend.ts'
-import type { StartedExternal } from './external.ts'
+import { IMAGE_PORT, type Backend, type StartedBlackhole, type StartedNode } from '../backends/backend.ts'
+
+/** An external node's process or container, when chiral-sim started it from the scenario's command or image. */
+export interface StartedExternal {
+  /** SIGTERM, then SIGKILL after a grace period. */
+  stop(): Promise<void>
+  /** SIGKILL: the crash of the plan's Test 5. */
+  kill(): Promise<void>
+}
 
 /** One node of a scenario run: its spec, its fixed config and address, and whatever is running now. */
 export interface RunNode {

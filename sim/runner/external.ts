@@ -1,9 +1,9 @@
 import path from 'node:path'
-import { ChildNode } from '../../nodes/supervisor/child.ts'
+import { ChildNode } from '../host/child.ts'
 import type { NodeEventBody } from '../../nodes/events.ts'
 import { createPinger, type Identified } from '../../nodes/supervisor/probes.ts'
 import type { NodeSpec } from '../../scenarios/schema.ts'
-import type { Mode } from '../record.ts'
+import type { Mode } from '../../scenarios/record.ts'
 import type { RunContext, RunNode } from './context.ts'
 import { appendTail } from '../backends/output-tail.ts'
 
@@ -19,19 +19,9 @@ export const EXTERNAL_MODES: Mode[] = ['tcp', 'process', 'docker']
 type ExternalSpec = Extract<NodeSpec, { role: 'external' }>
 type ProbeEvent = Extract<NodeEventBody, { type: 'external:probe' }>
 
-export interface StartedExternal {
-  /** SIGTERM, then SIGKILL after a grace period. */
-  stop(): Promise<void>
-  /** SIGKILL: the crash of the plan's Test 5. */
-  kill(): Promise<void>
-}
-
 /** Output lines recorded per start: enough to read a start-up and its first complaints, not a debug log. */
 const OUTPUT_LINES_KEPT = 200
 const STOP_GRACE_MS = 5_000
-
-/** The port an image node listens on inside its own network namespace (`{port}`). */
-export const IMAGE_PORT = 4001
 
 /** The command with `{port}`, `{host}` and `{node}` filled in from the node's resolved address. */
 export function externalCommand (spec: ExternalSpec, address: string): string[] {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { HarnessHealthSchema } from '../record.ts'
+import { HarnessHealthSchema } from '../../scenarios/record.ts'
 import { overloadVerdict, startHarnessHealth } from './harness-health.ts'
 
 describe('the harness measures its own health', () => {

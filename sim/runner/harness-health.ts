@@ -1,6 +1,6 @@
 import os from 'node:os'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
-import type { HarnessHealth } from '../record.ts'
+import type { HarnessHealth } from '../../scenarios/record.ts'
 
 /**
  * The harness's own health while a scenario runs: how late this process's event loop ran (every in-process node

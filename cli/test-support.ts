@@ -3,8 +3,8 @@ import path from 'node:path'
 
 /** The CLI as users run it, for the CLI's tests: a child process on this Node, with a deadline. */
 
-export const ROOT = path.resolve(import.meta.dirname, '../..')
-const CLI = path.join(ROOT, 'sim/cli/main.ts')
+export const ROOT = path.resolve(import.meta.dirname, '..')
+const CLI = path.join(ROOT, 'cli/main.ts')
 
 export interface CliResult { code: number | null, stdout: string, stderr: string }
 

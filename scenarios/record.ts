@@ -50,7 +50,7 @@ export const SeesCellSchema = z.object({
   /** null when the lookup was not performed. */
   foundByLookup: z.boolean().nullable(),
   dialable: z.boolean().nullable(),
-  /** The verdict used for symmetry: in the routing table (see sim/matrix.ts). */
+  /** The verdict used for symmetry: in the routing table (see sim/runner/matrix.ts). */
   sees: z.boolean()
 })
 

@@ -4,9 +4,9 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { findToxiproxyBinary } from '../faults/toxiproxy-server.ts'
-import { RunRecordSchema } from '../record.ts'
-import { isProcessAlive, waitUntil as until } from '../../nodes/supervisor/test-support.ts'
+import { findToxiproxyBinary } from '../sim/faults/toxiproxy-server.ts'
+import { RunRecordSchema } from '../scenarios/record.ts'
+import { isProcessAlive, waitUntil as until } from '../nodes/supervisor/test-support.ts'
 
 /**
  * Ctrl-C as a terminal sends it: SIGINT to the whole foreground process group (the harness, its node processes and
@@ -14,8 +14,8 @@ import { isProcessAlive, waitUntil as until } from '../../nodes/supervisor/test-
  * proxy deletion failed with ECONNREFUSED, and that became "internal error", exit 1, no report.
  */
 
-const ROOT = path.resolve(import.meta.dirname, '../..')
-const CLI = path.join(ROOT, 'sim/cli/main.ts')
+const ROOT = path.resolve(import.meta.dirname, '..')
+const CLI = path.join(ROOT, 'cli/main.ts')
 const cleanups: Array<() => Promise<void> | void> = []
 afterEach(async () => { for (const c of cleanups.splice(0).reverse()) await c() })
 

@@ -1,11 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import { toxiproxyRequest, ToxiproxyApiError } from './api.ts'
 import { parsePrometheusText, proxyByteCounts, type DirectionBytes } from './metrics.ts'
-import { parseToxicSpec, toxicAttributes, type ToxicSpec, type ToxicSpecInput } from './toxic-spec.ts'
+import { parseToxicSpec, toxicAttributes, type ToxicSpec, type ToxicSpecInput } from '../../scenarios/toxic-spec.ts'
 import type { ToxiproxyServer } from './toxiproxy-server.ts'
-
-export { ToxicSpec, parseToxicSpec, toxicAttributes } from './toxic-spec.ts'
-export type { ToxicSpecInput, ToxicType, ToxicStream } from './toxic-spec.ts'
 
 /**
  * Faults are attached to links, not nodes: one Toxiproxy proxy per link, in front of the link's upstream (the

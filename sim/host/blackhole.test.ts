@@ -10,7 +10,7 @@ import { createLibp2p } from 'libp2p'
 import { afterEach, describe, expect, it } from 'vitest'
 import { startBlackhole } from './blackhole.ts'
 import type { Blackhole } from './blackhole.ts'
-import { categorizeBootstrapError } from './errors.ts'
+import { categorizeBootstrapError } from '../../nodes/errors.ts'
 
 const transports = ['memory', 'tcp'] as const
 type Kind = typeof transports[number]

@@ -3,9 +3,9 @@ import { accessSync, constants } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { z } from 'zod'
-import type { NodeConfigInput } from '../config.ts'
-import { READY_PREFIX, type ReadyLine } from '../main.ts'
-import { CONTROL_TOKEN_FLAG, writeControlTokenFile } from '../control/token.ts'
+import type { NodeConfigInput } from '../../nodes/config.ts'
+import { READY_PREFIX, type ReadyLine } from '../../nodes/main.ts'
+import { CONTROL_TOKEN_FLAG, writeControlTokenFile } from '../../nodes/control/token.ts'
 
 /**
  * A node as a child process: a chiral node running nodes/main.ts (the process backend's nodes, the bootstrap a
@@ -15,7 +15,7 @@ import { CONTROL_TOKEN_FLAG, writeControlTokenFile } from '../control/token.ts'
  * kernel with `dieWithParent` (Linux); without it, a SIGKILLed harness leaves it behind.
  */
 
-export const MAIN_ENTRY = fileURLToPath(new URL('../main.ts', import.meta.url))
+export const MAIN_ENTRY = fileURLToPath(new URL('../../nodes/main.ts', import.meta.url))
 
 /** A started chiral node: its ready line, and the control token the harness must send it. */
 export interface NodeReady extends ReadyLine {

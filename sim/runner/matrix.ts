@@ -1,8 +1,8 @@
-import type { NodeInspection } from '../nodes/schemas.ts'
-import { diagnose, diagnoseBlind } from './diagnosis.ts'
-import type { Asymmetry, BlindPair, Matrix } from './record.ts'
-import type { RunContext } from './runner/context.ts'
-import { sleep } from '../nodes/util.ts'
+import type { NodeInspection } from '../../nodes/schemas.ts'
+import { diagnose, diagnoseBlind } from '../diagnosis.ts'
+import type { Asymmetry, BlindPair, Matrix } from '../../scenarios/record.ts'
+import type { RunContext } from './context.ts'
+import { sleep } from '../../nodes/util.ts'
 
 /**
  * How long a matrix waits for routing-table admissions already under way (real ms). A pair that is connected and

@@ -1,5 +1,5 @@
-import type { Link, LinkProxies } from '../faults/links.ts'
-import { parseToxicSpec, toxicAttributes, type ToxicSpecInput } from '../faults/toxic-spec.ts'
+import type { Link, LinkProxies } from '../faults/link-proxies.ts'
+import { parseToxicSpec, toxicAttributes, type ToxicSpecInput } from '../../scenarios/toxic-spec.ts'
 import { checkNoBypass } from '../faults/bypass.ts'
 import { resolveRefs, type LinkTarget, type Scenario, type Step } from '../../scenarios/schema.ts'
 import type { RunContext } from './context.ts'

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { ReportSchema } from '../../reports/index.ts'
+import { ReportSchema } from '../reports/index.ts'
 import { ROOT, runCli } from './test-support.ts'
 
 const dirs: string[] = []

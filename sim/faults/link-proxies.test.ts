@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { toxiproxyRequest } from './api.ts'
-import { LinkProxies, type Link } from './links.ts'
+import { LinkProxies, type Link } from './link-proxies.ts'
 import { exchange, patternPayload, startEchoServer, toxiproxyGate, waitUntil, type EchoServer } from './test-support.ts'
 import { startToxiproxy, type ToxiproxyServer } from './toxiproxy-server.ts'
 
