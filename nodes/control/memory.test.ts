@@ -9,7 +9,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { CommandError } from '../commands.ts'
 import { EVENT_LOG_RETENTION } from '../events.ts'
 import { MAX_SHARED_BYTES } from '../files.ts'
-import { ChildNode } from '../supervisor/child.ts'
+import { ChildNode } from '../../sim/host/child.ts'
 import { RemoteNode } from './client.ts'
 import { DEFAULT_MAX_STREAMS } from './server.ts'
 
