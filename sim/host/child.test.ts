@@ -5,7 +5,7 @@ import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
 import { ChildNode } from './child.ts'
-import { isProcessAlive, waitUntil as until } from './test-support.ts'
+import { isProcessAlive, waitUntil as until } from '../../nodes/supervisor/test-support.ts'
 
 const dir = mkdtempSync(path.join(tmpdir(), 'chiral-child-'))
 afterAll(() => { rmSync(dir, { recursive: true, force: true }) })
