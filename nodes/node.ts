@@ -266,12 +266,41 @@ export class LocalNode implements NodeHandle, AsyncDisposable {
   #afterConnect (bootstrap: string): void {
     this.log.emit({ type: 'discovery:phase', phase: 'populating', message: 'Populating peer routing table...' })
     if (this.config.autoMonitor) this.#monitor.start(bootstrap)
+    this.#watchAdmission(bootstrap)
     if (this.config.autoVerify) {
       const t = setTimeout(() => {
         void discovery.verifyPeerDiscovery(this.#ctx, this.#files.cids()).catch(() => {})
       }, this.#ctx.timing.discoveryVerificationDelayMs)
       this.#stop.signal.addEventListener('abort', () => { clearTimeout(t) }, { once: true })
     }
+  }
+
+  /**
+   * kad-dht admits a new contact after one ping and never tries again: when that ping fails (a bootstrap that
+   * accepts two concurrent ping streams per connection, already busy with our health check and the connection
+   * monitor's), the bootstrap stays out of the routing table for good, no walk ever runs, and nothing says why.
+   * So, once libp2p's own admission has had its time, a bootstrap that serves our DHT and is still missing is
+   * admitted again, saying so; one that still cannot be admitted is named with the reason.
+   */
+  #watchAdmission (bootstrap: string): void {
+    const ctx = this.#ctx
+    const id = peerIdOfAddr(bootstrap)
+    if (id == null) return
+    const t = setTimeout(() => {
+      void (async () => {
+        if (this.#stopped || routingTablePeers(ctx).includes(id)) return
+        const peerId = peerIdFromString(id)
+        const known = await ctx.libp2p.peerStore.get(peerId).catch(() => undefined)
+        if (known?.protocols.includes(this.config.dht.protocol) !== true) return
+        const waited = ctx.timing.discoveryVerificationDelayMs
+        this.log.emit({ type: 'log', level: 'warn', message: `kad-dht did not admit the bootstrap ${id} to its routing table within ${waited} ms of connecting (its one admission ping failed?): admitting it again` })
+        await (routingTableOf(ctx) as unknown as { add: (p: PeerId, o?: { signal?: AbortSignal }) => Promise<void> }).add(peerId, { signal: AbortSignal.any([this.#stop.signal, AbortSignal.timeout(ctx.timing.healthPingTimeoutMs)]) }).catch(() => {})
+        if (!this.#stopped && !routingTablePeers(ctx).includes(id)) {
+          this.log.emit({ type: 'log', level: 'error', message: `the bootstrap ${id} is still not in the routing table: it does not answer kad-dht's admission ping on ${'/' + this.config.dht.pingProtocolPrefix}/ping/1.0.0 (no walk can start without it)` })
+        }
+      })().catch(() => {})
+    }, ctx.timing.discoveryVerificationDelayMs)
+    this.#stop.signal.addEventListener('abort', () => { clearTimeout(t) }, { once: true })
   }
 
   #info (): NodeInfo {
