@@ -9,7 +9,6 @@ import { scenarioJsonSchema } from '../scenarios/json-schema.ts'
 import { readReport, rebuildReports, runSummary, summaryLine, writeReports, buildReport, loadReporter, summaryReporter, type Reporter } from '../reports/index.ts'
 import { runSuite } from '../sim/suite.ts'
 import { newSeed } from '../sim/seed.ts'
-import { clean } from '../sim/clean.ts'
 import { describeError } from '../nodes/util.ts'
 import { didYouMean } from '../nodes/suggest.ts'
 import { TimeScaleSchema } from '../nodes/config.ts'
@@ -233,6 +232,8 @@ async function cleanCommand (args: string[]): Promise<number> {
   const { values, positionals } = parse(args, { all: { type: 'boolean' } }, HELP.clean!)
   if (values.help === true) { console.log(HELP.clean); return 0 }
   if (positionals.length > 0) throw new UsageError(`clean takes no arguments\n\n${HELP.clean}`)
+  // Loaded here: it brings the docker client, which no other command needs.
+  const { clean } = await import('../sim/clean.ts')
   const result = await clean({ all: values.all === true })
   for (const line of result.lines) console.log(line)
   return result.ok ? 0 : 1
