@@ -365,6 +365,7 @@ export class DockerBackend implements SupervisingBackend {
       checkProcess: async n => await this.#containerProbe(n),
       checkPort: async (n, signal) => await this.#portProbe(n, signal),
       pingAddress: n => `/${multiaddrHostProto(n.slot.pingHost)}/${n.slot.pingHost}/tcp/${n.slot.pingPort}/p2p/${n.peerId}`,
+      endedAt: n => n.goneAt,
       restart: async (old, signal) => {
         await old.kill()
         await old.handle.close()

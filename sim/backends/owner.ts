@@ -1,16 +1,18 @@
-import { readFileSync } from 'node:fs'
+import { readFileSync, readlinkSync } from 'node:fs'
 import { hostname } from 'node:os'
 
 /**
  * Who started a run's containers and networks, written on them as labels, so that a later run (or `chiral-sim
  * clean`) can tell a live run's resources from those of a harness that died (SIGKILL, OOM, a lost CI runner) and
  * that nothing else will ever remove. A pid alone is not enough: it is reused, and it means nothing on another
- * machine or after a reboot; so the owner is host + boot + pid + the pid's start time.
+ * machine, in another pid namespace (a sibling CI container on the same engine) or after a reboot; so the owner is
+ * host + boot + pid namespace + pid + the pid's start time.
  */
 
 export const OWNER_LABELS = {
   host: 'chiral-sim.owner.host',
   boot: 'chiral-sim.owner.boot',
+  pidns: 'chiral-sim.owner.pidns',
   pid: 'chiral-sim.owner.pid',
   start: 'chiral-sim.owner.start'
 } as const
@@ -21,6 +23,7 @@ export function ownerLabels (): Record<string, string> {
   return {
     [OWNER_LABELS.host]: hostname(),
     [OWNER_LABELS.boot]: bootId() ?? '',
+    [OWNER_LABELS.pidns]: pidNamespace() ?? '',
     [OWNER_LABELS.pid]: String(process.pid),
     [OWNER_LABELS.start]: startTime(process.pid) ?? ''
   }
@@ -34,6 +37,8 @@ export function ownerState (labels: Record<string, string> | undefined): OwnerSt
   const pid = Number(labels?.[OWNER_LABELS.pid])
   if (labels == null || !Number.isInteger(pid) || pid <= 0) return 'unknown'
   if (labels[OWNER_LABELS.host] !== hostname()) return 'unknown'
+  // Its pids are not ours to look up (e.g. a sibling CI job sharing this host's name and engine).
+  if ((labels[OWNER_LABELS.pidns] ?? '') !== (pidNamespace() ?? '')) return 'unknown'
   const boot = bootId()
   if (boot != null && labels[OWNER_LABELS.boot] !== '' && labels[OWNER_LABELS.boot] !== boot) return 'dead'
   if (!processExists(pid)) return 'dead'
@@ -50,6 +55,14 @@ function processExists (pid: number): boolean {
   } catch (err) {
     // EPERM: it exists, it is just not ours to signal.
     return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+function pidNamespace (): string | undefined {
+  try {
+    return readlinkSync('/proc/self/ns/pid')
+  } catch {
+    return undefined
   }
 }
 

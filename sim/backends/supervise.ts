@@ -53,6 +53,11 @@ export interface SupervisionAdapter<N extends StartedNode> {
   pingAddress(node: N): string
   /** Kills what is left of `node` and starts its replacement with the same identity and listen address. */
   restart(node: N, signal: AbortSignal): Promise<N>
+  /**
+   * When the backend saw the node end (exit, kill), if it did. A node killed between two checks fails the later
+   * one (port, ping), which cannot know when; this keeps the recovery's failure time exact all the same.
+   */
+  endedAt?(node: N): number | undefined
 }
 
 /**
@@ -68,12 +73,17 @@ export async function superviseWith<N extends StartedNode> (
     pinger ??= await createPinger({ protocolPrefix: config.dht.pingProtocolPrefix })
     return pinger
   }
+  const dated = (result: ProbeResult): ProbeResult => {
+    if (result.ok || result.since != null) return result
+    const since = adapter.endedAt?.(current)
+    return since != null ? { ...result, since } : result
+  }
   const supervisor = new Supervisor({
     target: {
       name: config.name,
-      checkProcess: async signal => await adapter.checkProcess(current, signal),
-      checkPort: async signal => await adapter.checkPort(current, signal),
-      checkDht: async signal => await (await getPinger()).ping(adapter.pingAddress(current), signal),
+      checkProcess: async signal => dated(await adapter.checkProcess(current, signal)),
+      checkPort: async signal => dated(await adapter.checkPort(current, signal)),
+      checkDht: async signal => dated(await (await getPinger()).ping(adapter.pingAddress(current), signal)),
       restart: async signal => {
         current = await adapter.restart(current, signal)
         try {
