@@ -2,7 +2,8 @@ import net from 'node:net'
 import { startBlackhole } from '../sim/host/blackhole.ts'
 import { LocalNode } from '../nodes/node.ts'
 import { LinkProxies, newRunId, startToxiproxy } from '../sim/faults/index.ts'
-import { round, summarize, withDeadline, type Summary } from './util.ts'
+import { round, summarize, type Summary } from './util.ts'
+import { withDeadline } from '../nodes/util.ts'
 
 /**
  * Two peers and a bootstrap (memory transport). A connects, then B connects; the figure is the time from B's
@@ -38,7 +39,7 @@ export async function measureMutualVisibility (opts: { runs: number, seed: numbe
       const rb = await b.call('connectWithTimeout', {})
       if (!rb.success) throw new Error(`B could not connect: ${rb.error?.message ?? 'unknown'}`)
       const t0 = performance.now()
-      await withDeadline(both, deadlineMs, 'mutual visibility')
+      await withDeadline(both, deadlineMs, `mutual visibility: no answer within ${deadlineMs} ms`)
       samples.push(round(Math.max(seen.ab, seen.ba, t0) - t0, 1))
     } catch (err) {
       failures.push(`run ${run}: ${(err as Error).message}`)
@@ -66,7 +67,7 @@ export async function measureConnectTimeout (opts: { runs: number, seed: number,
     })
     stack.defer(async () => { await node.stop() })
     const t = performance.now()
-    const r = await withDeadline(node.call('connectWithTimeout', {}), configuredMs + 20_000, 'connectWithTimeout against a blackhole')
+    const r = await withDeadline(node.call('connectWithTimeout', {}), configuredMs + 20_000, `connectWithTimeout against a blackhole: no answer within ${configuredMs + 20_000} ms`)
     const wall = performance.now() - t
     const attempt = r.attempts[0]
     return { reported: attempt?.durationMs ?? -1, wall: round(wall, 1), category: attempt?.outcome ?? 'none' }
@@ -109,7 +110,7 @@ async function startEcho (): Promise<{ port: number, close: () => Promise<void> 
 async function roundTrips (port: number, samples: number, size: number): Promise<number[]> {
   const socket = net.connect({ host: '127.0.0.1', port, noDelay: true })
   try {
-    await withDeadline(new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject) }), 5_000, `connect to 127.0.0.1:${port}`)
+    await withDeadline(new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject) }), 5_000, `connect to 127.0.0.1:${port}: no answer within 5000 ms`)
     const payload = Buffer.alloc(size, 7)
     const out: number[] = []
     for (let i = 0; i < samples; i++) {
@@ -123,7 +124,7 @@ async function roundTrips (port: number, samples: number, size: number): Promise
         socket.on('data', onData)
         socket.once('error', reject)
         socket.write(payload)
-      }), 5_000, 'echo round trip')
+      }), 5_000, 'echo round trip: no answer within 5000 ms')
       out.push(Number(process.hrtime.bigint() - t) / 1e6)
     }
     return out

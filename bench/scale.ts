@@ -1,7 +1,8 @@
 import { LocalNode } from '../nodes/node.ts'
 import type { DhtOptions, NodeConfigInput } from '../nodes/config.ts'
 import { prng } from '../sim/seed.ts'
-import { pool, ResourceSampler, round, summarize, waitUntil, withDeadline, type Summary } from './util.ts'
+import { pool, ResourceSampler, round, summarize, waitUntil, type Summary } from './util.ts'
+import { withDeadline } from '../nodes/util.ts'
 
 /**
  * The scale bench: N peers and one bootstrap in this process (memory transport).
@@ -207,7 +208,7 @@ export async function measureScale (opts: ScaleOptions): Promise<ScaleResult> {
     // Join: batches of dials to the one bootstrap, each with the plan's connect deadline; one retry for failures.
     const connect = async (p: PeerState): Promise<boolean> => {
       const t = performance.now()
-      const r = await withDeadline(p.node.call('connectWithTimeout', {}, { signal: overall }), 60_000, 'connectWithTimeout').catch(() => ({ success: false }))
+      const r = await withDeadline(p.node.call('connectWithTimeout', {}, { signal: overall }), 60_000, 'connectWithTimeout: no answer within 60000 ms').catch(() => ({ success: false }))
       if (!r.success) return false
       p.connectedAt = performance.now()
       connectTimes.push(p.connectedAt - t)

@@ -53,18 +53,6 @@ export async function waitUntil (check: () => boolean | Promise<boolean>, ms: nu
   }
 }
 
-/** Rejects with a named error if `p` does not settle within `ms` (the promise itself keeps running). */
-export async function withDeadline<T> (p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  try {
-    return await Promise.race([p, new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => { reject(new Error(`${what}: no answer within ${ms} ms`)) }, ms)
-    })])
-  } finally {
-    clearTimeout(timer)
-  }
-}
-
 /** Samples RSS and heap every `intervalMs`; peak RSS also comes from the kernel's maxRSS (resourceUsage). */
 export class ResourceSampler {
   #timer: ReturnType<typeof setInterval> | undefined

@@ -5,7 +5,7 @@ import { NodeConfigSchema, type NodeConfig } from './config.ts'
 import { serveControl, type ControlServer } from './control/server.ts'
 import { CONTROL_TOKEN_ENV, ControlTokenError, readControlTokenFile } from './control/token.ts'
 import { LocalNode } from './node.ts'
-import { describeError } from './util.ts'
+import { describeError, withDeadline } from './util.ts'
 
 /**
  * The node entry point for process and docker modes:
@@ -168,7 +168,7 @@ async function main (): Promise<void> {
     if (args.controlToken != null) control = await serveControl({ name: node.name, role: node.role, handlers: node.handlers, log: node.log }, { token: args.controlToken, host: args.controlHost, port: args.controlPort })
   } catch (err) {
     process.stderr.write(`chiral-node: node "${config.name}" could not serve its control channel on ${args.controlHost}:${args.controlPort}: ${describeError(err)}\n`)
-    await withDeadline(node.stop()).catch(() => {})
+    await withDeadline(node.stop(), STOP_DEADLINE_MS, `did not finish within ${STOP_DEADLINE_MS} ms`).catch(() => {})
     process.exit(EXIT_FAILURE)
   }
 
@@ -207,18 +207,6 @@ async function main (): Promise<void> {
 
   const ready: Partial<ReadyLine> = { ...(control != null ? { control: control.url } : {}), peerId: node.peerId.toString(), multiaddrs: node.multiaddrs() }
   process.stdout.write(`${READY_PREFIX}${JSON.stringify(ready)}\n`)
-}
-
-async function withDeadline<T> (promise: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => { reject(new Error(`did not finish within ${STOP_DEADLINE_MS} ms`)) }, STOP_DEADLINE_MS)
-  })
-  try {
-    return await Promise.race([promise, timeout])
-  } finally {
-    clearTimeout(timer)
-  }
 }
 
 if (import.meta.main) await main()

@@ -2,9 +2,10 @@ import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { lookup } from 'node:dns/promises'
-import { createServer, isIP } from 'node:net'
+import { isIP } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 import type { Readable } from 'node:stream'
 import { GenericContainer, StartedNetwork, Wait, getContainerRuntimeClient, type ContainerRuntimeClient, type StartedTestContainer } from 'testcontainers'
 import { generateKeyPair } from '@libp2p/crypto/keys'
@@ -12,7 +13,10 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { NodeConfig } from '../../nodes/config.ts'
 import { RemoteNode } from '../../nodes/control/client.ts'
 import { CONTROL_TOKEN_FLAG, generateControlToken } from '../../nodes/control/token.ts'
-import { freePort } from '../host/free-port.ts'
+import { canBind, freePort } from '../host/free-port.ts'
+import { onExit } from '../host/exit-hook.ts'
+import { TCP_BLACKHOLE_READY } from '../host/tcp-blackhole.ts'
+import { withDeadline } from '../../nodes/util.ts'
 import type { ProbeResult } from '../../nodes/supervisor/supervisor.ts'
 import { RemoteStartedNode, shutdownThenForce } from './graceful-stop.ts'
 import { appendTail } from './output-tail.ts'
@@ -55,6 +59,9 @@ export interface DockerBackendOptions {
 export { RUN_LABEL, NODE_LABEL } from './docker-reaper.ts'
 /** Inside the node container: the token file, root-owned 0600 in the container's own filesystem. */
 const TOKEN_PATH_IN_CONTAINER = '/chiral-control-token'
+const TCP_BLACKHOLE_FILE = fileURLToPath(new URL('../host/tcp-blackhole.ts', import.meta.url))
+/** Next to the image's package.json ("type": "module"), so its node runs the file as the ES module it is. */
+const TCP_BLACKHOLE_IN_IMAGE = '/app/tcp-blackhole.ts'
 /** A published port taken between choosing and binding it (another run, another tool): choose again, this often. */
 const PUBLISH_ATTEMPTS = 5
 
@@ -151,7 +158,7 @@ export class DockerBackend implements SupervisingBackend {
   readonly #containers = new Set<string>()
   /** Every control client handed out, killed nodes' included: an open event subscription would retry for minutes. */
   readonly #handles = new Set<RemoteNode>()
-  readonly #exitHook: () => void
+  readonly #offExit: () => void
   readonly #owner = ownerLabels()
   #serial = 0
   #stateDir: Promise<string> | undefined
@@ -202,8 +209,7 @@ export class DockerBackend implements SupervisingBackend {
     this.image = image
     this.#pauseImage = pauseImage
     this.#options = options
-    this.#exitHook = () => { this.#removeSynchronously() }
-    process.on('exit', this.#exitHook)
+    this.#offExit = onExit(() => { this.#removeSynchronously() })
   }
 
   get nodes (): ReadonlySet<DockerNode> {
@@ -326,15 +332,15 @@ export class DockerBackend implements SupervisingBackend {
   async startBlackhole (name: string, signal: AbortSignal): Promise<StartedBlackhole> {
     this.#assertOpen()
     const containerName = `chiral-sim-${this.runId}-${name}-${++this.#serial}`
-    const script = 'const held=new Set();require("net").createServer(s=>{held.add(s);s.on("error",()=>{});s.on("close",()=>held.delete(s))})' +
-      `.listen(${LIBP2P_PORT},"0.0.0.0",()=>console.log("BLACKHOLE_READY"));process.on("SIGTERM",()=>process.exit(0))`
     const container = new GenericContainer(this.image)
       .withName(containerName)
       .withLabels(this.#labels(name))
       .withNetwork(this.network)
-      .withEntrypoint([NODE_BINARY_IN_IMAGE, '-e', script])
+      // The harness's own blackhole (sim/host/tcp-blackhole.ts), run by the image's node: one blackhole, not two.
+      .withCopyFilesToContainer([{ source: TCP_BLACKHOLE_FILE, target: TCP_BLACKHOLE_IN_IMAGE }])
+      .withEntrypoint([NODE_BINARY_IN_IMAGE, TCP_BLACKHOLE_IN_IMAGE, String(LIBP2P_PORT)])
       .withCommand([])
-      .withWaitStrategy(Wait.forLogMessage('BLACKHOLE_READY'))
+      .withWaitStrategy(Wait.forLogMessage(TCP_BLACKHOLE_READY))
       .withStartupTimeout(this.#options.startTimeoutMs)
     const started = await this.#startContainer(container, containerName, signal)
     // A real-looking /p2p/ suffix lets the dialer get as far as the security handshake, as with sim/host/blackhole.ts.
@@ -393,7 +399,7 @@ export class DockerBackend implements SupervisingBackend {
     } catch (err) {
       networkError = err
     }
-    process.off('exit', this.#exitHook)
+    this.#offExit()
     await Promise.allSettled([...this.#handles].map(async h => { await h.close() }))
     this.#handles.clear()
     this.#slots.clear()
@@ -596,15 +602,6 @@ function isLoopbackAddress (ip: string): boolean {
   return ip === '::1' || ip.startsWith('127.')
 }
 
-/** Whether `host` is an address of this machine (a listener can bind it). */
-async function canBind (host: string): Promise<boolean> {
-  const server = createServer()
-  return await new Promise<boolean>(resolve => {
-    server.once('error', () => { resolve(false) })
-    server.listen({ host, port: 0, exclusive: true }, () => { server.close(() => { resolve(true) }) })
-  })
-}
-
 function listenAddress (slot: Slot): string {
   return `/ip4/${slot.ip}/tcp/${LIBP2P_PORT}`
 }
@@ -636,23 +633,4 @@ async function waitForExit (container: ReturnType<Dockerode['getContainer']>, ti
     throw err
   }
   return await withDeadline(container.wait().then(() => true), timeoutMs, '').catch(() => false)
-}
-
-async function withDeadline<T> (promise: Promise<T>, timeoutMs: number | undefined, message: string, signal?: AbortSignal): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  let onAbort: (() => void) | undefined
-  const limits = new Promise<never>((_resolve, reject) => {
-    if (timeoutMs != null) timer = setTimeout(() => { reject(new Error(message)) }, timeoutMs)
-    if (signal != null) {
-      onAbort = () => { reject(new Error(message)) }
-      if (signal.aborted) onAbort()
-      else signal.addEventListener('abort', onAbort, { once: true })
-    }
-  })
-  try {
-    return await Promise.race([promise, limits])
-  } finally {
-    clearTimeout(timer)
-    if (onAbort != null) signal?.removeEventListener('abort', onAbort)
-  }
 }

@@ -6,6 +6,7 @@ import { defaultLogger } from '@libp2p/logger'
 import { memory } from '@libp2p/memory'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
+import { holdTcp } from './tcp-blackhole.ts'
 
 /**
  * The plan's Test 2, "bootstrap completely down / hung": an address that accepts a connection and then never says a
@@ -39,31 +40,8 @@ export async function startBlackhole (opts: BlackholeOptions): Promise<Blackhole
 }
 
 async function startTcp (host: string, port: number, peerId: string): Promise<Blackhole> {
-  const sockets = new Set<net.Socket>()
-  const server = net.createServer(socket => {
-    sockets.add(socket)
-    // The dialer gives up and resets; that is the expected end of every held socket, not a failure.
-    socket.on('error', () => {})
-    socket.on('close', () => { sockets.delete(socket) })
-  })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(port, host, () => {
-      server.off('error', reject)
-      resolve()
-    })
-  })
-  const address = server.address() as net.AddressInfo
+  const { address, close } = await holdTcp(host, port)
   const family = net.isIPv6(address.address) ? 'ip6' : 'ip4'
-  let closed: Promise<void> | undefined
-  const close = async (): Promise<void> => {
-    closed ??= new Promise<void>(resolve => {
-      // server.close() waits for open sockets, so they must go first or close would hang until the dialers quit.
-      for (const socket of sockets) socket.destroy()
-      server.close(() => { resolve() })
-    })
-    await closed
-  }
   return disposable(`/${family}/${address.address}/tcp/${address.port}/p2p/${peerId}`, close)
 }
 

@@ -6,6 +6,7 @@ import { z } from 'zod'
 import type { NodeConfigInput } from '../../nodes/config.ts'
 import { READY_PREFIX, type ReadyLine } from '../../nodes/main.ts'
 import { CONTROL_TOKEN_FLAG, writeControlTokenFile } from '../../nodes/control/token.ts'
+import { onExit } from './exit-hook.ts'
 
 /**
  * A node as a child process: a chiral node running nodes/main.ts (the process backend's nodes, the bootstrap a
@@ -45,8 +46,8 @@ let exitHookInstalled = false
 function installExitHook (): void {
   if (exitHookInstalled) return
   exitHookInstalled = true
-  // 'exit' handlers must be synchronous: a signal is all there is time for.
-  process.on('exit', () => {
+  // At exit a signal is all there is time for.
+  onExit(() => {
     for (const child of live) {
       try { child.kill('SIGKILL') } catch { /* already gone */ }
     }

@@ -34,7 +34,8 @@ export function candidateRange (): [number, number] {
   return [Math.max(1_024, low), high]
 }
 
-async function canBind (host: string, port: number): Promise<boolean> {
+/** Whether a listener can bind `host` (an address of this machine) at `port` (0: any port) right now. */
+export async function canBind (host: string, port = 0): Promise<boolean> {
   const server = net.createServer()
   // Nothing should ever connect; unref so a forgotten probe can never keep the process alive.
   server.unref()

@@ -6,7 +6,7 @@ import { peerIdOfAddr } from '../../nodes/util.ts'
 import { freePort } from '../host/free-port.ts'
 import { toRealMs } from '../../nodes/timing.ts'
 import type { NodeHandle } from '../../nodes/commands.ts'
-import type { NodeSpec, Scenario } from '../../scenarios/schema.ts'
+import { expandNames, type NodeSpec, type Scenario } from '../../scenarios/schema.ts'
 import type { AssertionResult, FaultRecord, Matrix, StepMatrix, StepRecord, SweepPoint } from '../../scenarios/record.ts'
 import type { Link } from '../faults/link-proxies.ts'
 import type { SupervisedNode } from '../backends/supervise.ts'
@@ -145,7 +145,7 @@ export async function buildNodes (ctx: RunContext, opts: { fixAddresses: boolean
   const { scenario } = ctx
   const bootstrapNames = scenario.nodes.filter(n => n.role === 'bootstrap' || n.role === 'blackhole' || n.role === 'external').map(n => n.name)
   for (const spec of scenario.nodes) {
-    const names = spec.role === 'peer' && spec.count != null ? Array.from({ length: spec.count }, (_, i) => `${spec.name}-${i + 1}`) : [spec.name]
+    const names = expandNames([spec])
     for (const name of names) {
       let config: NodeConfig | undefined
       let peerId: string | undefined

@@ -4,6 +4,7 @@ import { checkNoBypass } from '../faults/bypass.ts'
 import { resolveRefs, type LinkTarget, type Scenario, type Step } from '../../scenarios/schema.ts'
 import type { RunContext } from './context.ts'
 import { describeError } from '../../nodes/util.ts'
+import { tcpHostPort } from '../../nodes/supervisor/probes.ts'
 
 /** Does the scenario need fault proxies between its nodes? */
 export function usesFaults (scenario: Scenario): boolean {
@@ -11,12 +12,6 @@ export function usesFaults (scenario: Scenario): boolean {
 }
 
 const linkName = (from: string, to: string): string => `${from}->${to}`
-
-function hostPort (addr: string): { host: string, port: number } {
-  const m = /^\/ip4\/([^/]+)\/tcp\/(\d+)/.exec(addr)
-  if (m == null) throw new Error(`fault proxies need TCP addresses, got ${addr}`)
-  return { host: m[1]!, port: Number(m[2]) }
-}
 
 /**
  * One proxy per ordered pair of chiral-sim nodes, and each node told to reach the others only through its own
@@ -30,7 +25,7 @@ export async function createLinks (ctx: RunContext, proxies: LinkProxies): Promi
       if (from === to) continue
       const real = to.config!.listen?.[0]
       if (real == null) throw new Error(`node "${to.name}" has no fixed address to proxy`)
-      ctx.links.set(linkName(from.name, to.name), await proxies.createLink(linkName(from.name, to.name), hostPort(real)))
+      ctx.links.set(linkName(from.name, to.name), await proxies.createLink(linkName(from.name, to.name), tcpHostPort(real)))
     }
   }
   for (const node of nodes) {

@@ -10,7 +10,7 @@ import { ScenarioAbort, type RunContext, type RunNode } from './context.ts'
 import { applyFault, heal, proxiedAddr, resolveLinks } from './faults.ts'
 import { startExternal, stopExternal } from './external.ts'
 import { parseToxicSpec } from '../../scenarios/toxic-spec.ts'
-import { describeError } from '../../nodes/util.ts'
+import { describeError, sleep } from '../../nodes/util.ts'
 import { kneePoint } from '../kpi-targets.ts'
 import type { HarnessHealth, StepMatrix } from '../../scenarios/record.ts'
 import { startHarnessHealth } from './harness-health.ts'
@@ -65,11 +65,6 @@ async function forEach (names: string[], fn: (name: string) => Promise<void>): P
   const results = await Promise.allSettled(names.map(fn))
   const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected')
   if (failed.length > 0) throw new Error(failed.map(f => (f.reason as Error).message).join('; '))
-}
-
-export async function sleep (ms: number, signal: AbortSignal): Promise<void> {
-  const { setTimeout: wait } = await import('node:timers/promises')
-  await wait(ms, undefined, { signal })
 }
 
 /** The addresses `dialer` uses for its bootstraps: its own links' proxies when links are proxied. */
