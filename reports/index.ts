@@ -1,4 +1,21 @@
-/** Reports: pure functions of the RunRecord (report.json, report.html, JUnit, baseline diff), plus their writer. */
+/**
+ * @packageDocumentation
+ *
+ * Pure functions of the run record (scenarios/record.ts): nothing here re-measures or reaches a node. `buildReport`
+ * makes report.json's content (the record, each scenario's outcome and summary line, the plan's KPIs, a baseline
+ * diff); `toHtml`, `toJUnitXml` and `markdownSummary` render it; `writeReports` writes report.json, report.html and
+ * junit.xml plus any `Reporter` (built-in or a user's module) to a folder, and `rebuildReports` redoes them from a
+ * report.json alone.
+ *
+ * @example
+ * ```ts
+ * import { buildReport, readReport, runSummary, writeReports } from 'chiral-sim/reports'
+ *
+ * const baseline = await readReport('last-release/report.json')
+ * const { htmlPath } = await writeReports(record, 'chiral-report', { baseline })
+ * console.log(runSummary(buildReport(record, { baseline })))   // regressions first
+ * ```
+ */
 export { computeKpis, describeKpi, formatKpiValue, formatTarget, meets, KPI_DEFINITIONS, KPI_IDS, KpiIdSchema, KpiSchema, KpisSchema } from './kpis.ts'
 export type { Comparator, Kpi, KpiDefinition, KpiId, KpiUnit, Kpis } from './kpis.ts'
 export { buildReport } from './build-report.ts'

@@ -239,4 +239,3 @@ export const RunRecordSchema = z.object({
 })
 export type RunRecord = z.infer<typeof RunRecordSchema>
 
-export { ErrorCategorySchema }

@@ -1,3 +1,21 @@
+/**
+ * @packageDocumentation
+ *
+ * Backends: how a mode starts a node and reaches its commands, nothing more (backend.ts is the contract).
+ * memory and tcp run nodes in the harness's process; process runs each as a child process (nodes/main.ts) behind
+ * its authenticated control channel; docker runs each in a container of the node image on a private run network
+ * (and third-party images as external nodes). A scenario never names its backend: the CLI's --mode picks it.
+ *
+ * @example
+ * ```ts
+ * import { createBackend } from './index.ts'
+ *
+ * await using backend = await createBackend('process')
+ * const node = await backend.startNode(config, AbortSignal.timeout(30_000))   // config: a NodeConfig
+ * await node.handle.call('connectWithTimeout', {})
+ * await node.stop()
+ * ```
+ */
 import type { Mode } from '../../scenarios/record.ts'
 import type { Backend } from './backend.ts'
 import { InProcessBackend } from './in-process.ts'
