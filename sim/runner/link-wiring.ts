@@ -1,10 +1,14 @@
 import type { Link, LinkProxies } from '../faults/link-proxies.ts'
-import { parseToxicSpec, toxicAttributes, type ToxicSpecInput } from '../../scenarios/toxic-spec.ts'
 import { checkNoBypass } from '../faults/bypass.ts'
-import { resolveRefs, type LinkTarget, type Scenario, type Step } from '../../scenarios/schema.ts'
+import { resolveRefs, type LinkTarget, type Scenario } from '../../scenarios/schema.ts'
 import type { RunContext } from './context.ts'
 import { describeError } from '../../nodes/util.ts'
 import { tcpHostPort } from '../../nodes/supervisor/probes.ts'
+
+/**
+ * The run's nodes wired through their links' Toxiproxy proxies (one per ordered pair), the links a fault step names,
+ * and the check afterwards that no traffic went around a faulted proxy. The fault steps are in steps/faults.ts.
+ */
 
 /** Does the scenario need fault proxies between its nodes? */
 export function usesFaults (scenario: Scenario): boolean {
@@ -72,49 +76,6 @@ export function resolveLinks (ctx: RunContext, target: LinkTarget): Array<{ name
     if (link == null) throw new Error(`no link "${name}": links run between bootstraps and peers (blackholes and external nodes have none)`)
     return { name, link }
   })
-}
-
-type FaultStep = Extract<Step, { action: 'fault' }>
-
-export async function applyFault (ctx: RunContext, step: FaultStep): Promise<string[]> {
-  const links = resolveLinks(ctx, step.target)
-  const name = step.as ?? `fault-${ctx.currentStep}`
-  if (ctx.activeFaults.has(name)) throw new Error(`a fault named "${name}" is already active; heal it first or use another "as"`)
-  const applied: Array<{ link: Link, toxic?: string, record: number }> = []
-  for (const { name: ln, link } of links) {
-    let toxic: string | undefined
-    if (step.down === true) await link.setEnabled(false)
-    else toxic = await link.addToxic(step.toxic as ToxicSpecInput)
-    ctx.faults.push({
-      step: ctx.currentStep,
-      link: ln,
-      kind: step.down === true ? 'down' : step.toxic!.type,
-      attributes: step.down === true ? { enabled: false } : toxicAttributes(parseToxicSpec(step.toxic)),
-      appliedAt: Date.now(),
-      removedAt: null
-    })
-    applied.push({ link, ...(toxic != null ? { toxic } : {}), record: ctx.faults.length - 1 })
-  }
-  ctx.activeFaults.set(name, applied)
-  if (step.durationMs != null) {
-    const timer = setTimeout(() => { void heal(ctx, [name]).catch(() => {}) }, ctx.scaled(step.durationMs))
-    ctx.timers.add(timer)
-  }
-  return links.map(l => l.name)
-}
-
-export async function heal (ctx: RunContext, names?: string[]): Promise<void> {
-  for (const name of names ?? [...ctx.activeFaults.keys()]) {
-    const applied = ctx.activeFaults.get(name)
-    if (applied == null) throw new Error(`no active fault named "${name}"; active: ${[...ctx.activeFaults.keys()].join(', ') || 'none'}`)
-    ctx.activeFaults.delete(name)
-    for (const a of applied) {
-      if (a.toxic != null) await a.link.removeToxic(a.toxic)
-      else await a.link.setEnabled(true)
-      const rec = ctx.faults[a.record]
-      if (rec != null) rec.removedAt = Date.now()
-    }
-  }
 }
 
 /**

@@ -1,0 +1,22 @@
+import { startNode, stopNode } from '../lifecycle.ts'
+import { forEach, type StepHandlers } from './handler.ts'
+
+/** start, stop, kill, restart: the node lifecycle as steps (sim/runner/lifecycle.ts does the work). */
+export const lifecycleSteps: StepHandlers<'start' | 'stop' | 'kill' | 'restart'> = {
+  start: async (ctx, _step, refs) => {
+    // Bootstraps and blackholes first: a peer's configuration names their addresses.
+    const first = refs.filter(n => ctx.node(n).spec.role !== 'peer')
+    for (const n of first) await startNode(ctx, ctx.node(n))
+    await forEach(refs.filter(n => !first.includes(n)), async n => { await startNode(ctx, ctx.node(n)) })
+  },
+  stop: async (ctx, _step, refs) => { await forEach(refs, async n => { await stopNode(ctx, ctx.node(n), 'stop') }) },
+  kill: async (ctx, _step, refs) => { await forEach(refs, async n => { await stopNode(ctx, ctx.node(n), 'kill') }) },
+  restart: async (ctx, _step, refs) => {
+    await forEach(refs, async n => {
+      // Restarting a node that was killed or stopped is just starting it again, at the same address.
+      const node = ctx.node(n)
+      if (node.running != null || node.blackhole != null || node.external != null) await stopNode(ctx, node, 'stop')
+      await startNode(ctx, node)
+    })
+  }
+}
