@@ -12,6 +12,7 @@ import { newSeed } from '../sim/seed.ts'
 import { describeError } from '../nodes/util.ts'
 import { didYouMean } from '../nodes/suggest.ts'
 import { TimeScaleSchema } from '../nodes/config.ts'
+import { INTEROP_HELP, interopCommand } from '../sim/interop/cli.ts'
 
 const HELP: Record<string, string> = {
   main: `chiral-sim — bootstrap-stability scenarios for a libp2p network
@@ -24,6 +25,7 @@ Usage:
                                                    rebuild report.html (and other reports) from DIR/report.json
   chiral-sim schema                                print the scenario JSON Schema
   chiral-sim clean [--all]                         remove what runs whose harness died left behind
+  chiral-sim interop [--mode tcp] [options]        the interop matrix: js, rust, go bootstraps × the plan's tests
 
 Run "chiral-sim <command> --help" for a command's options.
 Exit codes: 0 all passed, 1 a scenario failed, 2 bad input or usage, 130 interrupted.`,
@@ -62,7 +64,8 @@ Options:
               machine's on a shared engine, or an older chiral-sim's): only when no other run uses this engine
   -h, --help  this help
 
-Exit codes: 0 done, 1 something could not be removed.`
+Exit codes: 0 done, 1 something could not be removed.`,
+  interop: INTEROP_HELP
 }
 
 class UsageError extends InputError {}
@@ -275,6 +278,7 @@ export async function main (argv: string[]): Promise<number> {
       case 'report': return await report(rest)
       case 'schema': return schema(rest)
       case 'clean': return await cleanCommand(rest)
+      case 'interop': return await interopCommand(rest)
       case '-h': case '--help': case 'help': console.log(HELP.main); return 0
       default:
         // "chiral-sim scenarios/x.yaml --mode tcp" reads as a run.

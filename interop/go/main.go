@@ -164,16 +164,16 @@ func run(cfg config) error {
 		}(ai)
 	}
 
+	// Signals are caught before the ready line: a parent may stop the node the moment it reads it.
+	stop := make(chan string, 1)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	go func() { s := <-sigs; stop <- s.String() }()
 	addrs := h.Addrs()
 	if len(addrs) == 0 {
 		return errors.New("no listen address")
 	}
 	fmt.Printf("listening on %s/p2p/%s\n", addrs[0], h.ID())
-
-	stop := make(chan string, 1)
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
-	go func() { s := <-sigs; stop <- s.String() }()
 	if cfg.exitOnStdinClose {
 		go func() { _, _ = io.Copy(io.Discard, os.Stdin); stop <- "stdin closed (the parent is gone)" }()
 	}

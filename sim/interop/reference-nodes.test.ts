@@ -49,6 +49,24 @@ for (const impl of REFERENCE_IMPLS) {
       expect(r.stderr).toContain('stdin closed')
     })
 
+    live(`stops within a second of SIGTERM while its parent keeps stdin open${why}`, async () => {
+      // Found here: rust's runtime waited for the thread reading stdin, so every stop took the runner's 5 s grace.
+      const child = spawn(referenceBinaryPath(impl), ['--port', '0', '--exit-on-stdin-close'], { stdio: ['pipe', 'pipe', 'pipe'] })
+      try {
+        await new Promise<void>((resolve, reject) => {
+          child.stdout.on('data', (d: Buffer) => { if (d.toString().includes('listening on')) resolve() })
+          child.on('exit', () => { reject(new Error('exited before its ready line')) })
+        })
+        const sent = Date.now()
+        const exited = new Promise<number | null>(resolve => child.on('exit', code => { resolve(code) }))
+        child.kill('SIGTERM')
+        expect(await exited).toBe(0)
+        expect(Date.now() - sent).toBeLessThan(1000)
+      } finally {
+        child.kill('SIGKILL')
+      }
+    })
+
     live(`runs as an external bootstrap through Tests 1, 3 and 5 in tcp mode and leaves no process behind${why}`, async () => {
       const file = path.join(REPO_ROOT, 'scenarios', 'interop', `${impl}-bootstrap.yaml`)
       const scenario = await loadScenarioFile(file)

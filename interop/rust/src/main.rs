@@ -49,13 +49,16 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match run(args).await {
-        Ok(()) => ExitCode::SUCCESS,
+    let code = match run(args).await {
+        Ok(()) => 0,
         Err(e) => {
             log!("error: {e}");
-            ExitCode::FAILURE
+            1
         }
-    }
+    };
+    // Not a return: the runtime would wait for the blocking thread that reads stdin, which never ends while the
+    // parent keeps the pipe open, and a SIGTERM would take the parent's whole grace period.
+    std::process::exit(code)
 }
 
 /// The same seed gives the same peer ID as chiral-sim's js nodes and the go node: sha256(seed) is the Ed25519 seed.
