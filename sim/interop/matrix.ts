@@ -10,6 +10,7 @@ import { createBackend } from '../backends/index.ts'
 import type { Mode, ScenarioRecord } from '../../scenarios/record.ts'
 import { runScenario } from '../runner/run-scenario.ts'
 import { referenceBinaryMissing, referenceBinaryPath } from './binaries.ts'
+import { peersThatNeverAdmittedBootstrap } from './known-races.ts'
 
 /**
  * The interop matrix: the plan's tests and the asymmetry reproductions, each run with its bootstrap replaced by
@@ -110,7 +111,12 @@ export const CellSchema = z.object({
   assertions: z.object({ passed: z.number(), total: z.number() }).optional(),
   /** The first failed assertion, the error, or why the cell did not run. */
   detail: z.string().optional(),
-  scenario: z.string().optional()
+  scenario: z.string().optional(),
+  /**
+   * Peers whose kad-dht never admitted the bootstrap after they connected to it (known-races.ts): evidence for a
+   * failed cell, e.g. rust-libp2p's ping handler dropping kad-dht's admission ping.
+   */
+  racedPeers: z.array(z.string()).optional()
 })
 export type Cell = z.infer<typeof CellSchema>
 
@@ -226,6 +232,8 @@ export async function runInteropMatrix (opts: InteropOptions): Promise<InteropMa
           })
           const measured = record.status === 'passed' ? 'pass' : record.status === 'failed' || record.status === 'error' ? 'fail' : undefined
           const detail = summarize(record)
+          const bootId = record.nodes.find(n => n.name === BOOT)?.peerId
+          const raced = record.status !== 'passed' && bootId != null ? peersThatNeverAdmittedBootstrap(record, bootId) : []
           push({
             ...base,
             status: record.status,
@@ -233,7 +241,8 @@ export async function runInteropMatrix (opts: InteropOptions): Promise<InteropMa
             durationMs: record.durationMs,
             assertions: { passed: record.assertions.filter(a => a.passed).length, total: record.assertions.length },
             ...(detail != null ? { detail } : {}),
-            scenario: scenario.name
+            scenario: scenario.name,
+            ...(raced.length > 0 ? { racedPeers: raced } : {})
           })
         }
       }

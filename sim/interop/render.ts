@@ -59,6 +59,8 @@ export function summaryText (m: InteropMatrix): string {
     (s.notRun > 0 ? `, ${s.notRun} not run` : '')
 }
 
+const raced = (c: Cell): string => (c.racedPeers ?? []).length > 0 ? ` (kad-dht of ${c.racedPeers!.join(', ')} never admitted the bootstrap)` : ''
+
 export function matrixMarkdown (m: InteropMatrix): string {
   const md = (s: string): string => s.replace(/\|/g, '\\|')
   const out: string[] = [`### Interop matrix (${m.mode} mode, seed ${m.seed})`, '', summaryText(m), '']
@@ -72,13 +74,13 @@ export function matrixMarkdown (m: InteropMatrix): string {
   const unexpected = m.cells.filter(c => c.asExpected === false)
   if (unexpected.length > 0) {
     out.push('**Not as expected**', '')
-    for (const c of unexpected) out.push(`- ${c.bootstrap} / ${c.config} / ${c.test} (peers ${c.peer}), ${c.status}: ${md(oneLine(c.detail ?? ''))}`)
+    for (const c of unexpected) out.push(`- ${c.bootstrap} / ${c.config} / ${c.test} (peers ${c.peer}), ${c.status}: ${md(oneLine(c.detail ?? ''))}${raced(c)}`)
     out.push('')
   }
   const evidence = m.cells.filter(c => c.asExpected === true && c.status !== 'passed')
   if (evidence.length > 0) {
     out.push('<details><summary>How the expected failures failed</summary>', '')
-    for (const c of evidence) out.push(`- ${c.bootstrap} / ${c.config} / ${c.test}: ${md(oneLine(c.detail ?? ''))}`)
+    for (const c of evidence) out.push(`- ${c.bootstrap} / ${c.config} / ${c.test}: ${md(oneLine(c.detail ?? ''))}${raced(c)}`)
     out.push('', '</details>', '')
   }
   out.push('Configurations:', '')
