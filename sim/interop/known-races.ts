@@ -1,4 +1,4 @@
-import type { ScenarioRecord } from '../record.ts'
+import type { ScenarioRecord } from '../../scenarios/record.ts'
 
 /**
  * The fingerprint of a client-side race a rust-libp2p bootstrap exposes (see rust-ping.test.ts): after a peer's
