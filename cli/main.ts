@@ -34,7 +34,7 @@ Exit codes: 0 all passed, 1 a scenario failed, 2 bad input or usage, 130 interru
 Runs scenarios and writes report.json, report.html and junit.xml. With no paths, runs the built-in suite.
 
 Options:
-  --mode MODE          memory (default) | tcp | process | docker
+  --mode MODE          memory (default) | tcp | process | docker | swarm
   --seed N             seed for identities, content and schedules (default: random, printed and in the report)
   --time-scale X       0 < X ≤ 1; 1 = the plan's real timings (default: each scenario's own, 0.1 for the suite)
   --peers N            resize every peer group (peers declared with "count") to N (1–${MAX_POPULATION})
@@ -47,7 +47,7 @@ Options:
                        summary; when $GITHUB_STEP_SUMMARY is set, the summary is appended there as well
   --reporter R         one more reporter: a built-in (json, html, junit, summary) or the path of a module
                        exporting one (see README, "Reporters"); repeatable
-  --jobs N             scenarios run at once (default 2; 1 in docker mode)
+  --jobs N             scenarios run at once (default 2; 1 in docker and swarm modes)
   -h, --help           this help`,
   list: `chiral-sim list [files or folders…]\n\nLists scenarios (default: the built-in suite) with their plan test and supported modes.`,
   validate: `chiral-sim validate FILE…\n\nValidates scenario files; prints one line per file, or the problems with their field paths. Exit 2 if any is invalid.`,

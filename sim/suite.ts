@@ -28,7 +28,7 @@ export interface SuiteOptions {
 export async function runSuite (scenarios: LoadedScenario[], opts: SuiteOptions): Promise<RunRecord> {
   const startedAt = Date.now()
   const health = startHarnessHealth()
-  const jobs = Math.max(1, opts.jobs ?? (opts.mode === 'docker' ? 1 : 2))
+  const jobs = Math.max(1, opts.jobs ?? (opts.mode === 'docker' || opts.mode === 'swarm' ? 1 : 2))
   const results: ScenarioRecord[] = new Array(scenarios.length)
   let next = 0
   const worker = async (): Promise<void> => {

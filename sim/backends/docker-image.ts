@@ -4,6 +4,8 @@ import { createReadStream, readdirSync, readFileSync, statSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { getContainerRuntimeClient, type ContainerRuntimeClient } from 'testcontainers'
+import type { NodeConfig } from '../../nodes/config.ts'
+import { CONTROL_TOKEN_FLAG } from '../../nodes/control/token.ts'
 import { tarStream, type TarEntry } from './tar.ts'
 
 /**
@@ -23,6 +25,7 @@ export const PAUSE_IMAGE_REPO = 'chiral-sim-pause'
 export const CONTROL_PORT = 7070
 export const LIBP2P_PORT = 4001
 export const NODE_BINARY_IN_IMAGE = '/usr/local/bin/node'
+export const NODE_MAIN_IN_IMAGE = '/app/nodes/main.ts'
 /** Printed by the pause container once it runs: testcontainers waits for it (the image has no shell to probe with). */
 export const PAUSE_READY = 'PAUSE_READY'
 
@@ -30,7 +33,7 @@ const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
 /** The image's own defaults, so that `docker run <tag> --config '…'` works by hand too. */
 const NODE_IMAGE_CHANGES = [
-  `ENTRYPOINT ["${NODE_BINARY_IN_IMAGE}", "/app/nodes/main.ts"]`,
+  `ENTRYPOINT ["${NODE_BINARY_IN_IMAGE}", "${NODE_MAIN_IN_IMAGE}"]`,
   'WORKDIR /app',
   'ENV NODE_ENV=production',
   `ENV CHIRAL_CONTROL_HOST=0.0.0.0`,
@@ -38,6 +41,11 @@ const NODE_IMAGE_CHANGES = [
   `EXPOSE ${CONTROL_PORT}/tcp`,
   `EXPOSE ${LIBP2P_PORT}/tcp`
 ]
+
+/** The node image's arguments: its config, the token file's path inside the container, control on all addresses. */
+export function nodeImageArgs (config: NodeConfig, tokenFile: string): string[] {
+  return ['--config', JSON.stringify(config), CONTROL_TOKEN_FLAG, tokenFile, '--control-host', '0.0.0.0', '--control-port', String(CONTROL_PORT)]
+}
 
 export interface EnsureImageOptions {
   /** Default: the running Node (it runs the harness, so it runs the nodes). */

@@ -12,7 +12,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { NodeConfig } from '../../nodes/config.ts'
 import { RemoteNode } from '../../nodes/control/client.ts'
-import { CONTROL_TOKEN_FLAG, generateControlToken } from '../../nodes/control/token.ts'
+import { generateControlToken } from '../../nodes/control/token.ts'
 import { canBind, freePort } from '../host/free-port.ts'
 import { onExit } from '../host/exit-hook.ts'
 import { TCP_BLACKHOLE_READY } from '../host/tcp-blackhole.ts'
@@ -22,7 +22,7 @@ import { RemoteStartedNode, shutdownThenForce } from './graceful-stop.ts'
 import { appendTail } from './output-tail.ts'
 import type { ImageNodeOptions, StartedBlackhole, StartedImageNode, StartedNode } from './backend.ts'
 import {
-  CONTROL_PORT, LIBP2P_PORT, NODE_BINARY_IN_IMAGE, PAUSE_READY, ensureNodeImage, ensurePauseImage
+  CONTROL_PORT, LIBP2P_PORT, NODE_BINARY_IN_IMAGE, PAUSE_READY, ensureNodeImage, ensurePauseImage, nodeImageArgs
 } from './docker-image.ts'
 import { NETWORK_PREFIX, NODE_LABEL, RUN_LABEL, reapAbandonedRuns } from './docker-reaper.ts'
 import { ownerLabels } from './owner.ts'
@@ -234,7 +234,7 @@ export class DockerBackend implements SupervisingBackend {
     const token = generateControlToken()
     container
       .withCopyContentToContainer([{ content: `${token}\n`, target: TOKEN_PATH_IN_CONTAINER, mode: 0o600 }])
-      .withCommand(['--config', JSON.stringify(effective), CONTROL_TOKEN_FLAG, TOKEN_PATH_IN_CONTAINER, '--control-host', '0.0.0.0', '--control-port', String(CONTROL_PORT)])
+      .withCommand(nodeImageArgs(effective, TOKEN_PATH_IN_CONTAINER))
       .withWaitStrategy(Wait.forLogMessage(/CHIRAL_READY /))
     let started: StartedTestContainer
     try {
@@ -618,7 +618,7 @@ function capture (stream: Readable, into: { text: string }): void {
 }
 
 /** dockerode rejects with `statusCode`; these ones mean "already done". */
-function ignoreStatus (...codes: number[]): (err: unknown) => void {
+export function ignoreStatus (...codes: number[]): (err: unknown) => void {
   return err => {
     if (!codes.includes((err as { statusCode?: number }).statusCode ?? -1)) throw err
   }

@@ -34,6 +34,10 @@ export async function createBackend (mode: Mode): Promise<Backend> {
       const { DockerBackend } = await import('./docker.ts')
       return await DockerBackend.create()
     }
+    case 'swarm': {
+      const { SwarmBackend } = await import('./swarm/swarm.ts')
+      return await SwarmBackend.create()
+    }
   }
 }
 

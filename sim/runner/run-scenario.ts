@@ -18,7 +18,7 @@ import { startHarnessHealth } from './harness-health.ts'
 /** Modes whose nodes talk over TCP that a Toxiproxy on this machine can sit in (containers reach it at their gateway). */
 export const FAULT_MODES: Mode[] = ['tcp', 'process', 'docker']
 /** Modes whose bootstraps are real processes or containers that can crash and be restarted. */
-export const SUPERVISED_MODES: Mode[] = ['process', 'docker']
+export const SUPERVISED_MODES: Mode[] = ['process', 'docker', 'swarm']
 
 /** "tcp, process or docker" */
 export function modeList (modes: Mode[]): string {
