@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { hostname, tmpdir } from 'node:os'
+import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { getContainerRuntimeClient, type ContainerRuntimeClient } from 'testcontainers'
@@ -20,6 +20,7 @@ import { NODE_LABEL, RUN_LABEL, ignoreStatus } from '../docker.ts'
 import { CONTROL_PORT, LIBP2P_PORT, NODE_BINARY_IN_IMAGE, NODE_MAIN_IN_IMAGE, ensureNodeImage, nodeImageArgs } from '../docker-image.ts'
 import { RemoteStartedNode, shutdownThenForce } from '../graceful-stop.ts'
 import { superviseWith, type SuperviseOptions, type SupervisedNode, type SupervisingBackend } from '../supervise.ts'
+import { ownerLabels, ownerState } from '../owner.ts'
 import { AGENT_PORT, AGENT_SCRIPT, AgentClient } from './agent.ts'
 
 /**
@@ -55,8 +56,6 @@ export interface SwarmBackendOptions {
   engineTimeoutMs?: number
 }
 
-/** Who started a run: `<hostname>:<pid>`, so the next run on this machine can tell a killed run's leftovers. */
-export const OWNER_LABEL = 'chiral-sim.owner'
 const SECRET_TARGET = 'chiral-control-token'
 const SECRET_PATH = `/run/secrets/${SECRET_TARGET}`
 const POLL_MS = 250
@@ -518,7 +517,7 @@ function blackholeProgram (): string {
 }
 
 function runLabels (runId: string): Record<string, string> {
-  return { [RUN_LABEL]: runId, [OWNER_LABEL]: `${hostname()}:${process.pid}` }
+  return { [RUN_LABEL]: runId, ...ownerLabels() }
 }
 
 function nameAddress (slot: Slot): string {
@@ -570,29 +569,14 @@ async function removeRun (docker: Dockerode, runId: string, deadlineMs = 60_000)
 
 /** A killed run of this machine (its owner process is gone) leaves services, secrets and a network: remove them. */
 async function reapOrphans (docker: Dockerode): Promise<void> {
-  const runs = new Set<string>()
-  const me = hostname()
-  const objects = [
-    ...await docker.listServices({ filters: { label: [OWNER_LABEL] } }) as Array<{ Spec?: { Labels?: Record<string, string> } }>,
-    ...(await docker.listNetworks({ filters: { label: [OWNER_LABEL] } }) as Array<{ Labels?: Record<string, string> }>).map(n => ({ Spec: { Labels: n.Labels } })),
-    ...await docker.listSecrets({ filters: { label: [OWNER_LABEL] } }) as Array<{ Spec?: { Labels?: Record<string, string> } }>
+  const filters = { label: [RUN_LABEL] }
+  const labelled = [
+    ...(await docker.listServices({ filters }) as Array<{ Spec?: { Labels?: Record<string, string> } }>).map(o => o.Spec?.Labels),
+    ...(await docker.listSecrets({ filters }) as Array<{ Spec?: { Labels?: Record<string, string> } }>).map(o => o.Spec?.Labels),
+    ...(await docker.listNetworks({ filters }) as Array<{ Labels?: Record<string, string> }>).map(n => n.Labels)
   ]
-  for (const o of objects) {
-    const labels = o.Spec?.Labels ?? {}
-    const [host, pid] = (labels[OWNER_LABEL] ?? '').split(':')
-    const run = labels[RUN_LABEL]
-    if (run != null && host === me && pid != null && !isAlive(Number(pid))) runs.add(run)
-  }
+  const runs = new Set(labelled.filter(l => l?.[RUN_LABEL] != null && ownerState(l) === 'dead').map(l => l![RUN_LABEL]!))
   for (const run of runs) await removeRun(docker, run).catch(() => {})
-}
-
-function isAlive (pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'
-  }
 }
 
 /** Service logs come multiplexed (8-byte frame headers) when the service has no TTY. */
