@@ -311,6 +311,7 @@ export class SwarmBackend implements SupervisingBackend {
       checkProcess: async n => await this.#processProbe(n),
       checkPort: async (n, signal) => await probePort(n.slot.engine.addr, n.slot.libp2pPort, signal),
       pingAddress: n => `/ip4/${n.slot.engine.addr}/tcp/${n.slot.libp2pPort}/p2p/${n.peerId}`,
+      endedAt: n => n.goneAt,
       restart: async (old, signal) => {
         await old.kill()
         await old.handle.close()
