@@ -4,7 +4,8 @@ import type { NodeEventBody } from '../../nodes/events.ts'
 import { createPinger, type Identified } from '../../nodes/supervisor/probes.ts'
 import type { NodeSpec } from '../../scenarios/schema.ts'
 import type { Mode } from '../../scenarios/record.ts'
-import type { RunContext, RunNode } from './context.ts'
+import type { RunContext } from './context.ts'
+import type { RunNode } from './roster.ts'
 import { appendTail } from '../backends/output-tail.ts'
 
 /**
@@ -51,26 +52,26 @@ export async function startExternal (ctx: RunContext, node: RunNode): Promise<vo
   if (launched != null) node.outputs.push(launched.output)
   try {
     const probe = await probeUntilAnswered(address, spec.dhtProtocol, deadline, () => launched?.ended(), detail => {
-      ctx.emit(node.name, { type: 'log', level: 'warn', message: `start-up probe: ${detail}; trying again on a fresh connection` })
+      ctx.evidence.emit(node.name, { type: 'log', level: 'warn', message: `start-up probe: ${detail}; trying again on a fresh connection` })
     })
-    ctx.emit(node.name, probe.event)
+    ctx.evidence.emit(node.name, probe.event)
     if (!probe.event.ok) {
       const tail = launched?.output().trim() ?? ''
       throw new Error(`external node "${node.name}" does not answer a libp2p ping at ${address}: ${probe.event.detail}` +
         `${launched == null ? ' (no command or image: it must already be running there)' : ''}${tail === '' ? '' : `; its output ends:\n${tail.split('\n').slice(-10).join('\n')}`}`)
     }
     if (probe.event.speaksDht === false) {
-      ctx.emit(node.name, { type: 'log', level: 'warn', message: `does not announce ${spec.dhtProtocol} through identify (it speaks ${probe.event.protocols.join(', ') || 'nothing'}): peers will not find each other through it (cause 7)` })
+      ctx.evidence.emit(node.name, { type: 'log', level: 'warn', message: `does not announce ${spec.dhtProtocol} through identify (it speaks ${probe.event.protocols.join(', ') || 'nothing'}): peers will not find each other through it (cause 7)` })
     }
   } catch (err) {
     await launched?.kill().catch(() => {})
     throw err
   }
-  ctx.emit(node.name, { type: 'node:started', peerId: node.peerId ?? '', multiaddrs: [address] })
+  ctx.evidence.emit(node.name, { type: 'node:started', peerId: node.peerId ?? '', multiaddrs: [address] })
   if (launched != null) {
     node.external = {
-      stop: async () => { await launched.stop(); ctx.emit(node.name, { type: 'node:stopped' }) },
-      kill: async () => { await launched.kill(); ctx.emit(node.name, { type: 'node:stopped' }) }
+      stop: async () => { await launched.stop(); ctx.evidence.emit(node.name, { type: 'node:stopped' }) },
+      kill: async () => { await launched.kill(); ctx.evidence.emit(node.name, { type: 'node:stopped' }) }
     }
   }
 }
@@ -98,7 +99,7 @@ async function launchCommand (ctx: RunContext, node: RunNode, spec: ExternalSpec
       output = appendTail(output, `${line}\n`)
       if (line.trim() === '' || kept > OUTPUT_LINES_KEPT) return
       kept++
-      ctx.emit(node.name, { type: 'log', level: stream === 'stderr' ? 'warn' : 'info', message: kept > OUTPUT_LINES_KEPT ? `(further output of ${path.basename(file!)} not recorded)` : line.slice(0, 500) })
+      ctx.evidence.emit(node.name, { type: 'log', level: stream === 'stderr' ? 'warn' : 'info', message: kept > OUTPUT_LINES_KEPT ? `(further output of ${path.basename(file!)} not recorded)` : line.slice(0, 500) })
     },
     // It cannot watch its stdin as chiral nodes do: the kernel ends it if the harness is killed outright.
     dieWithParent: true,

@@ -1,7 +1,8 @@
 import type { NodeEventBody } from '../../nodes/events.ts'
 import { canSupervise } from '../backends/supervise.ts'
 import type { StartedNode } from '../backends/backend.ts'
-import type { RunContext, RunNode } from './context.ts'
+import type { RunContext } from './context.ts'
+import type { RunNode } from './roster.ts'
 import { startExternal, stopExternal } from './external.ts'
 import { proxiedAddr } from './link-wiring.ts'
 
@@ -13,7 +14,7 @@ import { proxiedAddr } from './link-wiring.ts'
 /** The addresses `dialer` uses for its bootstraps: its own links' proxies when links are proxied. */
 export function bootstrapAddrs (ctx: RunContext, dialer: string, refs: string[]): string[] {
   return refs.map(r => {
-    const node = ctx.node(r)
+    const node = ctx.roster.node(r)
     const address = node.blackhole?.multiaddr ?? proxiedAddr(ctx, dialer, r) ?? node.address
     if (address == null) throw new Error(`bootstrap "${r}" has no address yet: start it (a blackhole must be started before peers connect to it)`)
     return address
@@ -37,7 +38,7 @@ export async function startNode (ctx: RunContext, node: RunNode): Promise<void> 
   node.running = await ctx.backend.startNode(config, ctx.signal)
   node.peerId = node.running.peerId
   keepOutput(node, node.running)
-  node.unsubscribe = node.running.handle.subscribe(ev => { ctx.record(ev) })
+  node.unsubscribe = node.running.handle.subscribe(ev => { ctx.evidence.record(ev) })
   if (node.spec.role === 'bootstrap' && node.spec.supervise === true) await supervise(ctx, node)
 }
 
@@ -47,14 +48,14 @@ function keepOutput (node: RunNode, started: StartedNode): void {
 
 async function supervise (ctx: RunContext, node: RunNode): Promise<void> {
   if (!canSupervise(ctx.backend)) throw new Error(`bootstrap "${node.name}" asks for supervision, which needs process or docker mode`)
-  const emit = (body: NodeEventBody, at: number): void => { ctx.emit(node.name, body, at) }
+  const emit = (body: NodeEventBody, at: number): void => { ctx.evidence.emit(node.name, body, at) }
   const supervised = await ctx.backend.supervise(node.running!, {
     // The replacement process numbers its events from 0 again: listen to it afresh.
     onRestarted: fresh => {
       node.unsubscribe?.()
       node.running = fresh
       keepOutput(node, fresh)
-      node.unsubscribe = fresh.handle.subscribe(ev => { ctx.record(ev) })
+      node.unsubscribe = fresh.handle.subscribe(ev => { ctx.evidence.record(ev) })
     },
     onEvent: ev => {
       switch (ev.type) {
@@ -65,18 +66,18 @@ async function supervise (ctx: RunContext, node: RunNode): Promise<void> {
       }
     }
   })
-  ctx.supervised.set(node.name, supervised)
+  ctx.roster.supervised.set(node.name, supervised)
 }
 
 /** A deliberate stop is not a crash: supervision ends first, so the supervisor does not bring the node back. */
 export async function unsupervise (ctx: RunContext, node: RunNode): Promise<void> {
-  const supervised = ctx.supervised.get(node.name)
+  const supervised = ctx.roster.supervised.get(node.name)
   if (supervised == null) return
-  ctx.supervised.delete(node.name)
-  ctx.recoveries.push(...supervised.supervisor.recoveries().map(r => ({ node: node.name, failedAt: r.failedAt, detectedAt: r.detectedAt, recoveredAt: r.recoveredAt, automatic: r.automatic })))
+  ctx.roster.supervised.delete(node.name)
+  ctx.evidence.recoveries.push(...supervised.supervisor.recoveries().map(r => ({ node: node.name, failedAt: r.failedAt, detectedAt: r.detectedAt, recoveredAt: r.recoveredAt, automatic: r.automatic })))
   // An incident still open (the supervisor gave up after the alert) is a failure that needs an operator.
   const open = supervised.supervisor.history().incident
-  if (open != null) ctx.recoveries.push({ node: node.name, failedAt: open.failedAt, detectedAt: open.detectedAt, recoveredAt: null, automatic: false })
+  if (open != null) ctx.evidence.recoveries.push({ node: node.name, failedAt: open.failedAt, detectedAt: open.detectedAt, recoveredAt: null, automatic: false })
   await supervised.stop()
 }
 

@@ -23,20 +23,20 @@ const linkName = (from: string, to: string): string => `${from}->${to}`
  * store. That makes the proxied addresses the only ones in play, whatever identify and the DHT spread.
  */
 export async function createLinks (ctx: RunContext, proxies: LinkProxies): Promise<void> {
-  const nodes = [...ctx.nodes.values()].filter(n => n.config != null && n.peerId != null)
+  const nodes = [...ctx.roster.nodes.values()].filter(n => n.config != null && n.peerId != null)
   for (const from of nodes) {
     for (const to of nodes) {
       if (from === to) continue
       const real = to.config!.listen?.[0]
       if (real == null) throw new Error(`node "${to.name}" has no fixed address to proxy`)
-      ctx.links.set(linkName(from.name, to.name), await proxies.createLink(linkName(from.name, to.name), tcpHostPort(real)))
+      ctx.faultState.links.set(linkName(from.name, to.name), await proxies.createLink(linkName(from.name, to.name), tcpHostPort(real)))
     }
   }
   for (const node of nodes) {
     const others = nodes.filter(o => o !== node)
     // Other nodes' routes travel too: kad-dht answers carry the responder's peer-store addresses, its proxies
     // included, so a node must refuse every proxy that is not one of its own links as well as the real addresses.
-    const foreignProxies = [...ctx.links.entries()]
+    const foreignProxies = [...ctx.faultState.links.entries()]
       .filter(([name]) => !name.startsWith(`${node.name}->`))
       .map(([, link]) => `/ip4/${link.listen.host}/tcp/${link.listen.port}`)
     node.config = {
@@ -51,13 +51,13 @@ export async function createLinks (ctx: RunContext, proxies: LinkProxies): Promi
 
 /** The address `from` dials to reach `to`: its link's proxy when links are proxied. */
 export function proxiedAddr (ctx: RunContext, from: string, to: string): string | undefined {
-  const link = ctx.links.get(linkName(from, to))
-  const peerId = ctx.node(to).peerId
+  const link = ctx.faultState.links.get(linkName(from, to))
+  const peerId = ctx.roster.node(to).peerId
   return link == null || peerId == null ? undefined : `/ip4/${link.listen.host}/tcp/${link.listen.port}/p2p/${peerId}`
 }
 
 export function resolveLinks (ctx: RunContext, target: LinkTarget): Array<{ name: string, link: Link }> {
-  const all = [...ctx.nodes.values()].filter(n => n.config != null).map(n => n.name)
+  const all = [...ctx.roster.nodes.values()].filter(n => n.config != null).map(n => n.name)
   const refs = (r: string[] | undefined): string[] => r == null ? all : resolveRefs(ctx.scenario.nodes, r)
   const names = new Set<string>()
   for (const l of target.links ?? []) names.add(l)
@@ -72,7 +72,7 @@ export function resolveLinks (ctx: RunContext, target: LinkTarget): Array<{ name
     for (const x of refs(target.from)) for (const y of refs(target.to)) if (x !== y) names.add(linkName(x, y))
   }
   return [...names].map(name => {
-    const link = ctx.links.get(name)
+    const link = ctx.faultState.links.get(name)
     if (link == null) throw new Error(`no link "${name}": links run between bootstraps and peers (blackholes and external nodes have none)`)
     return { name, link }
   })
@@ -84,13 +84,13 @@ export function resolveLinks (ctx: RunContext, target: LinkTarget): Array<{ name
  */
 export async function connectionsOutsideProxies (ctx: RunContext): Promise<Map<string, Array<{ from: string, to: string, remoteAddr: string }>>> {
   const out = new Map<string, Array<{ from: string, to: string, remoteAddr: string }>>()
-  for (const node of ctx.nodes.values()) {
+  for (const node of ctx.roster.nodes.values()) {
     if (node.running == null) continue
     const inspection = await node.running.handle.call('inspect', {}, { signal: AbortSignal.timeout(10_000) }).catch(() => undefined)
     for (const c of inspection?.connections ?? []) {
       if (c.direction !== 'outbound') continue
-      const to = ctx.nameOfPeer(c.peerId)
-      const link = ctx.links.get(linkName(node.name, to))
+      const to = ctx.roster.nameOfPeer(c.peerId)
+      const link = ctx.faultState.links.get(linkName(node.name, to))
       if (link == null || c.remoteAddr.includes(`/tcp/${link.listen.port}/`) || c.remoteAddr.endsWith(`/tcp/${link.listen.port}`)) continue
       const key = linkName(node.name, to)
       out.set(key, [...(out.get(key) ?? []), { from: node.name, to, remoteAddr: c.remoteAddr }])
@@ -101,10 +101,10 @@ export async function connectionsOutsideProxies (ctx: RunContext): Promise<Map<s
 
 /** After the nodes stopped: the faulted links' byte counters and the connections seen outside them → a verdict. */
 export async function bypassVerdict (ctx: RunContext, outside: Map<string, Array<{ from: string, to: string, remoteAddr: string }>>): Promise<string | undefined> {
-  const faulted = [...new Set(ctx.faults.map(f => f.link))]
+  const faulted = [...new Set(ctx.evidence.faults.map(f => f.link))]
   const inputs = []
   for (const name of faulted) {
-    const link = ctx.links.get(name)
+    const link = ctx.faultState.links.get(name)
     if (link == null) continue
     const bytes = await link.bytes().catch((err: unknown) => { throw new Error(`cannot read the byte counters of ${name}: ${describeError(err)}`) })
     inputs.push({ link: name, proxyBytes: bytes, connectionsOutsideProxy: outside.get(name) ?? [] })

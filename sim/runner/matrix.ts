@@ -43,7 +43,7 @@ export async function computeMatrix (ctx: RunContext, opts: { lookups: boolean, 
     for (const a of peers) {
       for (const b of peers) {
         if (a === b) continue
-        const r = await ctx.handle(a.name).call('findPeer', { peerId: b.peerId }, { signal: ctx.signal })
+        const r = await ctx.roster.handle(a.name).call('findPeer', { peerId: b.peerId }, { signal: ctx.signal })
         lookup.set(`${a.name}>${b.name}`, r.found)
       }
     }
@@ -53,13 +53,13 @@ export async function computeMatrix (ctx: RunContext, opts: { lookups: boolean, 
     for (const a of peers) {
       for (const b of peers) {
         if (a === b) continue
-        const r = await ctx.handle(a.name).call('verifyPeerReachable', { peerId: b.peerId, fresh: true }, { signal: ctx.signal })
+        const r = await ctx.roster.handle(a.name).call('verifyPeerReachable', { peerId: b.peerId, fresh: true }, { signal: ctx.signal })
         dialable.set(`${a.name}>${b.name}`, r.reachable)
       }
     }
   }
   // The probes recorded their failures on the nodes: read the state again so the diagnosis sees them.
-  const final = opts.probe ? await Promise.all(peers.map(async p => await ctx.handle(p.name).call('inspect', {}, { signal: ctx.signal }))) : peers
+  const final = opts.probe ? await Promise.all(peers.map(async p => await ctx.roster.handle(p.name).call('inspect', {}, { signal: ctx.signal }))) : peers
   const cells = peers.flatMap(a => peers.filter(b => b !== a).map(b => {
     const inRoutingTable = a.routingTable.includes(b.peerId)
     const canDial = dialable.get(`${a.name}>${b.name}`) ?? null
@@ -70,7 +70,7 @@ export async function computeMatrix (ctx: RunContext, opts: { lookups: boolean, 
   for (const a of final) {
     for (const b of final) {
       if (a === b || !seen(a.name, b.name) || seen(b.name, a.name)) continue
-      asymmetries.push({ sees: a.name, unseen: b.name, ...diagnose({ seer: a, blind: b, bootstraps, events: ctx.events, settledMs }) })
+      asymmetries.push({ sees: a.name, unseen: b.name, ...diagnose({ seer: a, blind: b, bootstraps, events: ctx.evidence.events, settledMs }) })
     }
   }
   const blind: BlindPair[] = []
@@ -81,7 +81,7 @@ export async function computeMatrix (ctx: RunContext, opts: { lookups: boolean, 
       if (shared == null) continue
       // Asked after the snapshot, so what the lookups change cannot change the verdict.
       const ask = async (from: NodeInspection, to: NodeInspection): Promise<string[] | null> => {
-        const r = await ctx.handle(from.name).call('findPeer', { peerId: to.peerId, via: shared.peerId }, { signal: ctx.signal }).catch(() => null)
+        const r = await ctx.roster.handle(from.name).call('findPeer', { peerId: to.peerId, via: shared.peerId }, { signal: ctx.signal }).catch(() => null)
         return r?.closerPeers ?? null
       }
       const answers = { aForB: await ask(a, b), bForA: await ask(b, a) }
@@ -89,7 +89,7 @@ export async function computeMatrix (ctx: RunContext, opts: { lookups: boolean, 
       blind.push({
         peers: [a.name, b.name],
         bootstrap: shared.name,
-        ...diagnoseBlind({ a, b, bootstrap: { name: shared.name, ...(inspection != null ? { inspection } : {}) }, answers, events: ctx.events, settledMs })
+        ...diagnoseBlind({ a, b, bootstrap: { name: shared.name, ...(inspection != null ? { inspection } : {}) }, answers, events: ctx.evidence.events, settledMs })
       })
     }
   }
@@ -97,7 +97,7 @@ export async function computeMatrix (ctx: RunContext, opts: { lookups: boolean, 
 }
 
 async function inspectAll (ctx: RunContext): Promise<Snapshot> {
-  const running = [...ctx.nodes.values()].filter(n => n.running != null)
+  const running = [...ctx.roster.nodes.values()].filter(n => n.running != null)
   const inspections = await Promise.all(running.map(async n => await n.running!.handle.call('inspect', {}, { signal: ctx.signal })))
   return { peers: inspections.filter(i => i.role === 'peer'), bootstraps: inspections.filter(i => i.role === 'bootstrap'), at: Date.now() }
 }
@@ -109,7 +109,7 @@ function pendingAdmissions (ctx: RunContext, snap: Snapshot, waitedMs: number): 
       if (a === b || b.routingTable.includes(a.peerId)) continue
       // Only gaps the matrix reports: one side of an asymmetry, or a pair blind both ways.
       if (!a.routingTable.includes(b.peerId) && sharedBootstrap(ctx, a, b) == null) continue
-      if (diagnose({ seer: a, blind: b, bootstraps: snap.bootstraps, events: ctx.events, settledMs: waitedMs }).cause === 'admission-pending') return true
+      if (diagnose({ seer: a, blind: b, bootstraps: snap.bootstraps, events: ctx.evidence.events, settledMs: waitedMs }).cause === 'admission-pending') return true
     }
   }
   return false
@@ -120,10 +120,10 @@ function pendingAdmissions (ctx: RunContext, snap: Snapshot, waitedMs: number): 
  * successful connect ended on. An idle-closing bootstrap leaves no open connection, so the connect counts too.
  */
 function sharedBootstrap (ctx: RunContext, a: NodeInspection, b: NodeInspection): { name: string, peerId: string } | undefined {
-  const bootstraps = [...ctx.nodes.values()].filter(n => (n.spec.role === 'bootstrap' || n.spec.role === 'external') && n.peerId != null)
+  const bootstraps = [...ctx.roster.nodes.values()].filter(n => (n.spec.role === 'bootstrap' || n.spec.role === 'external') && n.peerId != null)
   const joined = (p: NodeInspection): Set<string> => {
     const ids = new Set(p.connections.filter(c => c.status === 'open').map(c => c.peerId))
-    const last = [...ctx.events].reverse().find(e => e.node === p.name && e.type === 'connect:done' && 'success' in e && e.success)
+    const last = [...ctx.evidence.events].reverse().find(e => e.node === p.name && e.type === 'connect:done' && 'success' in e && e.success)
     const via = last != null && 'bootstrap' in last ? last.bootstrap?.split('/p2p/')[1] : undefined
     if (via != null) ids.add(via)
     return ids

@@ -11,7 +11,7 @@ import { LinkProxies, newRunId } from '../faults/link-proxies.ts'
 import { bypassVerdict, connectionsOutsideProxies, createLinks, usesFaults } from './link-wiring.ts'
 import { EXTERNAL_MODES } from './external.ts'
 import { nodeOutput } from '../backends/output-tail.ts'
-import type { RunNode } from './context.ts'
+import type { RunNode } from './roster.ts'
 import { scenarioDeadline } from './deadline.ts'
 import { startHarnessHealth } from './harness-health.ts'
 
@@ -130,12 +130,12 @@ export async function runScenario (scenario: Scenario, opts: RunScenarioOptions)
           invalid = await bypassVerdict(run, outside).catch((err: unknown) => `the bypass check could not run: ${describeError(err)}`)
         })
       }
-      stack.defer(() => { for (const t of run.timers) clearTimeout(t) })
+      stack.defer(() => { for (const t of run.faultState.timers) clearTimeout(t) })
       // Stop nodes before the backend goes: the backend's own disposal is the safety net, not the plan.
       stack.defer(async () => {
         // Supervisors first: a supervisor watching a node being stopped would bring it back.
-        await Promise.allSettled([...run.nodes.values()].map(async n => { await unsupervise(run, n) }))
-        await Promise.allSettled([...run.nodes.values()].map(async n => {
+        await Promise.allSettled([...run.roster.nodes.values()].map(async n => { await unsupervise(run, n) }))
+        await Promise.allSettled([...run.roster.nodes.values()].map(async n => {
           n.unsubscribe?.()
           await n.running?.stop()
           await n.blackhole?.close()
@@ -143,11 +143,11 @@ export async function runScenario (scenario: Scenario, opts: RunScenarioOptions)
         }))
       })
       stack.defer(async () => {
-        if (run.links.size > 0) outside = await connectionsOutsideProxies(run)
+        if (run.faultState.links.size > 0) outside = await connectionsOutsideProxies(run)
       })
       for (const [index, step] of scenario.steps.entries()) {
         signal.throwIfAborted()
-        run.currentStep = index
+        run.evidence.currentStep = index
         const label = stepLabel(step)
         opts.onStep?.(scenario.name, label)
         const stepStart = Date.now()
@@ -155,14 +155,14 @@ export async function runScenario (scenario: Scenario, opts: RunScenarioOptions)
         try {
           targets = await executeStep(run, step)
           // A step whose own check failed did not go "ok", even though nothing broke while it ran.
-          const failed = run.assertions.filter(a => a.step === index && !a.passed)
-          run.steps.push({
+          const failed = run.evidence.assertions.filter(a => a.step === index && !a.passed)
+          run.evidence.steps.push({
             index, kind: step.action, label, startedAt: stepStart, endedAt: Date.now(), ok: failed.length === 0,
             ...(failed.length > 0 ? { error: `${failed.length === 1 ? 'its check' : `${failed.length} of its checks`} failed: ${failed[0]!.description}` } : {}),
             targets
           })
         } catch (err) {
-          run.steps.push({ index, kind: step.action, label, startedAt: stepStart, endedAt: Date.now(), ok: false, error: describeError(err), targets })
+          run.evidence.steps.push({ index, kind: step.action, label, startedAt: stepStart, endedAt: Date.now(), ok: false, error: describeError(err), targets })
           throw err
         }
       }
@@ -196,7 +196,7 @@ export async function runScenario (scenario: Scenario, opts: RunScenarioOptions)
   }
   const endedAt = Date.now()
   const harness = health.stop()
-  const assertions = ctx?.assertions ?? []
+  const assertions = ctx?.evidence.assertions ?? []
   if (status === 'passed') {
     if (assertions.length === 0) {
       status = 'error'
@@ -221,22 +221,22 @@ export async function runScenario (scenario: Scenario, opts: RunScenarioOptions)
     startedAt,
     endedAt,
     durationMs: endedAt - startedAt,
-    nodes: [...(ctx?.nodes.values() ?? [])].map(n => ({
+    nodes: [...(ctx?.roster.nodes.values() ?? [])].map(n => ({
       name: n.name,
       role: n.spec.role === 'blackhole' || n.spec.role === 'external' ? 'external' as const : n.spec.role,
       ...(n.peerId != null ? { peerId: n.peerId } : {}),
       multiaddrs: n.address != null ? [n.address] : [],
       ...outputOf(n)
     })),
-    steps: ctx?.steps ?? [],
+    steps: ctx?.evidence.steps ?? [],
     assertions,
-    events: [...(ctx?.events ?? [])].sort((a, b) => a.time - b.time),
-    ...(ctx?.matrix != null ? { matrix: ctx.matrix } : {}),
-    ...(ctx != null && ctx.matrices.length > 0 ? { matrices: ctx.matrices } : {}),
-    faults: ctx?.faults ?? [],
-    ...(ctx != null && ctx.sweep.length > 0 ? { sweep: ctx.sweep } : {}),
+    events: [...(ctx?.evidence.events ?? [])].sort((a, b) => a.time - b.time),
+    ...(ctx?.evidence.matrix != null ? { matrix: ctx.evidence.matrix } : {}),
+    ...(ctx != null && ctx.evidence.matrices.length > 0 ? { matrices: ctx.evidence.matrices } : {}),
+    faults: ctx?.evidence.faults ?? [],
+    ...(ctx != null && ctx.evidence.sweep.length > 0 ? { sweep: ctx.evidence.sweep } : {}),
     ...(invalid != null ? { invalid } : {}),
-    recoveries: ctx?.recoveries ?? [],
+    recoveries: ctx?.evidence.recoveries ?? [],
     harness,
     deadline: limit
   }

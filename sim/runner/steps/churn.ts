@@ -22,7 +22,7 @@ function pick<T> (items: T[], n: number, random: () => number): T[] {
 const CHECKS = ['bootstrapConnected', 'routingTablePopulated', 'eventsWorking', 'dhtReadWrite', 'peerDialing', 'fileDiscovery'] as const
 
 async function churn (ctx: RunContext, step: StepOf<'churn'>, population: string[]): Promise<void> {
-  const random = prng(`${ctx.seed}/${ctx.scenario.name}/${ctx.currentStep}`)
+  const random = prng(`${ctx.seed}/${ctx.scenario.name}/${ctx.evidence.currentStep}`)
   let connects = 0
   let connected = 0
   let verifications = 0
@@ -31,28 +31,28 @@ async function churn (ctx: RunContext, step: StepOf<'churn'>, population: string
   const unverified: string[] = []
   const starved: string[] = []
   for (let round = 0; round < step.rounds; round++) {
-    const online = population.filter(n => ctx.node(n).running != null)
-    const offline = population.filter(n => ctx.node(n).running == null)
+    const online = population.filter(n => ctx.roster.node(n).running != null)
+    const offline = population.filter(n => ctx.roster.node(n).running == null)
     const leavers = pick(online, Math.floor(online.length * step.leaveFraction), random)
     const joiners = pick(offline, offline.length === 0 ? 0 : Math.max(1, Math.round(offline.length * step.joinFraction)), random)
-    await forEach(leavers, async n => { await stopNode(ctx, ctx.node(n), random() < step.killFraction ? 'kill' : 'stop') })
+    await forEach(leavers, async n => { await stopNode(ctx, ctx.roster.node(n), random() < step.killFraction ? 'kill' : 'stop') })
     // Joins arrive in small batches, as users do, rather than as one synchronized burst.
     for (let i = 0; i < joiners.length; i += 10) {
       await forEach(joiners.slice(i, i + 10), async n => {
-        await startNode(ctx, ctx.node(n))
-        const r = await ctx.handle(n).call('connectWithTimeout', { bootstrapAddrs: bootstrapAddrs(ctx, n, ctx.node(n).bootstrapRefs) }, { signal: ctx.signal })
+        await startNode(ctx, ctx.roster.node(n))
+        const r = await ctx.roster.handle(n).call('connectWithTimeout', { bootstrapAddrs: bootstrapAddrs(ctx, n, ctx.roster.node(n).bootstrapRefs) }, { signal: ctx.signal })
         connects++
         if (r.success) connected++
         else failures.push(`${n}: ${r.error?.category ?? 'failed'}`)
       })
     }
     await sleep(ctx.scaled(step.intervalMs), ctx.signal)
-    const sample = pick(population.filter(n => ctx.node(n).running != null), step.verifySample, random)
+    const sample = pick(population.filter(n => ctx.roster.node(n).running != null), step.verifySample, random)
     // One after another, as users would: concurrent verifications are the harness's own load (in memory mode every
     // node shares one event loop), and under a loaded runner they timed out each other's DHT tests (issue 10).
     for (const n of sample) {
       const meter = startHarnessHealth()
-      const st = await ctx.handle(n).call('verifyPeerDiscovery', {}, { signal: ctx.signal })
+      const st = await ctx.roster.handle(n).call('verifyPeerDiscovery', {}, { signal: ctx.signal })
       const health = meter.stop()
       const why = `${n} ${st.overall}: ${CHECKS.filter(c => !st[c] && !st.skipped.includes(c)).join(', ') || st.message}`
       if (st.overall !== 'verified' && health.overloaded && inProcess(ctx)) {
@@ -67,13 +67,13 @@ async function churn (ctx: RunContext, step: StepOf<'churn'>, population: string
   }
   const pct = (a: number, b: number): number => b === 0 ? 100 : Math.round(a / b * 10_000) / 100
   if (step.expect?.connectSuccessPercent != null) {
-    ctx.expect({ id: `${ctx.currentStep}-churn-connect`, description: `peers joining during churn connect (failover included) at least ${step.expect.connectSuccessPercent} % of the time`, expected: `≥ ${step.expect.connectSuccessPercent} %`, actual: `${pct(connected, connects)} % of ${connects}${failures.length > 0 ? ` (failed: ${failures.slice(0, 5).join(', ')})` : ''}`, passed: pct(connected, connects) >= step.expect.connectSuccessPercent, planRef: step.planRef })
+    ctx.evidence.expect({ id: `${ctx.evidence.currentStep}-churn-connect`, description: `peers joining during churn connect (failover included) at least ${step.expect.connectSuccessPercent} % of the time`, expected: `≥ ${step.expect.connectSuccessPercent} %`, actual: `${pct(connected, connects)} % of ${connects}${failures.length > 0 ? ` (failed: ${failures.slice(0, 5).join(', ')})` : ''}`, passed: pct(connected, connects) >= step.expect.connectSuccessPercent, planRef: step.planRef })
   }
   if (step.expect?.verifiedPercent != null) {
     // Verifications that failed while the harness itself was overloaded are not the network's: they are left out
     // and said, and when they are the majority of the sample, nothing was measured and the check fails as such.
     const measurable = verifications >= starved.length
     const starvedNote = starved.length > 0 ? `; ${starved.length} failed while the harness was overloaded, not counted: ${starved.slice(0, 3).join('; ')}` : ''
-    ctx.expect({ id: `${ctx.currentStep}-churn-verified`, description: `sampled peers verify discovery at least ${step.expect.verifiedPercent} % of the time (verifications failed while the harness itself was overloaded are left out)`, expected: `≥ ${step.expect.verifiedPercent} %`, actual: `${measurable ? `${pct(verified, verifications)} % of ${verifications}` : `not measurable: the harness was overloaded during ${starved.length} of ${starved.length + verifications} verifications`}${unverified.length > 0 ? ` (failed checks: ${unverified.slice(0, 5).join('; ')})` : ''}${starvedNote}`, passed: measurable && pct(verified, verifications) >= step.expect.verifiedPercent, planRef: step.planRef })
+    ctx.evidence.expect({ id: `${ctx.evidence.currentStep}-churn-verified`, description: `sampled peers verify discovery at least ${step.expect.verifiedPercent} % of the time (verifications failed while the harness itself was overloaded are left out)`, expected: `≥ ${step.expect.verifiedPercent} %`, actual: `${measurable ? `${pct(verified, verifications)} % of ${verifications}` : `not measurable: the harness was overloaded during ${starved.length} of ${starved.length + verifications} verifications`}${unverified.length > 0 ? ` (failed checks: ${unverified.slice(0, 5).join('; ')})` : ''}${starvedNote}`, passed: measurable && pct(verified, verifications) >= step.expect.verifiedPercent, planRef: step.planRef })
   }
 }

@@ -24,36 +24,36 @@ function matches (ev: NodeEvent, where: Record<string, unknown> | undefined): bo
 export async function evaluate (ctx: RunContext, condition: Condition): Promise<{ holds: boolean, seen: string }> {
   if ('routingTable' in condition) {
     const c = condition.routingTable
-    const r = await ctx.handle(c.node).call('getDhtRoutingTableSize', {}, { signal: ctx.signal })
+    const r = await ctx.roster.handle(c.node).call('getDhtRoutingTableSize', {}, { signal: ctx.signal })
     return { holds: r.peers >= c.minPeers, seen: `${r.peers} peers (${r.size} entries)` }
   }
   if ('health' in condition) {
-    const s = await ctx.handle(condition.health.node).call('getHealth', {}, { signal: ctx.signal })
+    const s = await ctx.roster.handle(condition.health.node).call('getHealth', {}, { signal: ctx.signal })
     return { holds: s.status === condition.health.status, seen: s.status }
   }
   if ('event' in condition) {
     const c = condition.event
-    const from = c.afterStep == null ? 0 : ctx.steps[c.afterStep]?.startedAt ?? 0
-    const hits = ctx.events.filter(ev => ev.node === c.node && ev.type === c.type && ev.time >= from && matches(ev, c.where))
+    const from = c.afterStep == null ? 0 : ctx.evidence.steps[c.afterStep]?.startedAt ?? 0
+    const hits = ctx.evidence.events.filter(ev => ev.node === c.node && ev.type === c.type && ev.time >= from && matches(ev, c.where))
     return { holds: hits.length >= c.minCount, seen: `${hits.length} matching event(s)` }
   }
   if ('sees' in condition) {
     const c = condition.sees
-    const { routingTable } = await ctx.handle(c.node).call('inspect', {}, { signal: ctx.signal })
-    const missing = c.peers.filter(p => !routingTable.includes(ctx.node(p).peerId ?? ''))
+    const { routingTable } = await ctx.roster.handle(c.node).call('inspect', {}, { signal: ctx.signal })
+    const missing = c.peers.filter(p => !routingTable.includes(ctx.roster.node(p).peerId ?? ''))
     return { holds: missing.length === 0, seen: missing.length === 0 ? 'all seen' : `missing ${missing.join(', ')}` }
   }
   if ('reachable' in condition || 'unreachable' in condition) {
     const want = 'reachable' in condition
     const c = 'reachable' in condition ? condition.reachable : condition.unreachable
-    const results = await Promise.all(c.peers.map(async p => ({ p, r: await ctx.handle(c.node).call('verifyPeerReachable', { peerId: ctx.node(p).peerId ?? '', fresh: true }, { signal: ctx.signal }) })))
+    const results = await Promise.all(c.peers.map(async p => ({ p, r: await ctx.roster.handle(c.node).call('verifyPeerReachable', { peerId: ctx.roster.node(p).peerId ?? '', fresh: true }, { signal: ctx.signal }) })))
     const wrong = results.filter(x => x.r.reachable !== want).map(x => x.p)
     return { holds: wrong.length === 0, seen: wrong.length === 0 ? `all ${want ? 'reachable' : 'unreachable'}` : `${want ? 'unreachable' : 'still reachable'}: ${wrong.join(', ')}` }
   }
   const c = condition.connected
-  const inspection = await ctx.handle(c.node).call('inspect', {}, { signal: ctx.signal })
+  const inspection = await ctx.roster.handle(c.node).call('inspect', {}, { signal: ctx.signal })
   const open = new Set(inspection.connections.filter(x => x.status === 'open').map(x => x.peerId))
-  const missing = c.peers.filter(p => !open.has(ctx.node(p).peerId ?? ''))
+  const missing = c.peers.filter(p => !open.has(ctx.roster.node(p).peerId ?? ''))
   return { holds: missing.length === 0, seen: missing.length === 0 ? 'all connected' : `not connected to ${missing.join(', ')}` }
 }
 
@@ -68,8 +68,8 @@ async function waitFor (ctx: RunContext, step: StepOf<'wait'>): Promise<void> {
   }
   const what = JSON.stringify(step.until)
   const passed = last.holds === step.expect
-  ctx.expect({
-    id: `${ctx.currentStep}-wait`,
+  ctx.evidence.expect({
+    id: `${ctx.evidence.currentStep}-wait`,
     description: step.label ?? `${step.expect ? '' : 'not: '}${what} within ${deadlineMs} ms`,
     expected: step.expect ? `holds within ${deadlineMs} ms` : `does not hold within ${deadlineMs} ms`,
     actual: last.holds ? `held after ${Date.now() - started} ms (${last.seen})` : `not after ${deadlineMs} ms (${last.seen})`,
@@ -81,16 +81,16 @@ async function waitFor (ctx: RunContext, step: StepOf<'wait'>): Promise<void> {
 
 function check (ctx: RunContext, step: StepOf<'assert'>): void {
   const c: Check = step.check
-  const stepStart = (index: number | undefined): number => index == null ? 0 : ctx.steps[index]?.startedAt ?? 0
+  const stepStart = (index: number | undefined): number => index == null ? 0 : ctx.evidence.steps[index]?.startedAt ?? 0
   if ('event' in c) {
     const e = c.event
     const from = stepStart(e.afterStep)
     const limit = e.withinMs != null ? ctx.scaled(e.withinMs) : undefined
-    const hits = ctx.events.filter(ev => ev.node === e.node && ev.type === e.type && ev.time >= from && matches(ev, e.where))
+    const hits = ctx.evidence.events.filter(ev => ev.node === e.node && ev.type === e.type && ev.time >= from && matches(ev, e.where))
     const first = hits[0]
     const inTime = limit == null || (first != null && first.time - from <= limit + e.toleranceMs)
-    ctx.expect({
-      id: `${ctx.currentStep}-event-${e.node}-${e.type}`,
+    ctx.evidence.expect({
+      id: `${ctx.evidence.currentStep}-event-${e.node}-${e.type}`,
       description: step.label ?? `${e.node} emits ${e.type}${e.where != null ? ` ${JSON.stringify(e.where)}` : ''}${e.afterStep != null ? ` after step ${e.afterStep}` : ''}${limit != null ? ` within ${limit} ms (plan ${e.withinMs} ms)` : ''}`,
       expected: `${e.minCount}+ event(s)${limit != null ? ` within ${limit} ms${e.toleranceMs > 0 ? ` (+ ${e.toleranceMs} ms tolerance)` : ''}` : ''}`,
       actual: first == null ? 'no such event' : `${hits.length} event(s), first after ${first.time - from} ms`,
@@ -102,9 +102,9 @@ function check (ctx: RunContext, step: StepOf<'assert'>): void {
   if ('noEvent' in c) {
     const e = c.noEvent
     const from = stepStart(e.afterStep)
-    const hits = ctx.events.filter(ev => ev.node === e.node && ev.type === e.type && ev.time >= from && matches(ev, e.where))
-    ctx.expect({
-      id: `${ctx.currentStep}-no-event-${e.node}-${e.type}`,
+    const hits = ctx.evidence.events.filter(ev => ev.node === e.node && ev.type === e.type && ev.time >= from && matches(ev, e.where))
+    ctx.evidence.expect({
+      id: `${ctx.evidence.currentStep}-no-event-${e.node}-${e.type}`,
       description: step.label ?? `${e.node} emits no ${e.type}${e.where != null ? ` ${JSON.stringify(e.where)}` : ''}`,
       expected: 'no such event',
       actual: hits.length === 0 ? 'none' : `${hits.length} event(s), first at +${(hits[0]?.time ?? from) - from} ms`,

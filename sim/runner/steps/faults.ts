@@ -15,40 +15,40 @@ export const faultSteps: StepHandlers<'fault' | 'heal' | 'sweep'> = {
 
 async function applyFault (ctx: RunContext, step: StepOf<'fault'>): Promise<string[]> {
   const links = resolveLinks(ctx, step.target)
-  const name = step.as ?? `fault-${ctx.currentStep}`
-  if (ctx.activeFaults.has(name)) throw new Error(`a fault named "${name}" is already active; heal it first or use another "as"`)
+  const name = step.as ?? `fault-${ctx.evidence.currentStep}`
+  if (ctx.faultState.active.has(name)) throw new Error(`a fault named "${name}" is already active; heal it first or use another "as"`)
   const applied: Array<{ link: Link, toxic?: string, record: number }> = []
   for (const { name: ln, link } of links) {
     let toxic: string | undefined
     if (step.down === true) await link.setEnabled(false)
     else toxic = await link.addToxic(step.toxic as ToxicSpecInput)
-    ctx.faults.push({
-      step: ctx.currentStep,
+    ctx.evidence.faults.push({
+      step: ctx.evidence.currentStep,
       link: ln,
       kind: step.down === true ? 'down' : step.toxic!.type,
       attributes: step.down === true ? { enabled: false } : toxicAttributes(parseToxicSpec(step.toxic)),
       appliedAt: Date.now(),
       removedAt: null
     })
-    applied.push({ link, ...(toxic != null ? { toxic } : {}), record: ctx.faults.length - 1 })
+    applied.push({ link, ...(toxic != null ? { toxic } : {}), record: ctx.evidence.faults.length - 1 })
   }
-  ctx.activeFaults.set(name, applied)
+  ctx.faultState.active.set(name, applied)
   if (step.durationMs != null) {
     const timer = setTimeout(() => { void heal(ctx, [name]).catch(() => {}) }, ctx.scaled(step.durationMs))
-    ctx.timers.add(timer)
+    ctx.faultState.timers.add(timer)
   }
   return links.map(l => l.name)
 }
 
 async function heal (ctx: RunContext, names?: string[]): Promise<void> {
-  for (const name of names ?? [...ctx.activeFaults.keys()]) {
-    const applied = ctx.activeFaults.get(name)
-    if (applied == null) throw new Error(`no active fault named "${name}"; active: ${[...ctx.activeFaults.keys()].join(', ') || 'none'}`)
-    ctx.activeFaults.delete(name)
+  for (const name of names ?? [...ctx.faultState.active.keys()]) {
+    const applied = ctx.faultState.active.get(name)
+    if (applied == null) throw new Error(`no active fault named "${name}"; active: ${[...ctx.faultState.active.keys()].join(', ') || 'none'}`)
+    ctx.faultState.active.delete(name)
     for (const a of applied) {
       if (a.toxic != null) await a.link.removeToxic(a.toxic)
       else await a.link.setEnabled(true)
-      const rec = ctx.faults[a.record]
+      const rec = ctx.evidence.faults[a.record]
       if (rec != null) rec.removedAt = Date.now()
     }
   }
@@ -56,7 +56,7 @@ async function heal (ctx: RunContext, names?: string[]): Promise<void> {
 
 /** Success percentages of the connect and discovery outcomes the nodes reported within a time window. */
 function windowRates (ctx: RunContext, from: number, to: number): { connection: number | null, discovery: number | null, samples: number } {
-  const inWindow = ctx.events.filter(e => e.time >= from && e.time <= to)
+  const inWindow = ctx.evidence.events.filter(e => e.time >= from && e.time <= to)
   const connects = inWindow.filter(e => e.type === 'connect:result')
   const discoveries = inWindow.filter(e => e.type === 'discovery:status')
   const pct = (ok: number, n: number): number | null => n === 0 ? null : Math.round(ok / n * 10_000) / 100
@@ -69,36 +69,36 @@ function windowRates (ctx: RunContext, from: number, to: number): { connection: 
 
 async function sweep (ctx: RunContext, step: StepOf<'sweep'>, execute: ExecuteStep): Promise<string[]> {
   const links = resolveLinks(ctx, step.target)
-  const outer = ctx.currentStep
+  const outer = ctx.evidence.currentStep
   for (const value of step.values) {
     const spec = parseToxicSpec({ ...step.toxic, [step.parameter]: value })
     const toxics = await Promise.all(links.map(async l => ({ link: l.link, name: await l.link.addToxic(spec) })))
-    ctx.faults.push(...links.map(l => ({ step: outer, link: l.name, kind: spec.type, attributes: { [step.parameter]: value }, appliedAt: Date.now(), removedAt: null as number | null })))
+    ctx.evidence.faults.push(...links.map(l => ({ step: outer, link: l.name, kind: spec.type, attributes: { [step.parameter]: value }, appliedAt: Date.now(), removedAt: null as number | null })))
     const from = Date.now()
-    const kept = ctx.assertions.length
+    const kept = ctx.evidence.assertions.length
     try {
       for (const inner of step.steps) await execute(ctx, inner)
     } catch (err) {
       // A step that breaks at a harsh value is a measurement (the point's rates show it), not a harness error.
-      ctx.events.push({ seq: 0, time: Date.now(), node: 'harness', type: 'log', level: 'warn', message: `sweep ${step.parameter}=${value}: ${describeError(err)}` })
+      ctx.evidence.events.push({ seq: 0, time: Date.now(), node: 'harness', type: 'log', level: 'warn', message: `sweep ${step.parameter}=${value}: ${describeError(err)}` })
     } finally {
       // Checks inside a sweep measure; the sweep's own expectation decides pass or fail.
-      ctx.assertions.splice(kept)
-      ctx.currentStep = outer
+      ctx.evidence.assertions.splice(kept)
+      ctx.evidence.currentStep = outer
       // Toxiproxy 2.12 cannot remove a toxic that still holds data for a connection its client already closed
       // (the toxic blocks delivering it, and removal waits for the toxic). That happens exactly at the harsh end of
       // a sweep, so the last value stays applied and goes with the proxy at teardown.
       if (value !== step.values.at(-1)) {
         await Promise.all(toxics.map(async t => { await t.link.removeToxic(t.name) }))
-        for (const f of ctx.faults) if (f.step === outer && f.removedAt == null) f.removedAt = Date.now()
+        for (const f of ctx.evidence.faults) if (f.step === outer && f.removedAt == null) f.removedAt = Date.now()
       }
     }
     const rates = windowRates(ctx, from, Date.now())
-    ctx.sweep.push({ parameter: step.parameter, value, connectionSuccessRate: rates.connection, discoverySuccessRate: rates.discovery, samples: rates.samples })
+    ctx.evidence.sweep.push({ parameter: step.parameter, value, connectionSuccessRate: rates.connection, discoverySuccessRate: rates.discovery, samples: rates.samples })
   }
-  const points = ctx.sweep.filter(p => p.parameter === step.parameter)
+  const points = ctx.evidence.sweep.filter(p => p.parameter === step.parameter)
   const knee = kneePoint(points)?.value
-  ctx.expect({
+  ctx.evidence.expect({
     id: `${outer}-sweep-measured`,
     description: `the sweep of ${step.parameter} measured every value`,
     expected: `${step.values.length} points with samples`,
@@ -107,7 +107,7 @@ async function sweep (ctx: RunContext, step: StepOf<'sweep'>, execute: ExecuteSt
     planRef: step.planRef
   })
   if (step.expect?.kneeAbove != null) {
-    ctx.expect({
+    ctx.evidence.expect({
       id: `${outer}-sweep-knee`,
       description: `discovery and connection hold their targets up to ${step.parameter} = ${step.expect.kneeAbove}`,
       expected: `knee above ${step.expect.kneeAbove}`,

@@ -10,7 +10,7 @@ export type ExecuteStep = (ctx: RunContext, step: Step) => Promise<string[]>
 
 /**
  * The handler of one step action. `refs` are the step's nodes, groups expanded. A handler records its checks with
- * `ctx.expect` and throws only when the step itself broke (not when a check failed). It returns what it acted on
+ * `ctx.evidence.expect` and throws only when the step itself broke (not when a check failed). It returns what it acted on
  * when that is not `refs` (a fault's links), or nothing.
  */
 export type StepHandler<A extends StepAction> = (ctx: RunContext, step: StepOf<A>, refs: string[], execute: ExecuteStep) => Promise<string[] | void>

@@ -11,7 +11,7 @@
  * ```ts
  * // a family file
  * export const pingSteps: StepHandlers<'ping'> = {
- *   ping: async (ctx, step, refs) => { await forEach(refs, async n => { await ctx.handle(n).call('checkBootstrapHealth', {}, { signal: ctx.signal }) }) }
+ *   ping: async (ctx, step, refs) => { await forEach(refs, async n => { await ctx.roster.handle(n).call('checkBootstrapHealth', {}, { signal: ctx.signal }) }) }
  * }
  * // here
  * const HANDLERS: StepHandlers<StepAction> = { ...lifecycleSteps, ..., ...pingSteps }

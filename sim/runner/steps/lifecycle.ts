@@ -5,16 +5,16 @@ import { forEach, type StepHandlers } from './handler.ts'
 export const lifecycleSteps: StepHandlers<'start' | 'stop' | 'kill' | 'restart'> = {
   start: async (ctx, _step, refs) => {
     // Bootstraps and blackholes first: a peer's configuration names their addresses.
-    const first = refs.filter(n => ctx.node(n).spec.role !== 'peer')
-    for (const n of first) await startNode(ctx, ctx.node(n))
-    await forEach(refs.filter(n => !first.includes(n)), async n => { await startNode(ctx, ctx.node(n)) })
+    const first = refs.filter(n => ctx.roster.node(n).spec.role !== 'peer')
+    for (const n of first) await startNode(ctx, ctx.roster.node(n))
+    await forEach(refs.filter(n => !first.includes(n)), async n => { await startNode(ctx, ctx.roster.node(n)) })
   },
-  stop: async (ctx, _step, refs) => { await forEach(refs, async n => { await stopNode(ctx, ctx.node(n), 'stop') }) },
-  kill: async (ctx, _step, refs) => { await forEach(refs, async n => { await stopNode(ctx, ctx.node(n), 'kill') }) },
+  stop: async (ctx, _step, refs) => { await forEach(refs, async n => { await stopNode(ctx, ctx.roster.node(n), 'stop') }) },
+  kill: async (ctx, _step, refs) => { await forEach(refs, async n => { await stopNode(ctx, ctx.roster.node(n), 'kill') }) },
   restart: async (ctx, _step, refs) => {
     await forEach(refs, async n => {
       // Restarting a node that was killed or stopped is just starting it again, at the same address.
-      const node = ctx.node(n)
+      const node = ctx.roster.node(n)
       if (node.running != null || node.blackhole != null || node.external != null) await stopNode(ctx, node, 'stop')
       await startNode(ctx, node)
     })
