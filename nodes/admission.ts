@@ -67,8 +67,13 @@ export async function admit (ctx: NodeContext, connection: Connection, signal: A
     const survived = started - connection.timeline.open >= ADMISSION_GRACE_MS
     const identified = await identifiedOver(ctx, connection, signal)
     const identifiedAt = survived ? connection.timeline.open : Date.now()
-    if (identified == null && lost()) throw rejected('during identify')
     const mismatch = (): ProtocolMismatchError => new ProtocolMismatchError(`the bootstrap does not serve ${protocol}: it announces ${identified == null ? 'nothing through identify' : [...identified.protocols].sort().join(', ') || 'no protocols'} (another DHT protocol, or not a DHT server)`)
+    if (identified == null && lost()) {
+      // An idle-closing bootstrap that does not serve our DHT has nothing to keep the connection open for: its
+      // refusal of our DHT stream, not the close, is the finding.
+      const refused = await holding.then(() => false, (err: unknown) => (err as Error)?.name === 'UnsupportedProtocolError')
+      throw refused ? mismatch() : rejected('during identify')
+    }
     if (identified != null && !identified.protocols.includes(protocol)) throw mismatch()
     held = await guarded(holding, 'after identify').catch((err: unknown) => {
       if ((err as Error)?.name === 'UnsupportedProtocolError') throw mismatch()

@@ -1,7 +1,7 @@
 import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { categorizeBootstrapError } from './errors.ts'
-import { admit } from './admission.ts'
+import { admit, RejectedAfterIdentifyError } from './admission.ts'
 import { isConnectedTo, type NodeContext } from './context.ts'
 import type { CategorizedError, ConnectionAttempt, ConnectResult } from './schemas.ts'
 import { deadline, peerIdOfAddr } from './util.ts'
@@ -78,7 +78,13 @@ async function attemptOnce (ctx: NodeContext, addr: string, attempt: number, tim
   try {
     const connection = await ctx.libp2p.dial(multiaddr(addr), { signal })
     const handshakeMs = Date.now() - startedAt
-    await admit(ctx, connection, signal, startedAt + timeoutMs)
+    await admit(ctx, connection, signal, startedAt + timeoutMs).catch(async (err: unknown) => {
+      if (!(err instanceof RejectedAfterIdentifyError) || signal.aborted) throw err
+      // Once more on a new connection: an idle timeout that beat our DHT stream to it does not happen twice in a
+      // row, an admission policy does.
+      ctx.log.emit({ type: 'log', level: 'warn', message: `${err.message}; trying once more on a new connection` })
+      await admit(ctx, await ctx.libp2p.dial(multiaddr(addr), { signal, force: true }), signal, startedAt + timeoutMs)
+    })
     // The handshake, not the admission wait: what failover ranks bootstraps by.
     ctx.bootstrapLatency.set(addr, handshakeMs)
     return finish('success')

@@ -51,9 +51,10 @@ describe('pinging a bootstrap that closes connections under the ping (idle timeo
     const libp2p = {
       services: { ping: { ping: async () => { const fail = failures[pings++]; if (fail != null) throw fail(); return 3 } } },
       hangUp: async () => { hangUps++ },
+      dial: async () => { throw new Error('no second connection in this stub') },
       getConnections: () => []
     }
-    const ctx = { timing: { healthPingTimeoutMs: 1_000 }, libp2p, stopSignal: new AbortController().signal, bootstrapLatency: new Map(), discovered: new Map() } as unknown as NodeContext
+    const ctx = { config: { dht: { protocol: '/chiral/kad/1.0.0' } }, timing: { healthPingTimeoutMs: 1_000 }, libp2p, stopSignal: new AbortController().signal, bootstrapLatency: new Map(), discovered: new Map() } as unknown as NodeContext
     return { ctx, pings: () => pings, hangUps: () => hangUps }
   }
   const BOOT = '/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWCNVcVhbwZJh8gKJKqb8y8PxWHTHMGWcSopezMJsLhfQC'

@@ -1,4 +1,4 @@
-import type { PeerId } from '@libp2p/interface'
+import type { PeerId, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { NodeContext } from './context.ts'
 import { deadline } from './util.ts'
@@ -15,14 +15,14 @@ import { deadline } from './util.ts'
  */
 const queues = new WeakMap<NodeContext, Map<string, Promise<unknown>>>()
 
-export async function pingPeer (ctx: NodeContext, target: PeerId | Multiaddr, key: string, outer: AbortSignal, opts: { freshAfterStall?: boolean } = {}): Promise<number> {
+export async function pingPeer (ctx: NodeContext, target: PeerId | Multiaddr, key: string, outer: AbortSignal, opts: { freshAfterStall?: boolean, holdProtocol?: string } = {}): Promise<number> {
   let perNode = queues.get(ctx)
   if (perNode == null) {
     perNode = new Map()
     queues.set(ctx, perNode)
   }
   const previous = perNode.get(key) ?? Promise.resolve()
-  const run = previous.catch(() => {}).then(async () => await pingWithRetries(ctx, target, outer, opts.freshAfterStall ?? false))
+  const run = previous.catch(() => {}).then(async () => await pingWithRetries(ctx, target, outer, opts.freshAfterStall ?? false, opts.holdProtocol))
   const settled = run.catch(() => {})
   perNode.set(key, settled)
   void settled.then(() => { if (perNode.get(key) === settled) perNode.delete(key) })
@@ -31,12 +31,16 @@ export async function pingPeer (ctx: NodeContext, target: PeerId | Multiaddr, ke
 
 const ATTEMPTS = 3
 
-async function pingWithRetries (ctx: NodeContext, target: PeerId | Multiaddr, outer: AbortSignal, freshAfterStall: boolean): Promise<number> {
+async function pingWithRetries (ctx: NodeContext, target: PeerId | Multiaddr, outer: AbortSignal, freshAfterStall: boolean, holdProtocol: string | undefined): Promise<number> {
   let lastError: unknown
   let connectionsLost = 0
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
     outer.throwIfAborted()
     const { signal, timedOut } = deadline(ctx.timing.healthPingTimeoutMs, outer)
+    // After a lost connection, the new one carries a stream of `holdProtocol` while the ping runs: rust-libp2p's
+    // ping streams do not keep a connection alive, so an idle timeout of 0 closes it right after identify, ping
+    // in flight or not; an open DHT stream does keep it.
+    const held = connectionsLost > 0 && holdProtocol != null ? await holdStream(ctx, target, holdProtocol, signal) : undefined
     try {
       return Math.round(await ctx.libp2p.services.ping.ping(target, { signal }) * 100) / 100
     } catch (err) {
@@ -55,12 +59,24 @@ async function pingWithRetries (ctx: NodeContext, target: PeerId | Multiaddr, ou
       }
       if (!refusedStream(err)) throw err
       await new Promise(resolve => setTimeout(resolve, 50 * (attempt + 1)))
+    } finally {
+      await held?.close().catch(() => { held.abort(new Error('ping done')) })
     }
   }
   if (connectionsLost === ATTEMPTS) {
     throw new ConnectionLostError(`the remote closed the connection before answering a ping, on ${ATTEMPTS} fresh connections in a row (it closes connections right after identify?)`, { cause: lastError })
   }
   throw lastError
+}
+
+/** A stream of `protocol` on a connection to `target` (dialled if needed), or undefined when none can be had. */
+async function holdStream (ctx: NodeContext, target: PeerId | Multiaddr, protocol: string, signal: AbortSignal): Promise<Stream | undefined> {
+  try {
+    const connection = await ctx.libp2p.dial(target, { signal })
+    return await connection.newStream(protocol, { signal })
+  } catch {
+    return undefined
+  }
 }
 
 export class ConnectionLostError extends Error {

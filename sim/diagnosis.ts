@@ -106,7 +106,10 @@ export interface BlindInput {
   b: NodeInspection
   /** The bootstrap both joined through, by name, and its state when chiral-sim can inspect it. */
   bootstrap: { name: string, inspection?: NodeInspection }
-  /** Each peer's direct FIND_NODE for the other, sent to the bootstrap alone after the snapshot (null: not asked). */
+  /**
+   * What the bootstrap alone answers each peer's FIND_NODE for its own key (what its walk asks), after the snapshot:
+   * `aForB` is A's answer, in which B is looked for (null: not asked).
+   */
   answers: { aForB: string[] | null, bForA: string[] | null }
   events: ReadonlyArray<NodeEvent>
   settledMs?: number
@@ -138,7 +141,7 @@ export function diagnoseBlind ({ a, b, bootstrap, answers, events, settledMs }: 
     return closer == null ? `${boot}'s answer to ${who.name}'s FIND_NODE when it joined: not recorded` : `${boot} answered ${who.name}'s FIND_NODE with ${closer} peer${closer === 1 ? '' : 's'} when it joined`
   }
   const live = (asker: string, target: string, closer: string[] | null, targetId: string): string =>
-    closer == null ? `${asker}'s FIND_NODE for ${target} via ${boot} now: not asked` : `${asker}'s FIND_NODE for ${target} via ${boot} now: ${closer.length} peer${closer.length === 1 ? '' : 's'}, ${closer.includes(targetId) ? `${target} among them` : `${target} not among them`}`
+    closer == null ? `${boot}'s answer to ${asker}'s walk (FIND_NODE of itself) now: not asked` : `${boot}'s answer to ${asker}'s walk (FIND_NODE of itself) now: ${closer.length} peer${closer.length === 1 ? '' : 's'}, ${closer.includes(targetId) ? `${target} among them` : `${target} not among them`}`
   const evidence = [
     `${A}'s routing table: ${a.routingTable.length} entries; ${B}'s: ${b.routingTable.length}`,
     answered(a), answered(b),
@@ -154,7 +157,7 @@ export function diagnoseBlind ({ a, b, bootstrap, answers, events, settledMs }: 
   const bootstrapLacks = table != null && (!table.includes(a.peerId) || !table.includes(b.peerId))
   if (asked || bootstrapLacks) {
     const told = (asker: string, target: string, closer: string[] | null): string | undefined =>
-      closer == null ? undefined : `${asker}'s FIND_NODE for ${target} with ${closer.length} peer${closer.length === 1 ? '' : 's'}`
+      closer == null ? undefined : `${asker}'s FIND_NODE of itself with ${closer.length} peer${closer.length === 1 ? '' : 's'}${closer.length > 0 ? `, not ${target}` : ''}`
     const figures = [told(A, B, answers.aForB), told(B, A, answers.bForA)].filter(x => x != null)
     return {
       cause: 'empty-answers',

@@ -15,7 +15,7 @@ export async function checkBootstrapHealth (ctx: NodeContext, address: string, o
   const lastCheckTimestamp = Date.now()
   try {
     const id = peerIdOfAddr(address)
-    const latencyMs = await pingPeer(ctx, multiaddr(address), id ?? address, signal)
+    const latencyMs = await pingPeer(ctx, multiaddr(address), id ?? address, signal, { holdProtocol: ctx.config.dht.protocol })
     const connection = ctx.libp2p.getConnections().find(c => c.remotePeer.toString() === id && c.status === 'open')
     const hello = connection == null ? null : await askHello(connection, signal).catch(() => null)
     ctx.bootstrapLatency.set(address, latencyMs)

@@ -5,7 +5,7 @@ import { identify as identifyService, type Identify } from '@libp2p/identify'
 import { ping, type Ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
-import type { IdentifyResult } from '@libp2p/interface'
+import type { IdentifyResult, Stream } from '@libp2p/interface'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { describeError, peerIdOfAddr } from '../util.ts'
 import type { ProbeResult } from './supervisor.ts'
@@ -43,7 +43,7 @@ export interface Pinger extends AsyncDisposable {
    * Ping, then identify: what a black-box node says about itself (agent, protocols). Needs `identify: true`.
    * Never throws; `identified` is undefined when the node answered ping but not identify in time.
    */
-  probe(address: string, signal: AbortSignal): Promise<ProbeResult & { identified?: Identified }>
+  probe(address: string, signal: AbortSignal, holdProtocol?: string): Promise<ProbeResult & { identified?: Identified }>
   close(): Promise<void>
 }
 
@@ -91,15 +91,15 @@ export async function createPinger (options: PingerOptions = {}): Promise<Pinger
     async ping (address: string, signal: AbortSignal): Promise<ProbeResult> {
       return await queued(async () => await pingOnce(address, signal, false))
     },
-    async probe (address: string, signal: AbortSignal) {
+    async probe (address: string, signal: AbortSignal, holdProtocol?: string) {
       if (node.services.identify == null) throw new Error('createPinger: probe() needs { identify: true }')
-      return await queued(async () => await pingOnce(address, signal, true))
+      return await queued(async () => await pingOnce(address, signal, true, holdProtocol))
     },
     close,
     [Symbol.asyncDispose]: close
   }
 
-  async function pingOnce (address: string, signal: AbortSignal, withIdentify: boolean): Promise<ProbeResult & { identified?: Identified }> {
+  async function pingOnce (address: string, signal: AbortSignal, withIdentify: boolean, holdProtocol?: string): Promise<ProbeResult & { identified?: Identified }> {
     // Waiting in the queue may have used up the caller's deadline.
     if (signal.aborted) return { ok: false, detail: 'no ping answer in time' }
     const ma = multiaddr(address)
@@ -114,7 +114,11 @@ export async function createPinger (options: PingerOptions = {}): Promise<Pinger
       onIdentified?.()
     }
     if (withIdentify) node.addEventListener('peer:identify', onIdentify)
+    let held: Stream | undefined
     try {
+      // A stream the node counts as activity, open while the ping runs: rust-libp2p (idle timeout 0) closes a
+      // connection right after identify however many pings are in flight, not while a DHT stream is open.
+      if (holdProtocol != null) held = await node.dial(ma, { signal }).then(async c => await c.newStream(holdProtocol, { signal })).catch(() => undefined)
       // A fresh dial every time: a connection kept from the last check would hide a bootstrap that stopped accepting.
       const latencyMs = await node.services.ping.ping(ma, { signal })
       const result = { ok: true, detail: `ping ${latencyMs.toFixed(1)} ms`, latencyMs }
@@ -133,10 +137,16 @@ export async function createPinger (options: PingerOptions = {}): Promise<Pinger
       if (signal.aborted) return { ok: false, detail: 'no ping answer in time' }
       // The handshake succeeded, so the node is up; it dropped the connection before the ping's answer.
       if ((err instanceof Event && err.type === 'close') || ['UnexpectedEOFError', 'ConnectionClosedError', 'ConnectionClosingError'].includes((err as Error)?.name)) {
+        // A node that answered identify runs libp2p: for a probe asked to identify it, that is the answer, even
+        // when it closes every connection right after identify (rust-libp2p ≤ 0.54 with nothing to keep it open).
+        if (withIdentify && identified != null) {
+          return { ok: true, detail: `answered identify, then closed the connection before answering the ping (${describeError(err)}): it closes connections right after identify`, identified }
+        }
         return { ok: false, detail: `it accepted the connection, then closed it before answering the ping (${describeError(err)}): it closes connections right after identify?` }
       }
       return { ok: false, detail: describeError(err) }
     } finally {
+      await held?.close().catch(() => { held?.abort(new Error('probe done')) })
       node.removeEventListener('peer:identify', onIdentify)
       if (target != null) await node.hangUp(ma).catch(() => {})
     }

@@ -149,7 +149,7 @@ async function probeUntilAnswered (address: string, dhtProtocol: string, signal:
     const ended = gone()
     if (ended != null) { last = ended; break }
     const attempt = AbortSignal.any([signal, AbortSignal.timeout(5_000)])
-    const r = await pinger.probe(address, attempt)
+    const r = await pinger.probe(address, attempt, dhtProtocol)
     if (r.ok) return { event: probeEvent(true, r.latencyMs ?? null, r.detail, dhtProtocol, r.identified) }
     last = r.detail
     // Refused connections are the usual start-up; anything else is news.
