@@ -16,11 +16,19 @@ import { sleep } from './util.ts'
  */
 
 /**
- * How long after identify (and a FIND_NODE answer) a bootstrap has to drop us before we call the connection admitted. Real milliseconds, not
- * plan time: it bounds the bootstrap's reaction to identify (a few ms on loopback), with room for a loaded runner.
- * Only bootstraps that do not speak chiral's hello wait for it: chiral's own bootstrap has no admission policy.
+ * How long after identify (and a FIND_NODE answer) a bootstrap has to drop us before we call the connection
+ * admitted: two handshake times, at least 50 ms and at most ADMISSION_GRACE_MS. Real milliseconds, not plan time:
+ * it bounds the bootstrap's reaction to identify (one round trip and its own processing, which grow with the
+ * handshake's on a loaded machine or a distant bootstrap), and it must not eat a compressed connect budget (Test 1's
+ * 5 s is 500 ms at timeScale 0.1). Only bootstraps that do not speak chiral's hello wait: chiral's own has no
+ * admission policy.
  */
-export const ADMISSION_GRACE_MS = 500
+export const ADMISSION_GRACE_MS = 300
+const ADMISSION_GRACE_MIN_MS = 50
+
+export function admissionGraceMs (handshakeMs: number): number {
+  return Math.min(ADMISSION_GRACE_MS, Math.max(ADMISSION_GRACE_MIN_MS, 2 * handshakeMs))
+}
 
 export class ProtocolMismatchError extends Error {
   override readonly name = 'UnsupportedProtocolError'
@@ -42,7 +50,7 @@ export interface Admission {
  * Throws a categorizable error (protocol, busy, rejected) or says what the bootstrap told us. `deadline` is when the
  * attempt's own timeout fires: the grace never runs into it.
  */
-export async function admit (ctx: NodeContext, connection: Connection, signal: AbortSignal, deadline: number): Promise<Admission> {
+export async function admit (ctx: NodeContext, connection: Connection, signal: AbortSignal, deadline: number, handshakeMs: number): Promise<Admission> {
   const started = Date.now()
   let closedAt: number | undefined
   const onClose = (): void => { closedAt ??= Date.now() }
@@ -61,6 +69,9 @@ export async function admit (ctx: NodeContext, connection: Connection, signal: A
   // close while it is open is the bootstrap's decision about us. Its negotiation also asks whether it serves our DHT.
   const holding = connection.newStream(protocol, { signal })
   holding.catch(() => {})
+  // Asked alongside identify: one round trip less in a connect whose budget the plan compresses with timeScale.
+  const helloing = askHello(connection, signal)
+  helloing.catch(() => {})
   let held: Awaited<typeof holding> | undefined
   try {
     // A connection libp2p already had (the monitor's, a DHT query's) may have survived its admission long ago.
@@ -79,7 +90,7 @@ export async function admit (ctx: NodeContext, connection: Connection, signal: A
       if ((err as Error)?.name === 'UnsupportedProtocolError') throw mismatch()
       throw err
     })
-    const hello = await guarded(askHello(connection, signal), 'after identify')
+    const hello = await guarded(helloing, 'after identify')
     if (hello?.status === 'busy') throw new BusyError(`bootstrap has ${hello.peers} peers (max ${hello.maxPeers})`)
     let closerPeers: number | null = null
     if (hello == null) {
@@ -88,7 +99,7 @@ export async function admit (ctx: NodeContext, connection: Connection, signal: A
         .catch((err: unknown) => { if (signal.aborted) throw err; return { error: 'no answer before the attempt\'s deadline' } })
       if ('closer' in answer) closerPeers = answer.closer.length
       else ctx.log.emit({ type: 'log', level: 'warn', message: `the bootstrap did not answer FIND_NODE: ${answer.error}` })
-      const graceEnd = Math.min(identifiedAt + ADMISSION_GRACE_MS, deadline - DEADLINE_MARGIN_MS)
+      const graceEnd = Math.min(identifiedAt + admissionGraceMs(handshakeMs), deadline - DEADLINE_MARGIN_MS)
       if (!lost() && graceEnd > Date.now()) await waitForClose(connection, graceEnd - Date.now(), signal)
       if (lost()) throw rejected('after identify, although a DHT stream was open')
     }

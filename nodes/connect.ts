@@ -78,12 +78,12 @@ async function attemptOnce (ctx: NodeContext, addr: string, attempt: number, tim
   try {
     const connection = await ctx.libp2p.dial(multiaddr(addr), { signal })
     const handshakeMs = Date.now() - startedAt
-    await admit(ctx, connection, signal, startedAt + timeoutMs).catch(async (err: unknown) => {
+    await admit(ctx, connection, signal, startedAt + timeoutMs, handshakeMs).catch(async (err: unknown) => {
       if (!(err instanceof RejectedAfterIdentifyError) || signal.aborted) throw err
       // Once more on a new connection: an idle timeout that beat our DHT stream to it does not happen twice in a
       // row, an admission policy does.
       ctx.log.emit({ type: 'log', level: 'warn', message: `${err.message}; trying once more on a new connection` })
-      await admit(ctx, await ctx.libp2p.dial(multiaddr(addr), { signal, force: true }), signal, startedAt + timeoutMs)
+      await admit(ctx, await ctx.libp2p.dial(multiaddr(addr), { signal, force: true }), signal, startedAt + timeoutMs, handshakeMs)
     })
     // The handshake, not the admission wait: what failover ranks bootstraps by.
     ctx.bootstrapLatency.set(addr, handshakeMs)

@@ -149,11 +149,25 @@ export function diagnoseBlind ({ a, b, bootstrap, answers, events, settledMs }: 
   ]
   const table = bootstrap.inspection?.routingTable
   if (table != null) evidence.push(`${boot}'s routing table has ${A}: ${table.includes(a.peerId)}, ${B}: ${table.includes(b.peerId)} (its mapper: ${bootstrap.inspection!.addressMapper})`)
+  /** Recorded at connect: the later joiner was told of nobody although the other had already joined. */
+  function joinedToNobody (): boolean {
+    const identifiedAt = (who: NodeInspection): { at: number, closer: number | null } | undefined => {
+      const ev = [...events].reverse().find(e => e.node === who.name && e.type === 'bootstrap:identified')
+      return ev == null ? undefined : { at: ev.time, closer: 'closerPeers' in ev ? ev.closerPeers : null }
+    }
+    const joinedAt = (who: NodeInspection): number | undefined => events.find(e => e.node === who.name && e.type === 'connect:done' && 'success' in e && e.success)?.time
+    for (const [late, early] of [[a, b], [b, a]] as const) {
+      const told = identifiedAt(late)
+      const earlyJoined = joinedAt(early)
+      if (told?.closer === 0 && earlyJoined != null && earlyJoined < told.at) return true
+    }
+    return false
+  }
   const carries = answers.aForB?.includes(b.peerId) === true || answers.bForA?.includes(a.peerId) === true
   if (carries) {
     return { cause: 'join-order', explanation: `${boot}'s answers do carry them now, but neither ${A} nor ${B} has queried the DHT since the other joined: they will see each other at their next self-query or routing-table refresh.`, evidence }
   }
-  const asked = answers.aForB != null || answers.bForA != null
+  const asked = answers.aForB != null || answers.bForA != null || joinedToNobody()
   const bootstrapLacks = table != null && (!table.includes(a.peerId) || !table.includes(b.peerId))
   if (asked || bootstrapLacks) {
     const told = (asker: string, target: string, closer: string[] | null): string | undefined =>

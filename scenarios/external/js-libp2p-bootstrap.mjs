@@ -19,7 +19,8 @@
  *                      does not match this regular expression (as apps do with rust-libp2p's identify event).
  *   --idle-timeout-ms  close a connection once it has had no open stream for this long after identify; 0 is
  *                      rust-libp2p ≤ 0.54's default (libp2p-swarm < 0.46), which closes right after identify.
- *                      Like rust-libp2p, it then has no per-IP limit on inbound connections per second.
+ *                      With this or --admit-agent, like rust-libp2p, it has no per-IP limit on inbound
+ *                      connections per second (its clients dial again and again from one loopback address).
  *   --routable-only    keep only routable addresses (kad-dht's stock removePrivateAddressesMapper): on loopback
  *                      its routing table stays empty and it answers every FIND_NODE with no peers.
  *
@@ -66,9 +67,10 @@ const node = await createLibp2p({
   ...(privateKey != null ? { privateKey } : {}),
   ...(values['agent-version'] != null ? { nodeInfo: { userAgent: values['agent-version'] } } : {}),
   addresses: { listen: [`/ip4/${values.host}/tcp/${values.port}`] },
-  // A node that drops idle connections makes every check dial anew; js-libp2p's default of 5 inbound connections
-  // per second per IP (which rust-libp2p does not have) would then reset the loopback peers' dials.
-  ...(values['idle-timeout-ms'] != null ? { connectionManager: { inboundConnectionThreshold: 1_000 } } : {}),
+  // A node that drops connections (idle, or not admitted) makes its clients dial again; js-libp2p's default of 5
+  // inbound connections per second per IP (which rust-libp2p does not have) would then reset the loopback peers'
+  // dials, all from 127.0.0.1, and turn the knob's verdict into "refused".
+  ...(values['idle-timeout-ms'] != null || values['admit-agent'] != null ? { connectionManager: { inboundConnectionThreshold: 1_000 } } : {}),
   transports: [tcp()],
   connectionEncrypters: [noise()],
   streamMuxers: [yamux()],

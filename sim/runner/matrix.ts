@@ -83,8 +83,12 @@ export async function computeMatrix (ctx: RunContext, opts: { lookups: boolean, 
       // key, as its walk does: a bootstrap that returns a peer only when asked for that very peer (go-libp2p's
       // "the target itself, if connected") still lets nobody discover anybody.
       const ask = async (from: NodeInspection): Promise<string[] | null> => {
-        const r = await ctx.roster.handle(from.name).call('findPeer', { peerId: from.peerId, via: shared.peerId }, { signal: ctx.signal }).catch(() => null)
-        return r?.closerPeers ?? null
+        // Twice at most: an idle-closing bootstrap may drop the connection the first request went out on.
+        for (let i = 0; i < 2; i++) {
+          const r = await ctx.roster.handle(from.name).call('findPeer', { peerId: from.peerId, via: shared.peerId }, { signal: ctx.signal }).catch(() => null)
+          if (r?.closerPeers != null) return r.closerPeers
+        }
+        return null
       }
       const answers = { aForB: await ask(a), bForA: await ask(b) }
       const inspection = bootstraps.find(x => x.peerId === shared.peerId)
