@@ -14,14 +14,15 @@ import { setTimeout as sleep } from 'node:timers/promises'
  *   ports refuse connections: a dead process on a live server, as in docker mode;
  * - `GET /status` says whether the child runs and how it ended (the supervisor's process check).
  *
- * It answers only requests carrying the node's control token (the slot's swarm secret), never a browser (Origin).
+ * It follows the control channel's rules (GUIDE's token contract): only requests carrying the node's token (the
+ * slot's swarm secret), never a browser (Origin) or a Host name other than localhost (DNS rebinding), JSON bodies.
  * One `node -e` script for the node image's own Node binary: the image has no shell.
  */
 export const AGENT_PORT = 7071
 export const AGENT_READY = 'CHIRAL_AGENT_READY'
 
 export const AGENT_SCRIPT = `
-const { spawn } = require('node:child_process'), http = require('node:http'), fs = require('node:fs'), crypto = require('node:crypto')
+const { spawn } = require('node:child_process'), http = require('node:http'), fs = require('node:fs'), crypto = require('node:crypto'), net = require('node:net')
 const digest = text => crypto.createHash('sha256').update(text).digest()
 const expected = digest('Bearer ' + fs.readFileSync(process.env.CHIRAL_AGENT_TOKEN_FILE, 'utf8').trim())
 let child = null, ended = null
@@ -30,6 +31,8 @@ process.on('SIGTERM', () => { if (child != null) child.kill('SIGKILL'); process.
 http.createServer((req, res) => {
   const reply = (code, body) => { res.writeHead(code, { 'content-type': 'application/json' }); res.end(JSON.stringify(body)) }
   if (req.headers.origin !== undefined) return reply(403, { error: { code: 'forbidden', message: 'requests from web pages are refused' } })
+  const host = String(req.headers.host ?? '').replace(/:\\d+$/, '').replace(/^\\[|\\]$/g, '')
+  if (host !== 'localhost' && net.isIP(host) === 0) return reply(403, { error: { code: 'forbidden', message: 'use localhost or an IP address as Host' } })
   if (!crypto.timingSafeEqual(digest(String(req.headers.authorization ?? '')), expected)) return reply(401, { error: { code: 'unauthorized', message: 'missing or wrong control token' } })
   const chunks = []
   req.on('data', c => { chunks.push(c) })
@@ -41,6 +44,7 @@ http.createServer((req, res) => {
       return child.kill('SIGKILL')
     }
     if (req.method === 'POST' && req.url === '/start') {
+      if (!String(req.headers['content-type'] ?? '').startsWith('application/json')) return reply(415, { error: { code: 'bad-request', message: 'body must be Content-Type: application/json' } })
       if (child != null) return reply(409, { error: { code: 'conflict', message: 'already running' } })
       let args
       try { args = JSON.parse(Buffer.concat(chunks).toString()).args } catch { args = undefined }
