@@ -6,7 +6,8 @@ import { pathToFileURL } from 'node:url'
 import { promisify } from 'node:util'
 import { getContainerRuntimeClient } from 'testcontainers'
 import { afterAll, describe, expect, it } from 'vitest'
-import { DockerBackend, RUN_LABEL } from './docker.ts'
+import { DockerBackend } from './docker.ts'
+import { RUN_LABEL } from './docker-reaper.ts'
 import { OWNER_LABELS } from './owner.ts'
 
 /**

@@ -1,13 +1,11 @@
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { lookup } from 'node:dns/promises'
 import { isIP } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { Readable } from 'node:stream'
-import { GenericContainer, StartedNetwork, Wait, getContainerRuntimeClient, type ContainerRuntimeClient, type StartedTestContainer } from 'testcontainers'
+import { GenericContainer, StartedNetwork, Wait, type ContainerRuntimeClient, type StartedTestContainer } from 'testcontainers'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { NodeConfig } from '../../nodes/config.ts'
@@ -17,9 +15,6 @@ import { canBind, freePort } from '../host/free-port.ts'
 import { onExit } from '../host/exit-hook.ts'
 import { TCP_BLACKHOLE_READY } from '../host/tcp-blackhole.ts'
 import { withDeadline } from '../../nodes/util.ts'
-import type { ProbeResult } from '../../nodes/supervisor/supervisor.ts'
-import { RemoteStartedNode, shutdownThenForce } from './graceful-stop.ts'
-import { appendTail } from './output-tail.ts'
 import type { ImageNodeOptions, StartedBlackhole, StartedImageNode, StartedNode } from './backend.ts'
 import {
   CONTROL_PORT, LIBP2P_PORT, NODE_BINARY_IN_IMAGE, PAUSE_READY, ensureNodeImage, ensurePauseImage, nodeImageArgs
@@ -27,6 +22,9 @@ import {
 import { NETWORK_PREFIX, NODE_LABEL, RUN_LABEL, reapAbandonedRuns } from './docker-reaper.ts'
 import { ownerLabels } from './owner.ts'
 import { superviseWith, type SuperviseOptions, type SupervisedNode, type SupervisingBackend } from './supervise.ts'
+import { capture, connectEngine, engineAvailable, engineIsLocal, ignoreStatus, isPortTaken, literalAddress, PublishingContainer, type Dockerode } from './docker-engine.ts'
+import { DockerNode, listenAddress, type Slot } from './docker-node.ts'
+import { containerProbe, portProbe } from './docker-probes.ts'
 
 /**
  * Every node a container on a network created for the run, driven over its control channel through the port the
@@ -43,6 +41,10 @@ import { superviseWith, type SuperviseOptions, type SupervisedNode, type Supervi
  * published ports) and the node container that joins it. Killing the node container therefore leaves a live
  * address that refuses connections — a dead process on a live server, as in the plan — and a restart comes back at
  * the same IP and the same published ports.
+ *
+ * Split by concept: the engine and container helpers (docker-engine.ts), a node's slot and container
+ * (docker-node.ts), the supervisor's probes (docker-probes.ts), the images (docker-image.ts), the reaper of dead
+ * runs (docker-reaper.ts); this file keeps the backend: slots, nodes, image nodes, blackholes and teardown.
  */
 
 export interface DockerBackendOptions {
@@ -56,7 +58,6 @@ export interface DockerBackendOptions {
   engineTimeoutMs?: number
 }
 
-export { RUN_LABEL, NODE_LABEL } from './docker-reaper.ts'
 /** Inside the node container: the token file, root-owned 0600 in the container's own filesystem. */
 const TOKEN_PATH_IN_CONTAINER = '/chiral-control-token'
 const TCP_BLACKHOLE_FILE = fileURLToPath(new URL('../host/tcp-blackhole.ts', import.meta.url))
@@ -64,82 +65,6 @@ const TCP_BLACKHOLE_FILE = fileURLToPath(new URL('../host/tcp-blackhole.ts', imp
 const TCP_BLACKHOLE_IN_IMAGE = '/app/tcp-blackhole.ts'
 /** A published port taken between choosing and binding it (another run, another tool): choose again, this often. */
 const PUBLISH_ATTEMPTS = 5
-
-type Dockerode = ContainerRuntimeClient['container']['dockerode']
-
-/** Where a node lives on the run's network: the pause container and what it publishes. */
-interface Slot {
-  readonly name: string
-  readonly pause: StartedTestContainer
-  readonly ip: string
-  readonly controlUrl: string
-  /** The libp2p port as the harness reaches it, for the supervisor's ping. */
-  readonly pingHost: string
-  readonly pingPort: number
-}
-
-export class DockerNode extends RemoteStartedNode {
-  readonly handle: RemoteNode
-  readonly peerId: string
-  readonly multiaddrs: string[]
-  readonly config: NodeConfig
-  readonly containerId: string
-  readonly slot: Slot
-  readonly #docker: Dockerode
-  readonly #logs: { text: string }
-  readonly #stopTimeoutMs: number
-  readonly #onGone: (node: DockerNode) => void
-  #goneAt: number | undefined
-
-  constructor (init: { config: NodeConfig, containerId: string, slot: Slot, token: string, info: { peerId: string, multiaddrs: string[] }, docker: Dockerode, logs: { text: string }, stopTimeoutMs: number, onGone: (node: DockerNode) => void }) {
-    super()
-    this.config = init.config
-    this.containerId = init.containerId
-    this.slot = init.slot
-    this.peerId = init.info.peerId
-    this.multiaddrs = init.info.multiaddrs
-    this.handle = new RemoteNode({ name: init.config.name, role: init.config.role, url: init.slot.controlUrl, token: init.token })
-    this.#docker = init.docker
-    this.#logs = init.logs
-    this.#stopTimeoutMs = init.stopTimeoutMs
-    this.#onGone = init.onGone
-  }
-
-  /** When this backend stopped or killed the container (and removed it). */
-  get goneAt (): number | undefined {
-    return this.#goneAt
-  }
-
-  /** The container's last output (stdout and stderr). */
-  output (): string {
-    return this.#logs.text
-  }
-
-  protected async abrupt (): Promise<void> {
-    const container = this.#docker.getContainer(this.containerId)
-    await container.kill({ signal: 'SIGKILL' }).catch(ignoreStatus(404, 409))
-    // The moment of the kill, not of the removal: the supervisor reports it as the failure time.
-    this.#goneAt = Date.now()
-    await waitForExit(container, 5_000)
-    await this.#gone()
-  }
-
-  protected async graceful (): Promise<void> {
-    const container = this.#docker.getContainer(this.containerId)
-    await shutdownThenForce(this.handle, this.#stopTimeoutMs, {
-      waitForExit: async ms => await waitForExit(container, ms),
-      // docker stop: SIGTERM, then SIGKILL after t seconds.
-      force: async ms => { await container.stop({ t: Math.max(1, Math.ceil(ms / 1000)) }).catch(ignoreStatus(304, 404)) }
-    })
-    await this.#gone()
-  }
-
-  async #gone (): Promise<void> {
-    this.#goneAt ??= Date.now()
-    await this.#docker.getContainer(this.containerId).remove({ force: true }).catch(ignoreStatus(404, 409))
-    this.#onGone(this)
-  }
-}
 
 export class DockerBackend implements SupervisingBackend {
   readonly mode = 'docker' as const
@@ -169,10 +94,8 @@ export class DockerBackend implements SupervisingBackend {
    * run's network. The network comes last, so a failure leaves nothing behind but the images, which are a cache.
    */
   static async create (options: DockerBackendOptions = {}): Promise<DockerBackend> {
-    // Ryuk, testcontainers' reaper, is an image to pull; this backend removes its own containers instead.
-    process.env.TESTCONTAINERS_RYUK_DISABLED ??= 'true'
     const engineTimeoutMs = options.engineTimeoutMs ?? 15_000
-    const client = await withDeadline(getContainerRuntimeClient(), engineTimeoutMs, `no Docker engine answered within ${engineTimeoutMs} ms`)
+    const client = await connectEngine(engineTimeoutMs)
     const image = options.image ?? (await ensureNodeImage({ client })).tag
     const pauseImage = (await ensurePauseImage({ client }))?.tag
     // What a SIGKILLed harness left behind goes first: its containers hold addresses, ports and memory.
@@ -192,14 +115,7 @@ export class DockerBackend implements SupervisingBackend {
 
   /** Whether an engine answers, and if not why: tests skip (or, under CI, fail) with this reason. */
   static async available (timeoutMs = 10_000): Promise<{ ok: true, host: string } | { ok: false, reason: string }> {
-    process.env.TESTCONTAINERS_RYUK_DISABLED ??= 'true'
-    try {
-      const client = await withDeadline(getContainerRuntimeClient(), timeoutMs, `no answer within ${timeoutMs} ms`)
-      await withDeadline(client.container.dockerode.ping(), timeoutMs, `no answer to ping within ${timeoutMs} ms`)
-      return { ok: true, host: client.info.containerRuntime.host }
-    } catch (err) {
-      return { ok: false, reason: `no Docker engine (DOCKER_HOST=${process.env.DOCKER_HOST ?? 'unset'}): ${(err as Error).message}` }
-    }
+    return await engineAvailable(timeoutMs)
   }
 
   private constructor (client: ContainerRuntimeClient, network: StartedNetwork, runId: string, image: string, pauseImage: string | undefined, options: Required<Omit<DockerBackendOptions, 'image'>>) {
@@ -368,8 +284,8 @@ export class DockerBackend implements SupervisingBackend {
     if (!(node instanceof DockerNode) || !this.#nodes.has(node)) throw new Error('supervise: not a running node of this docker backend')
     const historyFile = options.historyFile ?? path.join(await this.#state(), `${node.config.name}.supervisor.json`)
     return await superviseWith<DockerNode>(node, node.config, {
-      checkProcess: async n => await this.#containerProbe(n),
-      checkPort: async (n, signal) => await this.#portProbe(n, signal),
+      checkProcess: async n => await containerProbe(this.#docker, n),
+      checkPort: async (n, signal) => await portProbe(this.#client, n, signal),
       pingAddress: n => `/${multiaddrHostProto(n.slot.pingHost)}/${n.slot.pingHost}/tcp/${n.slot.pingPort}/p2p/${n.peerId}`,
       endedAt: n => n.goneAt,
       restart: async (old, signal) => {
@@ -449,7 +365,7 @@ export class DockerBackend implements SupervisingBackend {
 
   async #createSlot (name: string, signal: AbortSignal): Promise<Slot> {
     const containerName = `chiral-sim-${this.runId}-${name}-net`
-    const local = await this.#engineIsLocal()
+    const local = await engineIsLocal(this.#client)
     for (let attempt = 1; ; attempt++) {
       const ports = local ? { control: await freePort({ signal }), libp2p: await freePort({ signal }) } : undefined
       let container = new PublishingContainer(this.#pauseImage ?? this.image)
@@ -487,13 +403,6 @@ export class DockerBackend implements SupervisingBackend {
         pingPort: ports?.libp2p ?? pause.getMappedPort(LIBP2P_PORT)
       }
     }
-  }
-
-  /** Whether the engine runs on this machine (a socket or a loopback address), so loopback publishing reaches it. */
-  async #engineIsLocal (): Promise<boolean> {
-    const host = this.#client.info.containerRuntime.host
-    if (host === 'localhost') return true
-    return isLoopbackAddress(await literalAddress(host))
   }
 
   /**
@@ -537,29 +446,6 @@ export class DockerBackend implements SupervisingBackend {
     await this.#docker.getContainer(name).remove({ force: true }).catch(ignoreStatus(404, 409))
   }
 
-  async #containerProbe (node: DockerNode): Promise<ProbeResult> {
-    if (node.goneAt != null) return { ok: false, detail: 'container was stopped or killed', since: node.goneAt }
-    try {
-      const state = (await this.#docker.getContainer(node.containerId).inspect()).State
-      // A paused (frozen) container is alive: as with SIGSTOP, only the ping can tell it is hung.
-      if (state.Running) return { ok: true, detail: `container ${node.containerId.slice(0, 12)} running${state.Paused ? ' (paused)' : ''}` }
-      const finished = Date.parse(state.FinishedAt)
-      return { ok: false, detail: `container ${node.containerId.slice(0, 12)} ${state.Status} (exit code ${state.ExitCode}${state.OOMKilled ? ', OOM-killed' : ''})`, ...(Number.isFinite(finished) && finished > 0 ? { since: finished } : {}) }
-    } catch (err) {
-      return { ok: false, detail: `container ${node.containerId.slice(0, 12)} is gone: ${(err as Error).message}` }
-    }
-  }
-
-  /** Connects to the libp2p port from inside the node's namespace: through the published port, docker-proxy would accept for a dead node. */
-  async #portProbe (node: DockerNode, signal: AbortSignal): Promise<ProbeResult> {
-    const script = `require("net").connect(${LIBP2P_PORT},${JSON.stringify(node.slot.ip)}).on("connect",()=>process.exit(0)).on("error",e=>{console.error(e.code||e.message);process.exit(1)})`
-    const exec = this.#client.container.exec(this.#docker.getContainer(node.containerId), [NODE_BINARY_IN_IMAGE, '-e', script])
-    const result = await withDeadline(exec, undefined, 'port check aborted', signal)
-    return result.exitCode === 0
-      ? { ok: true, detail: `${node.slot.ip}:${LIBP2P_PORT} accepts connections` }
-      : { ok: false, detail: `${node.slot.ip}:${LIBP2P_PORT}: ${result.output.trim() === '' ? `exit code ${result.exitCode}` : result.output.trim()}` }
-  }
-
   async #state (): Promise<string> {
     this.#stateDir ??= mkdtemp(path.join(tmpdir(), 'chiral-sim-docker-'))
     return await this.#stateDir
@@ -579,58 +465,8 @@ export class DockerBackend implements SupervisingBackend {
   }
 }
 
-/** A GenericContainer whose published ports bind one host address instead of all of them. */
-class PublishingContainer extends GenericContainer {
-  publishOn (hostIp: string): this {
-    for (const bindings of Object.values(this.hostConfig.PortBindings ?? {}) as Array<Array<{ HostIp?: string }>>) {
-      for (const binding of bindings) binding.HostIp = hostIp
-    }
-    return this
-  }
-}
-
-/** The engine's refusal of a host port somebody else holds (docker-proxy's bind, or its own allocator). */
-function isPortTaken (err: unknown): boolean {
-  return /address already in use|port is already allocated/i.test(err instanceof Error ? err.message : String(err))
-}
-
-async function literalAddress (host: string): Promise<string> {
-  return isIP(host) !== 0 ? host : (await lookup(host)).address
-}
-
-function isLoopbackAddress (ip: string): boolean {
-  return ip === '::1' || ip.startsWith('127.')
-}
-
-function listenAddress (slot: Slot): string {
-  return `/ip4/${slot.ip}/tcp/${LIBP2P_PORT}`
-}
-
 function multiaddrHostProto (host: string): 'ip4' | 'ip6' | 'dns4' {
   const family = isIP(host)
   return family === 4 ? 'ip4' : family === 6 ? 'ip6' : 'dns4'
 }
 
-function capture (stream: Readable, into: { text: string }): void {
-  stream.on('data', (chunk: Buffer | string) => { into.text = appendTail(into.text, chunk.toString()) })
-  // The stream ends (or errors) with the container; neither is news.
-  stream.on('error', () => {})
-}
-
-/** dockerode rejects with `statusCode`; these ones mean "already done". */
-export function ignoreStatus (...codes: number[]): (err: unknown) => void {
-  return err => {
-    if (!codes.includes((err as { statusCode?: number }).statusCode ?? -1)) throw err
-  }
-}
-
-async function waitForExit (container: ReturnType<Dockerode['getContainer']>, timeoutMs: number): Promise<boolean> {
-  try {
-    const state = (await container.inspect()).State
-    if (!state.Running) return true
-  } catch (err) {
-    if ((err as { statusCode?: number }).statusCode === 404) return true
-    throw err
-  }
-  return await withDeadline(container.wait().then(() => true), timeoutMs, '').catch(() => false)
-}

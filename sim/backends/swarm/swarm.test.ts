@@ -6,7 +6,7 @@ import { getContainerRuntimeClient } from 'testcontainers'
 import { loadBuiltin } from '../../../scenarios/load.ts'
 import { runScenario } from '../../runner/run-scenario.ts'
 import type { Mode } from '../../../scenarios/record.ts'
-import { RUN_LABEL } from '../docker.ts'
+import { RUN_LABEL } from '../docker-reaper.ts'
 import { ensureNodeImage } from '../docker-image.ts'
 import { SwarmBackend } from './swarm.ts'
 
