@@ -100,7 +100,7 @@ export const MatrixSchema = z.object({
   cells: z.array(SeesCellSchema),
   asymmetries: z.array(AsymmetrySchema),
   blind: z.array(BlindPairSchema).default([]),
-  /** How long the matrix waited for routing-table admissions already under way (see sim/matrix.ts). */
+  /** How long the matrix waited for routing-table admissions already under way (see sim/runner/matrix.ts). */
   settledMs: z.number().optional()
 })
 export type Matrix = z.infer<typeof MatrixSchema>

@@ -285,7 +285,7 @@ export class SwarmBackend implements SupervisingBackend {
       if (Date.now() >= deadline) throw new Error(`blackhole "${name}" (service ${slot.serviceName}) did not listen within ${this.#startTimeoutMs} ms${await this.#logsSuffix(slot)}`)
       await sleep(POLL_MS)
     }
-    // A real-looking /p2p/ suffix lets the dialer get as far as the security handshake, as with nodes/blackhole.ts.
+    // A real-looking /p2p/ suffix lets the dialer get as far as the security handshake, as with sim/host/blackhole.ts.
     const peerId = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
     let closed: Promise<void> | undefined
     const hole: StartedBlackhole = {
