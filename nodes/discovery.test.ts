@@ -1,0 +1,55 @@
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import type { PeerId } from '@libp2p/interface'
+import { afterEach, describe, expect, it } from 'vitest'
+import { NodeConfigSchema, scaled } from './config.ts'
+import { dhtOf, routingTableOf, routingTablePeers, type NodeContext } from './context.ts'
+import { verifyPeerDiscovery } from './discovery.ts'
+import { EventLog } from './events.ts'
+import { createChiralLibp2p } from './libp2p.ts'
+import { MetricsRecorder } from './metrics.ts'
+import { sleep } from './util.ts'
+
+const stops: Array<() => Promise<void>> = []
+afterEach(async () => { for (const stop of stops.splice(0).reverse()) await stop() })
+
+/**
+ * kad-dht puts a contact in its k-bucket, then awaits a peer-store write, and only then dispatches `peer:add`.
+ * A verification that read the table in that gap judged "discovery events are broken" for a working node
+ * (fault-latency-sweep, tcp, seen under load: "0 routing-table events for 1 entries" in the millisecond the event
+ * fired). The gap is widened here by slowing the peer-store write, as a loaded machine does.
+ */
+describe('verifyPeerDiscovery: the routing-table events check', () => {
+  it('waits for an announcement still on its way instead of calling events broken', async () => {
+    const config = NodeConfigSchema.parse({ name: 'gap', role: 'peer', transport: 'memory', identitySeed: `gap-${process.pid}`, autoMonitor: false, timing: { timeScale: 0.1 } })
+    const libp2p = await createChiralLibp2p(config)
+    const stop = new AbortController()
+    stops.push(async () => { stop.abort(); await libp2p.stop() })
+    const log = new EventLog('gap')
+    const ctx: NodeContext = {
+      config, timing: scaled(config.timing), libp2p, log, metrics: new MetricsRecorder(), bootstrapPeerIds: new Set(), discovered: new Map(),
+      dialFailures: [], pingFailures: new Set(), stopSignal: stop.signal, currentBootstrap: null, connectedAt: null, bootstrapLatency: new Map()
+    }
+    // The same wiring as LocalNode: a table's peer:add becomes a routing:add event.
+    const table = routingTableOf(ctx)
+    table.addEventListener('peer:add', ev => { log.emit({ type: 'routing:add', peerId: (ev as CustomEvent<PeerId>).detail.toString(), size: table.size }) })
+    const peerStore = libp2p.peerStore
+    const merge = peerStore.merge.bind(peerStore)
+    peerStore.merge = async (...args: Parameters<typeof merge>) => { await sleep(300); return await merge(...args) }
+
+    // The contact is made up: its liveness ping (kad-dht's admission) is taken as answered.
+    const kb = table.kb as unknown as { verify: () => Promise<boolean> }
+    kb.verify = async () => true
+    const contact = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+    // Its public type hides add(); the table's own insertion is what this test needs.
+    const added = (dhtOf(ctx).routingTable as unknown as { add: (p: PeerId) => Promise<void> }).add(contact)
+    const until = Date.now() + 5_000
+    while (routingTablePeers(ctx).length === 0 && Date.now() < until) await sleep(5)
+    expect(routingTablePeers(ctx)).toEqual([contact.toString()])
+    expect(log.count('routing:add')).toBe(0)
+
+    const status = await verifyPeerDiscovery(ctx, [], AbortSignal.timeout(30_000))
+    await added
+    expect(status.eventsWorking).toBe(true)
+  }, 60_000)
+})
