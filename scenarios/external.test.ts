@@ -77,7 +77,7 @@ describe('external bootstrap scenarios', () => {
         const probes = record.events.filter(e => e.type === 'external:probe')
         expect(probes.length).toBeGreaterThanOrEqual(2)
         for (const p of probes) expect(p).toMatchObject({ ok: true, speaksDht: true, dhtProtocol: '/ipfs/kad/1.0.0', agentVersion: expect.stringMatching(/js-libp2p/) })
-        expect(pidsWithArgs([SCRIPT])).toEqual([])
+        expect(pidsWithArgs([SCRIPT, DEMO_SEED])).toEqual([])
       }, 120_000)
     }
   }
@@ -177,14 +177,14 @@ describe('external nodes: failures are clear and leave nothing behind', () => {
       // Ctrl-C in the middle of the run, with the external process up and a peer connected to it.
       onStep: (_name, label) => {
         if (!label.startsWith('pause')) return
-        runningDuringPause = pidsWithArgs([SCRIPT])
+        runningDuringPause = pidsWithArgs([SCRIPT, DEMO_SEED])
         controller.abort(new Error('interrupted'))
       }
     })
     expect(runningDuringPause).toHaveLength(1)
     expect({ status: record.status, reason: record.reason }).toEqual({ status: 'error', reason: 'interrupted' })
     expect(record.steps.filter(s => s.ok).map(s => s.kind)).toEqual(['start', 'connect'])
-    expect(pidsWithArgs([SCRIPT])).toEqual([])
+    expect(pidsWithArgs([SCRIPT, DEMO_SEED])).toEqual([])
   })
 
   it('a node already running (no command) is probed, used by peers, and not stopped by chiral-sim', async () => {
@@ -266,7 +266,7 @@ const ext = (args: string[] = [], over: Record<string, unknown> = {}): Record<st
 async function runAgainst (name: string, nodes: unknown[], steps: unknown[]): Promise<ScenarioRecord> {
   const scenario = ScenarioSchema.parse({ name, title: name, description: 'external verdict test', nodes, steps })
   const record = await runScenario(scenario, { mode: 'tcp', seed: 7, file: path.join(DIR, `${name}.yaml`), createBackend })
-  expect(pidsWithArgs([SCRIPT])).toEqual([])
+  expect(pidsWithArgs([SCRIPT, DEMO_SEED])).toEqual([])
   return record
 }
 
