@@ -99,12 +99,19 @@ export const PlanTimingSchema = PlanTimingFields.superRefine((t, ctx) => {
 })
 
 /**
- * The same fields with no defaults, all optional: overrides that a scenario or a node layers over the plan's
- * values. (zod's partial() would still fill in every default and so override everything.)
+ * An object's fields, all optional and without their defaults: overrides layered over values that come from
+ * elsewhere (the plan's timing, a node's DHT options, an external bootstrap's protocol). zod's partial() keeps
+ * defaults — `z.object({ a: z.string().default('x') }).partial().parse({})` is `{ a: 'x' }` — so an override
+ * written that way silently replaces every value it does not mention.
  */
-export const PlanTimingOverridesSchema = z.object(Object.fromEntries(
-  Object.entries(PlanTimingFields.shape).filter(([key]) => key !== 'timeScale').map(([key, field]) => [key, field.unwrap().optional()])
-)).strict() as unknown as z.ZodType<Partial<Omit<z.output<typeof PlanTimingFields>, 'timeScale'>>>
+export function overridesOf<T extends z.ZodObject> (schema: T): z.ZodType<Partial<z.output<T>>> {
+  const fields = Object.entries(schema.shape as Record<string, z.ZodType>).map(([key, field]) =>
+    [key, (field instanceof z.ZodDefault ? field.unwrap() as z.ZodType : field).optional()])
+  return z.object(Object.fromEntries(fields)).strict() as unknown as z.ZodType<Partial<z.output<T>>>
+}
+
+/** Timing overrides that a scenario or a node layers over the plan's values (timeScale is the run's, not theirs). */
+export const PlanTimingOverridesSchema = overridesOf(PlanTimingFields.omit({ timeScale: true }))
 
 export type PlanTimingInput = z.input<typeof PlanTimingSchema>
 export type PlanTiming = z.output<typeof PlanTimingSchema>
@@ -158,6 +165,8 @@ export const DhtOptionsSchema = z.object({
   disjointPaths: z.number().int().min(1).max(100).optional()
 }).strict()
 export type DhtOptions = z.output<typeof DhtOptionsSchema>
+/** DHT options a scenario writes for a node: only what it names, so the rest can come from elsewhere. */
+export const DhtOverridesSchema = overridesOf(DhtOptionsSchema)
 
 /** Printable text, as identify carries it; a bound keeps a typo from becoming a megabyte in every identify answer. */
 export const AgentVersionSchema = z.string().min(1).max(256).regex(/^[\x20-\x7e]+$/, 'printable ASCII, e.g. "chiral-network/1.2.0"')

@@ -38,6 +38,16 @@ describe('scenario schema', () => {
     expect(s.timeoutMs).toBe(120_000)
   })
 
+  it('keeps a node\'s DHT options to what it names, so the rest can come from elsewhere (an external bootstrap\'s protocol)', () => {
+    // zod's partial() filled every default in: a peer that named only its mode got /chiral/kad/1.0.0 and never
+    // took the external bootstrap's protocol (every asymmetry reproduction against rust/go failed as "protocol").
+    const s = parseScenario(minimal.replace('{ role: peer, name: A }', '{ role: peer, name: A, dht: { mode: server }, timing: { healthCheckIntervalMs: 1000 } }'), 'x.yaml')
+    const a = s.nodes.find(n => n.name === 'A')
+    expect(a).toMatchObject({ dht: { mode: 'server' }, timing: { healthCheckIntervalMs: 1000 } })
+    expect(Object.keys((a as { dht: object }).dht)).toEqual(['mode'])
+    expect(Object.keys((a as { timing: object }).timing)).toEqual(['healthCheckIntervalMs'])
+  })
+
   it('names the field of an unknown key', () => {
     expect(problem(minimal.replace('title: T', 'title: T\ncolour: red'))).toMatch(/x\.yaml: invalid scenario[\s\S]*unknown field\(s\) "colour"/)
   })

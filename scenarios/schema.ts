@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { AgentVersionSchema, connectionTimeoutMs, DhtOptionsSchema, durationMs, NodeConfigSchema, PlanTimingOverridesSchema, TimeScaleSchema } from '../nodes/config.ts'
+import { AgentVersionSchema, connectionTimeoutMs, DhtOverridesSchema, durationMs, NodeConfigSchema, PlanTimingOverridesSchema, TimeScaleSchema } from '../nodes/config.ts'
 import { DiscoveryOverallSchema, ErrorCategorySchema, HealthStatusSchema } from '../nodes/schemas.ts'
 import { NodeEventBodySchema } from '../nodes/events.ts'
 import { AsymmetryCauseSchema, ModeSchema } from './record.ts'
@@ -54,7 +54,7 @@ const BootstrapNode = z.object({
    * answering a ping within 5 s, restarts with the 3-in-10-minutes rule. Needs process or docker mode.
    */
   supervise: z.boolean().optional(),
-  dht: DhtOptionsSchema.partial().optional(),
+  dht: DhtOverridesSchema.optional(),
   timing: TimingOverrides.optional()
 }).strict()
 
@@ -65,7 +65,7 @@ const PeerNode = z.object({
   count: z.number().int().min(1).max(MAX_POPULATION).optional(),
   /** Bootstrap node names in failover order; default: every bootstrap of the scenario in declaration order. */
   bootstraps: z.array(Name).optional(),
-  dht: DhtOptionsSchema.partial().optional(),
+  dht: DhtOverridesSchema.optional(),
   timing: TimingOverrides.optional(),
   /** What identify says this peer is (default: js-libp2p's own): for bootstraps that admit only some agents. */
   agentVersion: AgentVersionSchema.optional(),
