@@ -25,11 +25,25 @@ export function truncate (value: string, max: number): string {
 
 const EVENT_ENVELOPE = new Set(['seq', 'time', 'node', 'type'])
 
-/** An event's payload as `key=value` pairs, for hover titles and the event table. */
-export function describeEvent (event: NodeEvent, max = 400): string {
+/**
+ * Event payload durations that stand for plan time: outages and the plan's timeouts and intervals, which a run at
+ * timeScale 0.1 lives through ten times faster. Payloads carry real ms (nodes/events.ts); the report's time base is
+ * plan time, so these also show their plan value. Latencies and measured round trips are real at any scale
+ * (nodes/timing.ts, UNSCALED) and are shown as they are.
+ */
+const PLAN_SPANS = new Set(['downtimeMs', 'unreachableForMs', 'timeoutMs', 'remainingMs', 'intervalMs'])
+
+/**
+ * An event's payload as `key=value` pairs, for hover titles and the event table. With the scenario's timeScale, a
+ * plan span reads `downtimeMs=3000 (plan 30.0s)`.
+ */
+export function describeEvent (event: NodeEvent, max = 400, timeScale = 1): string {
   const parts = Object.entries(event)
     .filter(([key]) => !EVENT_ENVELOPE.has(key))
-    .map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`)
+    .map(([key, value]) => {
+      const text = `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`
+      return timeScale !== 1 && PLAN_SPANS.has(key) && typeof value === 'number' ? `${text} (plan ${formatSeconds(toPlanMs(value, timeScale))})` : text
+    })
   return truncate(parts.join(', '), max)
 }
 

@@ -30,7 +30,7 @@ export function nodeLink (scenarioIndex: number, node: string, names: PeerNames,
 
 /** One event as a table row, peer IDs shown as node names; times in plan time like the rest of the scenario. */
 export function eventRow (s: ScenarioRecord, e: NodeEvent, names: PeerNames, node: Markup | undefined): Markup {
-  return html`<tr class="ev"><td class="mono">${formatPlanOffset(s, e.time)}</td>${node !== undefined ? html`<td>${node}</td>` : ''}<td class="type"><i class="swatch fam-${eventFamily(e.type)}"></i>${e.type}</td><td class="detail">${names.named(describeEvent(e))}</td></tr>`
+  return html`<tr class="ev"><td class="mono">${formatPlanOffset(s, e.time)}</td>${node !== undefined ? html`<td>${node}</td>` : ''}<td class="type"><i class="swatch fam-${eventFamily(e.type)}"></i>${e.type}</td><td class="detail">${names.named(describeEvent(e, undefined, s.timeScale))}</td></tr>`
 }
 
 export function nodesSection (s: ScenarioRecord, index: number, names: PeerNames): Markup {

@@ -157,7 +157,7 @@ export function timelineSvg (s: ScenarioRecord, index: number, names: PeerNames)
     const ex = x(first.time)
     const y = laneY(first.node)
     const title = group.length === 1
-      ? `${formatPlanOffset(s, first.time)}${real(first.time)} ${first.node} ${first.type}${status !== undefined ? ` (${status})` : ''}\n${names.named(describeEvent(first, TITLE_DETAIL_CHARS))}`
+      ? `${formatPlanOffset(s, first.time)}${real(first.time)} ${first.node} ${first.type}${status !== undefined ? ` (${status})` : ''}\n${names.named(describeEvent(first, TITLE_DETAIL_CHARS, s.timeScale))}`
       : `${group.length} events of ${first.node}, ${formatPlanOffset(s, first.time)} … ${formatPlanOffset(s, last.time)}${status !== undefined ? ` (${status})` : ''}\n${
         [...Map.groupBy(group, ev => ev.type)].map(([type, evs]) => `${type} ×${evs.length}`).join(', ')}`
     const count = group.length === 1 ? '' : html` data-n="${group.length}"`

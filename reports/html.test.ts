@@ -94,6 +94,16 @@ describe('toHtml: one self-contained file', () => {
     expect(s.timeScale).toBe(0.1)
   })
 
+  it('an outage\'s downtime, a real-ms payload, also reads in plan time', () => {
+    const s = makeScenario('flap', {
+      timeScale: 0.1,
+      events: [{ seq: 0, time: T0 + 4_000, node: 'peerA', type: 'health:recovered', address: '/ip4/127.0.0.1/tcp/1', downtimeMs: 2_000 } as NodeEvent]
+    })
+    const page = toHtml(buildReport(makeRun([s])))
+    // 2 s of the run at timeScale 0.1 is 20 s of the plan, like every other time on the page.
+    expect(page).toContain('downtimeMs=2000 (plan 20.0s)')
+  })
+
   it('shows every KPI, "not measured" when it has no samples', () => {
     const empty = toHtml(buildReport(makeRun([makeScenario('skipped', { status: 'skipped', reason: 'no docker' })])))
     for (const id of ['connectionSuccessRate', 'timeToFailureDetectionMs', 'bootstrapAvailability', 'discoverySuccessRate', 'autoRecoveryRate']) {
