@@ -66,6 +66,8 @@ down() {
   fi
   # The worker's containerd and shims die with it; a killed dockerd can leave its mounts behind.
   { grep -o " $STATE/[^ ]*\| $DATA_ROOT/[^ ]*" /proc/mounts 2>/dev/null || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  # A worker killed before it could leave keeps its membership on disk and would refuse the next join.
+  rm -rf "$DATA_ROOT/swarm"
   if [ -f "$MARKER" ]; then
     docker swarm leave --force >/dev/null 2>&1 || true
     rm -f "$MARKER"
@@ -102,11 +104,12 @@ up() {
   nsenter --net="/var/run/netns/$NS" ip link set lo up
   nsenter --net="/var/run/netns/$NS" ip route add default via "$MANAGER_ADDR"
 
-  # Its own bridge subnet, so `docker0` addresses in logs are never confused with the main engine's.
+  # Its own bridge subnet, so `docker0` addresses in logs are never confused with the main engine's. Not the lock's
+  # descriptor (9): the engine outlives this script, and would hold the lock against every later invocation.
   nsenter --net="/var/run/netns/$NS" setsid dockerd \
     --data-root "$DATA_ROOT" --exec-root "$STATE/exec" -H "$WORKER_HOST" --pidfile "$PIDFILE" \
     --storage-driver vfs --bip 172.30.0.1/24 --containerd-namespace chiral-swarm --containerd-plugins-namespace chiral-swarm-plugins \
-    >"$LOG" 2>&1 </dev/null &
+    >"$LOG" 2>&1 </dev/null 9>&- &
   for _ in $(seq 1 60); do worker info >/dev/null 2>&1 && break; sleep 1; done
   worker info >/dev/null 2>&1 || { say "the second dockerd did not answer in 60 s:"; tail -20 "$LOG" >&2; down; exit 1; }
 
