@@ -288,11 +288,7 @@ export class DockerBackend implements SupervisingBackend {
       checkPort: async (n, signal) => await portProbe(this.#client, n, signal),
       pingAddress: n => `/${multiaddrHostProto(n.slot.pingHost)}/${n.slot.pingHost}/tcp/${n.slot.pingPort}/p2p/${n.peerId}`,
       endedAt: n => n.goneAt,
-      restart: async (old, signal) => {
-        await old.kill()
-        await old.handle.close()
-        return await this.startNode(old.config, signal)
-      }
+      startNode: async (config, signal) => await this.startNode(config, signal)
     }, historyFile, options, this.#supervised)
   }
 

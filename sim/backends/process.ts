@@ -149,12 +149,7 @@ export class ProcessBackend implements SupervisingBackend {
       checkPort: async (_n, signal) => await probePort(tcp.host, tcp.port, signal),
       pingAddress: n => n.multiaddrs[0] ?? `${listen[0]}/p2p/${n.peerId}`,
       endedAt: n => n.child.exitedAt,
-      restart: async (old, signal) => {
-        // A hung process still holds the port: it must be gone before the replacement binds.
-        await old.kill()
-        await old.handle.close()
-        return await this.startNode(config, signal)
-      }
+      startNode: async (config, signal) => await this.startNode(config, signal)
     }, historyFile, options, this.#supervised)
   }
 

@@ -4,6 +4,7 @@ import { supervisorConfigFromPlanTiming, type SupervisorConfigInput } from '../.
 import type { SupervisorEventListener } from '../../nodes/supervisor/schemas.ts'
 import { Supervisor, type OperatorAlert, type ProbeResult } from '../../nodes/supervisor/supervisor.ts'
 import type { Backend, StartedNode } from './backend.ts'
+import type { RemoteStartedNode } from './graceful-stop.ts'
 
 /**
  * Plan Solution #4 for backends whose nodes are real processes (process and docker modes): the runner hands a
@@ -46,13 +47,16 @@ export function canSupervise (backend: Backend): backend is SupervisingBackend {
 }
 
 /** What a backend knows about its own nodes: the supervisor's three probes and a restart. */
-export interface SupervisionAdapter<N extends StartedNode> {
+export interface SupervisionAdapter<N extends RemoteStartedNode> {
   checkProcess(node: N, signal: AbortSignal): Promise<ProbeResult>
   checkPort(node: N, signal: AbortSignal): Promise<ProbeResult>
   /** An address the harness itself can dial, with /p2p/ (in docker: through the published port). */
   pingAddress(node: N): string
-  /** Kills what is left of `node` and starts its replacement with the same identity and listen address. */
-  restart(node: N, signal: AbortSignal): Promise<N>
+  /**
+   * Starts a replacement from the supervised config (same identity and listen address). The supervisor has killed
+   * what was left of the old node first: a hung process still holds the port, a container its slot.
+   */
+  startNode(config: NodeConfig, signal: AbortSignal): Promise<N>
   /**
    * When the backend saw the node end (exit, kill), if it did. A node killed between two checks fails the later
    * one (port, ping), which cannot know when; this keeps the recovery's failure time exact all the same.
@@ -64,7 +68,7 @@ export interface SupervisionAdapter<N extends StartedNode> {
  * Supervises `initial` through the backend's adapter. `registry` is the backend's set of live supervisions: the
  * result is in it until stopped, so the backend can stop every supervisor before its nodes at disposal.
  */
-export async function superviseWith<N extends StartedNode> (
+export async function superviseWith<N extends RemoteStartedNode> (
   initial: N, config: NodeConfig, adapter: SupervisionAdapter<N>, historyFile: string, options: SuperviseOptions, registry: Set<SupervisedNode>
 ): Promise<SupervisedNode> {
   let current = initial
@@ -85,7 +89,9 @@ export async function superviseWith<N extends StartedNode> (
       checkPort: async signal => dated(await adapter.checkPort(current, signal)),
       checkDht: async signal => dated(await (await getPinger()).ping(adapter.pingAddress(current), signal)),
       restart: async signal => {
-        current = await adapter.restart(current, signal)
+        await current.kill()
+        await current.handle.close()
+        current = await adapter.startNode(config, signal)
         try {
           options.onRestarted?.(current)
         } catch (err) {

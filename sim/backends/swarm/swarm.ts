@@ -313,11 +313,7 @@ export class SwarmBackend implements SupervisingBackend {
       checkPort: async (n, signal) => await probePort(n.slot.engine.addr, n.slot.libp2pPort, signal),
       pingAddress: n => `/ip4/${n.slot.engine.addr}/tcp/${n.slot.libp2pPort}/p2p/${n.peerId}`,
       endedAt: n => n.goneAt,
-      restart: async (old, signal) => {
-        await old.kill()
-        await old.handle.close()
-        return await this.startNode(config, signal)
-      }
+      startNode: async (config, signal) => await this.startNode(config, signal)
     }, historyFile, options, this.#supervised)
   }
 
