@@ -172,8 +172,8 @@ export async function verifyPeerDiscovery (ctx: NodeContext, sharedCids: string[
   await waitForWalk(ctx, outer)
   ctx.log.emit({ type: 'discovery:phase', phase: 'verifying', message: 'Verifying peer discovery...' })
   const skipped: string[] = []
-  const bootstrapConnected = step('bootstrapConnected', [...ctx.bootstrapPeerIds].some(id => isConnectedTo(ctx, id)),
-    ctx.currentBootstrap ?? 'no bootstrap connection')
+  const connection = await bootstrapConnection(ctx, outer)
+  const bootstrapConnected = step('bootstrapConnected', connection.ok, connection.detail)
   const table = routingTableSize(ctx)
   const routingTablePopulated = step('routingTablePopulated', table.size > 0, `DHT routing table has ${table.size} entries (${table.peers} peers)`)
   // Plan Step 3: "if no events fired, discovery events are broken" — a populated table must have been announced.
@@ -261,6 +261,24 @@ async function othersOnline (ctx: NodeContext, outer?: AbortSignal): Promise<{ o
     return { others: null, detail: `the bootstrap does not report its peers${closer != null ? ` (it answered this node's FIND_NODE with ${closer} peer${closer === 1 ? '' : 's'}, which does not show who is online)` : ''}` }
   } catch (err) {
     return { others: null, detail: `could not ask the bootstrap who else is online: ${describeError(err)}` }
+  }
+}
+
+/**
+ * Plan Step 1's "connected to bootstrap node": an open connection, or, when the bootstrap has closed the one
+ * connectWithTimeout made, a fresh one it accepts. Bootstraps that close idle connections (rust-libp2p ≤ 0.54's
+ * idle timeout of 0 s) drop every connection the instant identify ends; that is how they run, not a lost
+ * bootstrap, and judging them by an open connection called a working network "Discovery broken".
+ */
+async function bootstrapConnection (ctx: NodeContext, outer?: AbortSignal): Promise<{ ok: boolean, detail: string }> {
+  if ([...ctx.bootstrapPeerIds].some(id => isConnectedTo(ctx, id))) return { ok: true, detail: ctx.currentBootstrap ?? 'connected' }
+  if (ctx.currentBootstrap == null) return { ok: false, detail: 'no bootstrap connection' }
+  const { signal } = deadline(ctx.timing.peerDialTimeoutMs, linked(ctx, outer))
+  try {
+    await ctx.libp2p.dial(multiaddr(ctx.currentBootstrap), { signal })
+    return { ok: true, detail: `${ctx.currentBootstrap}: it had closed our connection and accepted a fresh one (a bootstrap that closes idle connections)` }
+  } catch (err) {
+    return { ok: false, detail: `${ctx.currentBootstrap}: our connection is gone and a fresh dial failed: ${describeError(err)}` }
   }
 }
 

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { readdirSync, readFileSync } from 'node:fs'
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { loadBuiltin, BUILTIN_DIR } from './load.ts'
@@ -32,6 +32,16 @@ function pidsWithArgText (text: string): number[] {
   return readdirSync('/proc').filter(e => /^\d+$/.test(e)).filter(e => {
     try { return readFileSync(`/proc/${e}/cmdline`, 'utf8').includes(text) && isProcessAlive(Number(e)) } catch { return false }
   }).map(Number).filter(pid => pid !== process.pid)
+}
+
+/**
+ * The demo processes this checkout's runs started (they run in DIR): another checkout's test run on the same machine
+ * uses the same script and seed.
+ */
+function demoPids (): number[] {
+  return pidsWithArgs([SCRIPT, DEMO_SEED]).filter(pid => {
+    try { return readlinkSync(`/proc/${pid}/cwd`) === DIR } catch { return false }
+  })
 }
 
 const cleanups: Array<() => void> = []
@@ -77,7 +87,7 @@ describe('external bootstrap scenarios', () => {
         const probes = record.events.filter(e => e.type === 'external:probe')
         expect(probes.length).toBeGreaterThanOrEqual(2)
         for (const p of probes) expect(p).toMatchObject({ ok: true, speaksDht: true, dhtProtocol: '/ipfs/kad/1.0.0', agentVersion: expect.stringMatching(/js-libp2p/) })
-        expect(pidsWithArgs([SCRIPT, DEMO_SEED])).toEqual([])
+        expect(demoPids()).toEqual([])
       }, 120_000)
     }
   }
@@ -177,14 +187,14 @@ describe('external nodes: failures are clear and leave nothing behind', () => {
       // Ctrl-C in the middle of the run, with the external process up and a peer connected to it.
       onStep: (_name, label) => {
         if (!label.startsWith('pause')) return
-        runningDuringPause = pidsWithArgs([SCRIPT, DEMO_SEED])
+        runningDuringPause = demoPids()
         controller.abort(new Error('interrupted'))
       }
     })
     expect(runningDuringPause).toHaveLength(1)
     expect({ status: record.status, reason: record.reason }).toEqual({ status: 'error', reason: 'interrupted' })
     expect(record.steps.filter(s => s.ok).map(s => s.kind)).toEqual(['start', 'connect'])
-    expect(pidsWithArgs([SCRIPT, DEMO_SEED])).toEqual([])
+    expect(demoPids()).toEqual([])
   })
 
   it('a node already running (no command) is probed, used by peers, and not stopped by chiral-sim', async () => {
@@ -266,7 +276,7 @@ const ext = (args: string[] = [], over: Record<string, unknown> = {}): Record<st
 async function runAgainst (name: string, nodes: unknown[], steps: unknown[]): Promise<ScenarioRecord> {
   const scenario = ScenarioSchema.parse({ name, title: name, description: 'external verdict test', nodes, steps })
   const record = await runScenario(scenario, { mode: 'tcp', seed: 7, file: path.join(DIR, `${name}.yaml`), createBackend })
-  expect(pidsWithArgs([SCRIPT, DEMO_SEED])).toEqual([])
+  expect(demoPids()).toEqual([])
   return record
 }
 
@@ -294,6 +304,21 @@ describe('external bootstraps configured as real deployments are', () => {
     // The bootstrap did close the connections: the knob works, and the health check saw through it.
     expect(record.events.filter(e => e.node === 'A' && e.type === 'connection:close').length).toBeGreaterThan(0)
     expect(record.events.find(e => e.type === 'external:probe')).toMatchObject({ ok: true, speaksDht: true })
+  }, 60_000)
+
+  it('verified through an idle-closing bootstrap: the connection it closed is not a lost bootstrap', async () => {
+    // The interop matrix's rust / idle-0 cell: both peers found each other, yet "Discovery broken", because step 1
+    // only looked for an open connection and the bootstrap had closed it the instant identify ended.
+    const record = await runAgainst('ext-idle-verify', [ext(['--idle-timeout-ms', '0']), { role: 'peer', name: 'A', autoMonitor: false }, { role: 'peer', name: 'B', autoMonitor: false }], [
+      { action: 'start', nodes: ['ext', 'A', 'B'] },
+      { action: 'connect', nodes: ['A', 'B'], expect: { success: true, bootstrap: 'ext' } },
+      { action: 'waitBidirectional', nodes: ['A', 'B'], withinMs: 15_000 },
+      { action: 'pause', ms: 300 },
+      { action: 'verify', nodes: ['A', 'B'], expect: { overall: 'verified', checks: { bootstrapConnected: true } } }
+    ])
+    expect(passed(record)).toEqual(PASSED)
+    const step = record.events.find(e => e.node === 'A' && e.type === 'discovery:step' && (e as { step?: string }).step === 'bootstrapConnected')
+    expect(JSON.stringify(step)).toMatch(/closes idle connections/)
   }, 60_000)
 
   it('"rejected" with what the bootstrap did when it drops a peer after identify for its agent version', async () => {
