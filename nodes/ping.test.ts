@@ -45,13 +45,18 @@ describe('pinging a bootstrap that closes connections under the ping (idle timeo
    */
   const closeEvent = (): Event => new Event('close')
   const eof = (): Error => Object.assign(new Error('Unexpected EOF - stream closed after reading 0/32 bytes'), { name: 'UnexpectedEOFError' })
-  function stubContext (failures: Array<() => unknown>): { ctx: NodeContext, pings: () => number, hangUps: () => number } {
+  function stubContext (failures: Array<() => unknown>, dialFailures: Array<() => unknown> = []): { ctx: NodeContext, pings: () => number, hangUps: () => number } {
     let pings = 0
     let hangUps = 0
+    let dials = 0
     const libp2p = {
       services: { ping: { ping: async () => { const fail = failures[pings++]; if (fail != null) throw fail(); return 3 } } },
       hangUp: async () => { hangUps++ },
-      dial: async () => { throw new Error('no second connection in this stub') },
+      dial: async () => {
+        const fail = dialFailures[dials++]
+        if (fail != null) throw fail()
+        return { newStream: async () => { throw new Error('no streams in this stub') } }
+      },
       getConnections: () => []
     }
     const ctx = { config: { dht: { protocol: '/chiral/kad/1.0.0' } }, timing: { healthPingTimeoutMs: 1_000 }, libp2p, stopSignal: new AbortController().signal, bootstrapLatency: new Map(), discovered: new Map() } as unknown as NodeContext
@@ -67,6 +72,18 @@ describe('pinging a bootstrap that closes connections under the ping (idle timeo
       // The second ping went over a new connection: the one the bootstrap closed was hung up first.
       expect({ pings: stub.pings(), hangUps: stub.hangUps() }).toEqual({ pings: 2, hangUps: 1 })
     }
+  })
+
+  it('reports a bootstrap that went away as such: a fresh dial refused is not one more closed connection', async () => {
+    // Test 4 against an idle-closing rust bootstrap: the stopped bootstrap read "closed the connection before
+    // answering a ping ... (it closes connections right after identify?)", with ECONNREFUSED only as its cause.
+    const refused = (): Error => Object.assign(new Error('connection error 127.0.0.1:4001: connect ECONNREFUSED 127.0.0.1:4001'), { code: 'ECONNREFUSED' })
+    const stub = stubContext([closeEvent], [refused])
+    const health = await checkBootstrapHealth(stub.ctx, BOOT)
+    expect(health.isReachable).toBe(false)
+    expect(health.errorMessage).not.toMatch(/ConnectionLostError|right after identify/)
+    expect(health.errorMessage).toMatch(/ECONNREFUSED/)
+    expect(stub.pings()).toBe(1)
   })
 
   it('says what happened when every fresh connection is closed before the answer, never "[object Event]"', async () => {

@@ -40,6 +40,9 @@ async function pingWithRetries (ctx: NodeContext, target: PeerId | Multiaddr, ou
     // After a lost connection, the new one carries a stream of `holdProtocol` while the ping runs: rust-libp2p's
     // ping streams do not keep a connection alive, so an idle timeout of 0 closes it right after identify, ping
     // in flight or not; an open DHT stream does keep it.
+    // The fresh connection is dialled here, not inside the ping: a dial that fails (refused, unreachable, timed out)
+    // is the answer, a bootstrap that went away, and not one more connection closed under a ping.
+    if (connectionsLost > 0) await ctx.libp2p.dial(target, { signal })
     const held = connectionsLost > 0 && holdProtocol != null ? await holdStream(ctx, target, holdProtocol, signal) : undefined
     try {
       return Math.round(await ctx.libp2p.services.ping.ping(target, { signal }) * 100) / 100
