@@ -37,6 +37,16 @@ export class ProtocolMismatchError extends Error {
 export class RejectedAfterIdentifyError extends Error {
   override readonly name = 'RejectedAfterIdentifyError'
   readonly code = 'rejected'
+  /**
+   * Whether our DHT stream was open when the bootstrap closed the connection. Only then is the close a decision
+   * about us: an idle-closing bootstrap (rust-libp2p ≤ 0.54, idle timeout 0) also closes a connection whose
+   * identify ended before our stream was negotiated, and that race can be lost several times in a row.
+   */
+  readonly streamWasOpen: boolean
+  constructor (message: string, streamWasOpen: boolean) {
+    super(message)
+    this.streamWasOpen = streamWasOpen
+  }
 }
 
 export interface Admission {
@@ -58,7 +68,7 @@ export async function admit (ctx: NodeContext, connection: Connection, signal: A
   const lost = (): boolean => closedAt != null || connection.status !== 'open'
   const rejected = (what: string): RejectedAfterIdentifyError => new RejectedAfterIdentifyError(
     `the bootstrap closed the connection ${what} (${(closedAt ?? Date.now()) - started} ms after the handshake): agent rejected? ` +
-    `(this node identifies as "${agentOf(ctx)}")`)
+    `(this node identifies as "${agentOf(ctx)}")`, held != null)
   /** Whatever failed on a connection the bootstrap has closed failed because it closed it. */
   const guarded = async <T>(work: Promise<T>, what: string): Promise<T> => await work.catch((err: unknown) => {
     if (!signal.aborted && (lost() || connectionGone(err))) throw rejected(what)

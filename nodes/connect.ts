@@ -59,6 +59,9 @@ export async function connectWithTimeout (
   return { success: false, attempts, ...(lastError != null ? { error: lastError } : {}) }
 }
 
+/** Connections an admission check may take when each is closed before our DHT stream is open. */
+const ADMISSION_CONNECTIONS = 3
+
 async function attemptOnce (ctx: NodeContext, addr: string, attempt: number, timeoutMs: number, outer?: AbortSignal): Promise<ConnectionAttempt> {
   const startedAt = Date.now()
   ctx.log.emit({ type: 'connect:attempt', attempt, bootstrap: addr, timeoutMs })
@@ -78,13 +81,21 @@ async function attemptOnce (ctx: NodeContext, addr: string, attempt: number, tim
   try {
     const connection = await ctx.libp2p.dial(multiaddr(addr), { signal })
     const handshakeMs = Date.now() - startedAt
-    await admit(ctx, connection, signal, startedAt + timeoutMs, handshakeMs).catch(async (err: unknown) => {
-      if (!(err instanceof RejectedAfterIdentifyError) || signal.aborted) throw err
-      // Once more on a new connection: an idle timeout that beat our DHT stream to it does not happen twice in a
-      // row, an admission policy does.
-      ctx.log.emit({ type: 'log', level: 'warn', message: `${err.message}; trying once more on a new connection` })
-      await admit(ctx, await ctx.libp2p.dial(multiaddr(addr), { signal, force: true }), signal, startedAt + timeoutMs, handshakeMs)
-    })
+    // A close before our DHT stream was open is what an idle-closing bootstrap does too: only a close with the
+    // stream open, or the same on every one of ADMISSION_CONNECTIONS connections, is a rejection.
+    for (let tried = 1, current = connection; ; tried++) {
+      try {
+        await admit(ctx, current, signal, startedAt + timeoutMs, handshakeMs)
+        break
+      } catch (err) {
+        if (!(err instanceof RejectedAfterIdentifyError) || signal.aborted || err.streamWasOpen) throw err
+        if (tried >= ADMISSION_CONNECTIONS) {
+          throw new RejectedAfterIdentifyError(`${err.message}; on each of ${tried} connections before our DHT stream was open (an idle-closing bootstrap would keep one that carries a stream)`, false)
+        }
+        ctx.log.emit({ type: 'log', level: 'warn', message: `${err.message}; before our DHT stream was open, as an idle-closing bootstrap also does: trying again on a new connection` })
+        current = await ctx.libp2p.dial(multiaddr(addr), { signal, force: true })
+      }
+    }
     // The handshake, not the admission wait: what failover ranks bootstraps by.
     ctx.bootstrapLatency.set(addr, handshakeMs)
     return finish('success')
