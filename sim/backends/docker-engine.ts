@@ -1,5 +1,6 @@
 import { lookup } from 'node:dns/promises'
 import { isIP } from 'node:net'
+import { networkInterfaces } from 'node:os'
 import type { Readable } from 'node:stream'
 import { GenericContainer, getContainerRuntimeClient, type ContainerRuntimeClient } from 'testcontainers'
 import { withDeadline } from '../../nodes/util.ts'
@@ -31,11 +32,24 @@ export async function engineAvailable (timeoutMs: number): Promise<{ ok: true, h
   }
 }
 
-/** Whether the engine runs on this machine (a socket or a loopback address), so loopback publishing reaches it. */
+/**
+ * Whether the engine runs on this machine, so publishing on loopback reaches it: reached over a local socket, or at
+ * one of this machine's own addresses. testcontainers names the bridge's gateway (172.17.0.1) as the host whenever
+ * /.dockerenv exists, CI runners among them, although the engine is this machine's: judging by that name alone
+ * published the control channel on every interface there.
+ */
 export async function engineIsLocal (client: ContainerRuntimeClient): Promise<boolean> {
+  // dockerode's modem holds a socket path exactly when it talks to the engine over a local socket (unix or npipe).
+  const modem = (client.container.dockerode as unknown as { modem?: { socketPath?: unknown } }).modem
+  if (typeof modem?.socketPath === 'string' && modem.socketPath !== '') return true
   const host = client.info.containerRuntime.host
   if (host === 'localhost') return true
-  return isLoopbackAddress(await literalAddress(host))
+  const address = await literalAddress(host)
+  return isLoopbackAddress(address) || ownAddresses().includes(address)
+}
+
+function ownAddresses (): string[] {
+  return Object.values(networkInterfaces()).flat().filter(i => i != null).map(i => i!.address)
 }
 
 /** A GenericContainer whose published ports bind one host address instead of all of them. */
