@@ -1,4 +1,4 @@
-import type { Connection, IdentifyResult } from '@libp2p/interface'
+import type { Connection, IdentifyResult, Stream } from '@libp2p/interface'
 import { askHello, BusyError, type HelloAnswer } from './hello.ts'
 import type { NodeContext } from './context.ts'
 import { findNodeVia } from './find-node.ts'
@@ -38,14 +38,22 @@ export class RejectedAfterIdentifyError extends Error {
   override readonly name = 'RejectedAfterIdentifyError'
   readonly code = 'rejected'
   /**
-   * Whether our DHT stream was open when the bootstrap closed the connection. Only then is the close a decision
-   * about us: an idle-closing bootstrap (rust-libp2p ≤ 0.54, idle timeout 0) also closes a connection whose
-   * identify ended before our stream was negotiated, and that race can be lost several times in a row.
+   * Whether our DHT stream was open (negotiated) when the bootstrap closed the connection. Only then is the close
+   * a decision about us: an idle-closing bootstrap (rust-libp2p ≤ 0.54, idle timeout 0) also closes a connection
+   * whose identify ended before our stream reached it, and may close one at the very start, before any stream
+   * (its identify's first request waits on a zero-length timer that can lose to the idle check).
    */
   readonly streamWasOpen: boolean
-  constructor (message: string, streamWasOpen: boolean) {
+  /**
+   * Whether the close came before the bootstrap's identify answer reached us. A bootstrap answers our identify
+   * request as soon as it arrives, long before it has our own answer to judge our agent by: such a close is not an
+   * admission decision, but idleness (or a limit) at the very start of the connection.
+   */
+  readonly beforeIdentify: boolean
+  constructor (message: string, evidence: { streamWasOpen: boolean, beforeIdentify: boolean }) {
     super(message)
-    this.streamWasOpen = streamWasOpen
+    this.streamWasOpen = evidence.streamWasOpen
+    this.beforeIdentify = evidence.beforeIdentify
   }
 }
 
@@ -56,11 +64,57 @@ export interface Admission {
   closerPeers: number | null
 }
 
+/** Our DHT streams on the new connections to one bootstrap, each opened in the event that announced it. */
+export interface EarlyStreams {
+  /** The stream opened on `connection`, handed over once; undefined if it was not a new connection of ours. */
+  take: (connection: Connection) => Promise<Stream> | undefined
+  /** Stops watching and closes the streams nobody took (another connection to the same bootstrap). */
+  stop: () => void
+}
+
+/**
+ * Opens our DHT stream on every new outbound connection to `addr` synchronously in libp2p's `connection:open`
+ * event, so its SYN leaves in the same tick as identify's own: before our answer to the bootstrap's identify can.
+ * An idle-closing bootstrap then always sees a stream (negotiating or open) when its identify ends, and keeps the
+ * connection. Opened after dial() returned instead, a loaded client lost that race on each of several connections
+ * in a row (CI, the whole suite on 2 cores) and an admitted agent was reported "rejected".
+ */
+export function openOnArrival (ctx: NodeContext, addr: string, peerId: string | undefined, signal: AbortSignal): EarlyStreams {
+  const opened = new Map<Connection, Promise<Stream>>()
+  const ours = (connection: Connection): boolean => connection.direction === 'outbound' &&
+    (peerId != null ? connection.remotePeer.toString() === peerId : connection.remoteAddr.toString().startsWith(addr))
+  const onOpen = (ev: CustomEvent<Connection>): void => {
+    const connection = ev.detail
+    if (signal.aborted || !ours(connection) || opened.has(connection)) return
+    const stream = connection.newStream(ctx.config.dht.protocol, { signal })
+    stream.catch(() => {})
+    opened.set(connection, stream)
+  }
+  ctx.libp2p.addEventListener('connection:open', onOpen)
+  return {
+    take: (connection) => {
+      const stream = opened.get(connection)
+      opened.delete(connection)
+      return stream
+    },
+    stop: () => {
+      ctx.libp2p.removeEventListener('connection:open', onOpen)
+      for (const stream of opened.values()) {
+        void stream.then(s => s.close().catch(() => { s.abort(new Error('admission check done')) }), () => {})
+      }
+      opened.clear()
+    }
+  }
+}
+
 /**
  * Throws a categorizable error (protocol, busy, rejected) or says what the bootstrap told us. `deadline` is when the
- * attempt's own timeout fires: the grace never runs into it.
+ * attempt's own timeout fires: the grace never runs into it. `early` is our DHT stream if it was opened as the
+ * connection appeared (openOnArrival); otherwise it is opened now.
  */
-export async function admit (ctx: NodeContext, connection: Connection, signal: AbortSignal, deadline: number, handshakeMs: number): Promise<Admission> {
+export async function admit (
+  ctx: NodeContext, connection: Connection, signal: AbortSignal, deadline: number, handshakeMs: number, early?: Promise<Stream>
+): Promise<Admission> {
   const started = Date.now()
   let closedAt: number | undefined
   const onClose = (): void => { closedAt ??= Date.now() }
@@ -68,25 +122,27 @@ export async function admit (ctx: NodeContext, connection: Connection, signal: A
   const lost = (): boolean => closedAt != null || connection.status !== 'open'
   const rejected = (what: string): RejectedAfterIdentifyError => new RejectedAfterIdentifyError(
     `the bootstrap closed the connection ${what} (${(closedAt ?? Date.now()) - started} ms after the handshake): agent rejected? ` +
-    `(this node identifies as "${agentOf(ctx)}")`, held != null)
+    `(this node identifies as "${agentOf(ctx)}")`, { streamWasOpen: held != null, beforeIdentify: !identifiedAny })
   /** Whatever failed on a connection the bootstrap has closed failed because it closed it. */
   const guarded = async <T>(work: Promise<T>, what: string): Promise<T> => await work.catch((err: unknown) => {
     if (!signal.aborted && (lost() || connectionGone(err))) throw rejected(what)
     throw err
   })
   const protocol = ctx.config.dht.protocol
-  // Opened at once, before identify ends: an idle-closing bootstrap keeps a connection that carries a stream, so a
-  // close while it is open is the bootstrap's decision about us. Its negotiation also asks whether it serves our DHT.
-  const holding = connection.newStream(protocol, { signal })
+  // Opened before identify ends: an idle-closing bootstrap keeps a connection that carries a stream, so a close
+  // while it is open is the bootstrap's decision about us. Its negotiation also asks whether it serves our DHT.
+  const holding = early ?? connection.newStream(protocol, { signal })
   holding.catch(() => {})
   // Asked alongside identify: one round trip less in a connect whose budget the plan compresses with timeScale.
   const helloing = askHello(connection, signal)
   helloing.catch(() => {})
   let held: Awaited<typeof holding> | undefined
+  let identifiedAny = false
   try {
     // A connection libp2p already had (the monitor's, a DHT query's) may have survived its admission long ago.
     const survived = started - connection.timeline.open >= ADMISSION_GRACE_MS
     const identified = await identifiedOver(ctx, connection, signal)
+    identifiedAny = identified != null
     const identifiedAt = survived ? connection.timeline.open : Date.now()
     const mismatch = (): ProtocolMismatchError => new ProtocolMismatchError(`the bootstrap does not serve ${protocol}: it announces ${identified == null ? 'nothing through identify' : [...identified.protocols].sort().join(', ') || 'no protocols'} (another DHT protocol, or not a DHT server)`)
     if (identified == null && lost()) {
@@ -164,6 +220,9 @@ async function identifiedOver (ctx: NodeContext, connection: Connection, signal:
   if (known != null) return known
   // Not tracked (a node built without trackIdentify): what identify stored is the best there is.
   if (seen == null) return await fromPeerStore(ctx, connection)
+  // Closed already (a loaded client comes late): no identify will come, and the close event that would end the
+  // wait has fired. What another connection left in the peer store says nothing about this one.
+  if (connection.status !== 'open') return undefined
   const gone = new AbortController()
   const onClose = (): void => { gone.abort() }
   let onIdentify: ((ev: CustomEvent<IdentifyResult>) => void) | undefined

@@ -1,7 +1,7 @@
 import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { categorizeBootstrapError } from './errors.ts'
-import { admit, RejectedAfterIdentifyError } from './admission.ts'
+import { admit, openOnArrival, RejectedAfterIdentifyError } from './admission.ts'
 import { isConnectedTo, type NodeContext } from './context.ts'
 import type { CategorizedError, ConnectionAttempt, ConnectResult } from './schemas.ts'
 import { deadline, peerIdOfAddr } from './util.ts'
@@ -59,8 +59,15 @@ export async function connectWithTimeout (
   return { success: false, attempts, ...(lastError != null ? { error: lastError } : {}) }
 }
 
-/** Connections an admission check may take when each is closed before our DHT stream is open. */
-const ADMISSION_CONNECTIONS = 3
+/**
+ * Connections an admission check may take when each is closed after identify but before our DHT stream is open.
+ * A bootstrap that refuses our agent does that on every connection; an idle-closing one only when it wins a race
+ * against our stream (about one connection in six on a quiet machine against rust-libp2p 0.54, most of them
+ * before identify, which do not count): five in a row is a rejection, not bad luck.
+ */
+const ADMISSION_CONNECTIONS = 5
+/** Closes before identify do not count toward ADMISSION_CONNECTIONS; this bounds them all the same. */
+const MAX_ADMISSION_CONNECTIONS = 12
 
 async function attemptOnce (ctx: NodeContext, addr: string, attempt: number, timeoutMs: number, outer?: AbortSignal): Promise<ConnectionAttempt> {
   const startedAt = Date.now()
@@ -78,19 +85,21 @@ async function attemptOnce (ctx: NodeContext, addr: string, attempt: number, tim
     ctx.log.emit({ type: 'connect:result', attempt, bootstrap: addr, outcome, durationMs: result.durationMs, ...(error != null ? { error } : {}) })
     return result
   }
+  const early = openOnArrival(ctx, addr, peerIdOfAddr(addr), signal)
   try {
     const connection = await ctx.libp2p.dial(multiaddr(addr), { signal })
     const handshakeMs = Date.now() - startedAt
     // A close before our DHT stream was open is what an idle-closing bootstrap does too: only a close with the
     // stream open, or the same on every one of ADMISSION_CONNECTIONS connections, is a rejection.
-    for (let tried = 1, current = connection; ; tried++) {
+    for (let tried = 1, afterIdentify = 0, current = connection; ; tried++) {
       try {
-        await admit(ctx, current, signal, startedAt + timeoutMs, handshakeMs)
+        await admit(ctx, current, signal, startedAt + timeoutMs, handshakeMs, early.take(current))
         break
       } catch (err) {
         if (!(err instanceof RejectedAfterIdentifyError) || signal.aborted || err.streamWasOpen) throw err
-        if (tried >= ADMISSION_CONNECTIONS) {
-          throw new RejectedAfterIdentifyError(`${err.message}; on each of ${tried} connections before our DHT stream was open (an idle-closing bootstrap would keep one that carries a stream)`, false)
+        if (!err.beforeIdentify) afterIdentify++
+        if (afterIdentify >= ADMISSION_CONNECTIONS || tried >= MAX_ADMISSION_CONNECTIONS) {
+          throw new RejectedAfterIdentifyError(`${err.message}; on each of ${tried} connections before our DHT stream was open (an idle-closing bootstrap would keep one that carries a stream)`, { streamWasOpen: false, beforeIdentify: afterIdentify === 0 })
         }
         ctx.log.emit({ type: 'log', level: 'warn', message: `${err.message}; before our DHT stream was open, as an idle-closing bootstrap also does: trying again on a new connection` })
         current = await ctx.libp2p.dial(multiaddr(addr), { signal, force: true })
@@ -108,6 +117,8 @@ async function attemptOnce (ctx: NodeContext, addr: string, attempt: number, tim
       await ctx.libp2p.hangUp(peerIdFromString(id)).catch(() => {})
     }
     return finish(error.category, error)
+  } finally {
+    early.stop()
   }
 }
 
