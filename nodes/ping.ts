@@ -45,7 +45,7 @@ async function pingWithRetries (ctx: NodeContext, target: PeerId | Multiaddr, ou
     if (connectionsLost > 0) await ctx.libp2p.dial(target, { signal })
     const held = connectionsLost > 0 && holdProtocol != null ? await holdStream(ctx, target, holdProtocol, signal) : undefined
     try {
-      return Math.round(await ctx.libp2p.services.ping.ping(target, { signal }) * 100) / 100
+      return Math.round(await hedgedPing(ctx, target, signal, hedgeAfterMs(ctx.timing.healthPingTimeoutMs)) * 100) / 100
     } catch (err) {
       lastError = err
       if (outer.aborted) throw err
@@ -70,6 +70,50 @@ async function pingWithRetries (ctx: NodeContext, target: PeerId | Multiaddr, ou
     throw new ConnectionLostError(`the remote closed the connection before answering a ping, on ${ATTEMPTS} fresh connections in a row (it closes connections right after identify?)`, { cause: lastError })
   }
   throw lastError
+}
+
+/**
+ * When a second ping goes out beside an unanswered first: a quarter of the deadline, at most 1 s. A ping round
+ * trip is milliseconds even on a loaded machine; a longer wait is a dropped stream far more often than a slow one.
+ */
+export function hedgeAfterMs (deadlineMs: number): number {
+  return Math.min(1_000, Math.floor(deadlineMs / 4))
+}
+
+/**
+ * A ping with a second one beside it if the first has no answer after `hedgeMs`. rust-libp2p 0.54 serves one
+ * inbound ping stream per connection and silently drops the one a newer stream replaced: when kad-dht's admission
+ * ping and ours meet on a connection, ours could wait out its whole deadline for an answer that never comes. Each
+ * ping measures its own round trip, so whichever answers first reports a true latency (a slow bootstrap's first
+ * ping still wins over its hedge). A bootstrap that answers neither fails at the deadline as before, with the
+ * first ping's error.
+ */
+async function hedgedPing (ctx: NodeContext, target: PeerId | Multiaddr, signal: AbortSignal, hedgeMs: number): Promise<number> {
+  const done = new AbortController()
+  const both = AbortSignal.any([signal, done.signal])
+  const ping = async (): Promise<number> => await ctx.libp2p.services.ping.ping(target, { signal: both })
+  try {
+    return await new Promise<number>((resolve, reject) => {
+      let hedge: Promise<number> | undefined
+      const timer = setTimeout(() => {
+        hedge = ping()
+        hedge.then(resolve, () => {})
+      }, hedgeMs)
+      both.addEventListener('abort', () => { clearTimeout(timer) }, { once: true })
+      ping().then(resolve, (err: unknown) => {
+        // A first ping that fails (rather than going unanswered) is the finding, for the caller's retries; it also
+        // decides when both fail: the hedge only stands in for a dropped stream.
+        if (hedge == null) {
+          clearTimeout(timer)
+          reject(err)
+        } else {
+          hedge.catch(() => { reject(err) })
+        }
+      })
+    })
+  } finally {
+    done.abort()
+  }
 }
 
 /** A stream of `protocol` on a connection to `target` (dialled if needed), or undefined when none can be had. */
