@@ -18,7 +18,7 @@ export interface SuperviseOptions {
   /** Default: a file in the backend's state directory, removed with the backend. Pass one to keep it. */
   historyFile?: string
   /**
-   * Called with the replacement after every restart. The runner must swap it in (RunNode.running) and re-subscribe
+   * Called with the replacement after every restart. The runner must swap it in (its node's "supervised" phase) and re-subscribe
    * to its events: the new process numbers its events from 0 again.
    */
   onRestarted?: (node: StartedNode) => void

@@ -96,7 +96,7 @@ export async function buildNodes (ctx: RunContext, opts: { fixAddresses: boolean
       }
       // Peers default to every bootstrap of the scenario, in declaration order (failover order).
       const bootstrapRefs = spec.role === 'peer' ? spec.bootstraps ?? bootstrapNames : []
-      ctx.roster.nodes.set(name, { name, spec, config, bootstrapRefs, peerId, address, running: undefined, blackhole: undefined, external: undefined, unsubscribe: undefined, outputs: [] })
+      ctx.roster.nodes.set(name, { name, spec, config, bootstrapRefs, peerId, address, state: { phase: 'declared' }, outputs: [] })
     }
   }
 }

@@ -5,6 +5,7 @@ import { createPinger, type Identified } from '../../nodes/supervisor/probes.ts'
 import type { NodeSpec } from '../../scenarios/schema.ts'
 import type { Mode } from '../../scenarios/record.ts'
 import type { RunContext } from './context.ts'
+import type { StartedExternal } from './node-state.ts'
 import type { RunNode } from './roster.ts'
 import { appendTail } from '../backends/output-tail.ts'
 
@@ -36,7 +37,7 @@ export function externalCommand (spec: ExternalSpec, address: string): string[] 
  * libp2p ping at its multiaddr. What it says about itself through identify goes into an `external:probe` event,
  * including whether it serves the scenario's DHT protocol.
  */
-export async function startExternal (ctx: RunContext, node: RunNode): Promise<void> {
+export async function startExternal (ctx: RunContext, node: RunNode): Promise<StartedExternal | undefined> {
   const spec = node.spec as ExternalSpec
   if (!EXTERNAL_MODES.includes(ctx.backend.mode)) {
     throw new Error(`external node "${node.name}" is a process on this machine reached over TCP; run the scenario with --mode ${EXTERNAL_MODES.join(', ')}`)
@@ -68,11 +69,10 @@ export async function startExternal (ctx: RunContext, node: RunNode): Promise<vo
     throw err
   }
   ctx.evidence.emit(node.name, { type: 'node:started', peerId: node.peerId ?? '', multiaddrs: [address] })
-  if (launched != null) {
-    node.external = {
-      stop: async () => { await launched.stop(); ctx.evidence.emit(node.name, { type: 'node:stopped' }) },
-      kill: async () => { await launched.kill(); ctx.evidence.emit(node.name, { type: 'node:stopped' }) }
-    }
+  if (launched == null) return undefined
+  return {
+    stop: async () => { await launched.stop(); ctx.evidence.emit(node.name, { type: 'node:stopped' }) },
+    kill: async () => { await launched.kill(); ctx.evidence.emit(node.name, { type: 'node:stopped' }) }
   }
 }
 
@@ -122,19 +122,6 @@ async function launchImage (ctx: RunContext, node: RunNode, spec: ExternalSpec):
     name: node.name, image: spec.image!, args: externalCommand(spec, node.address!), readyLine: spec.readyLine, startTimeoutMs: spec.startTimeoutMs
   }, ctx.signal)
   return { stop: container.stop, kill: container.kill, ended: () => undefined, output: container.logs }
-}
-
-/** Stops an external node that chiral-sim started; one it did not start is not chiral-sim's to stop. */
-export async function stopExternal (node: RunNode, how: 'stop' | 'kill'): Promise<void> {
-  const external = node.external
-  if (external == null) {
-    const spec = node.spec as ExternalSpec
-    throw new Error(spec.command == null && spec.image == null
-      ? `external node "${node.name}" was not started by chiral-sim (it has no command or image), so it cannot ${how} it`
-      : `external node "${node.name}" is not running`)
-  }
-  node.external = undefined
-  await (how === 'kill' ? external.kill() : external.stop())
 }
 
 /**

@@ -2,6 +2,7 @@ import type { Link, LinkProxies } from '../faults/link-proxies.ts'
 import { checkNoBypass } from '../faults/bypass.ts'
 import { resolveRefs, type LinkTarget, type Scenario } from '../../scenarios/schema.ts'
 import type { RunContext } from './context.ts'
+import { runningNode } from './node-state.ts'
 import { describeError } from '../../nodes/util.ts'
 import { tcpHostPort } from '../../nodes/supervisor/probes.ts'
 
@@ -85,8 +86,9 @@ export function resolveLinks (ctx: RunContext, target: LinkTarget): Array<{ name
 export async function connectionsOutsideProxies (ctx: RunContext): Promise<Map<string, Array<{ from: string, to: string, remoteAddr: string }>>> {
   const out = new Map<string, Array<{ from: string, to: string, remoteAddr: string }>>()
   for (const node of ctx.roster.nodes.values()) {
-    if (node.running == null) continue
-    const inspection = await node.running.handle.call('inspect', {}, { signal: AbortSignal.timeout(10_000) }).catch(() => undefined)
+    const running = runningNode(node.state)
+    if (running == null) continue
+    const inspection = await running.handle.call('inspect', {}, { signal: AbortSignal.timeout(10_000) }).catch(() => undefined)
     for (const c of inspection?.connections ?? []) {
       if (c.direction !== 'outbound') continue
       const to = ctx.roster.nameOfPeer(c.peerId)

@@ -2,6 +2,7 @@ import type { NodeInspection } from '../../nodes/schemas.ts'
 import { diagnose, diagnoseBlind } from '../diagnosis.ts'
 import type { Asymmetry, BlindPair, Matrix } from '../../scenarios/record.ts'
 import type { RunContext } from './context.ts'
+import { runningNode } from './node-state.ts'
 import { sleep } from '../../nodes/util.ts'
 
 /**
@@ -103,8 +104,8 @@ export async function computeMatrix (ctx: RunContext, opts: { lookups: boolean, 
 }
 
 async function inspectAll (ctx: RunContext): Promise<Snapshot> {
-  const running = [...ctx.roster.nodes.values()].filter(n => n.running != null)
-  const inspections = await Promise.all(running.map(async n => await n.running!.handle.call('inspect', {}, { signal: ctx.signal })))
+  const running = [...ctx.roster.nodes.values()].map(n => runningNode(n.state)).filter(n => n != null)
+  const inspections = await Promise.all(running.map(async n => await n.handle.call('inspect', {}, { signal: ctx.signal })))
   return { peers: inspections.filter(i => i.role === 'peer'), bootstraps: inspections.filter(i => i.role === 'bootstrap'), at: Date.now() }
 }
 

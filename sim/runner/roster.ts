@@ -1,47 +1,34 @@
 import type { NodeConfig } from '../../nodes/config.ts'
 import type { NodeHandle } from '../../nodes/commands.ts'
 import type { NodeSpec } from '../../scenarios/schema.ts'
-import type { StartedBlackhole, StartedNode } from '../backends/backend.ts'
-import type { SupervisedNode } from '../backends/supervise.ts'
+import { handleOf, type NodeState } from './node-state.ts'
 
 /**
- * The run's nodes: who they are (spec, config, identity, address) and what of each is running now (a node, a
- * blackhole, an external process, a supervisor). lifecycle.ts changes it; steps read it.
+ * The run's nodes: who they are (spec, config, identity, address) and what of each is up now (its state, a phase
+ * of node-state.ts). lifecycle.ts moves a node between phases; steps read them.
  */
 
-/** An external node's process or container, when chiral-sim started it from the scenario's command or image. */
-export interface StartedExternal {
-  /** SIGTERM, then SIGKILL after a grace period. */
-  stop(): Promise<void>
-  /** SIGKILL: the crash of the plan's Test 5. */
-  kill(): Promise<void>
-}
-
-/** One node of a scenario run: its spec, its fixed config and address, and whatever is running now. */
+/** One node of a scenario run: its spec, its fixed config and address, and its lifecycle state. */
 export interface RunNode {
   readonly name: string
   readonly spec: NodeSpec
   /** Undefined for blackholes and external nodes, which are not chiral-sim nodes. */
+  /** Fixed before the first start (link-wiring adds the proxied routes). */
   config: NodeConfig | undefined
   /** Peers: the bootstrap node names to try, in failover order. */
-  bootstrapRefs: string[]
+  readonly bootstrapRefs: string[]
+  /** Known before the start for chiral-sim and external nodes (from the identity seed or the multiaddr). */
   peerId: string | undefined
   /** The address peers dial: fixed before the first start, so a never-started bootstrap is a closed port. */
   address: string | undefined
-  running: StartedNode | undefined
-  blackhole: StartedBlackhole | undefined
-  /** An external node's process, when chiral-sim started it from the scenario's command. */
-  external: StartedExternal | undefined
-  unsubscribe: (() => void) | undefined
+  /** Written only by lifecycle.ts, one transition at a time. */
+  readonly state: NodeState
   /** The output of each start of the node (process, container or external), for the record. */
-  outputs: Array<() => string>
+  readonly outputs: Array<() => string>
 }
 
 export class Roster {
   readonly nodes = new Map<string, RunNode>()
-  /** Supervised bootstraps (plan Solution #4), stopped before the nodes at teardown. */
-  readonly supervised = new Map<string, SupervisedNode>()
-
   node (name: string): RunNode {
     const node = this.nodes.get(name)
     if (node == null) throw new Error(`unknown node "${name}"`)
@@ -54,8 +41,7 @@ export class Roster {
     if (node.spec.role === 'external' || node.spec.role === 'blackhole') {
       throw new Error(`node "${name}" is ${node.spec.role === 'external' ? 'an external black box' : 'a blackhole'} without a control channel: check it through the peers (connect, health, sees, reachable)`)
     }
-    if (node.running == null) throw new Error(`node "${name}" is not running (start it first)`)
-    return node.running.handle
+    return handleOf(name, node.state)
   }
 
   nameOfPeer (peerId: string): string {

@@ -4,7 +4,7 @@ import type { Backend } from '../backends/backend.ts'
 import type { Mode, ScenarioRecord } from '../../scenarios/record.ts'
 import { buildNodes, RunContext, ScenarioAbort } from './context.ts'
 import { executeStep } from './steps/index.ts'
-import { unsupervise } from './lifecycle.ts'
+import { tearDown } from './lifecycle.ts'
 import { describeError } from '../../nodes/util.ts'
 import { startToxiproxy } from '../faults/toxiproxy-server.ts'
 import { LinkProxies, newRunId } from '../faults/link-proxies.ts'
@@ -132,16 +132,7 @@ export async function runScenario (scenario: Scenario, opts: RunScenarioOptions)
       }
       stack.defer(() => { for (const t of run.faultState.timers) clearTimeout(t) })
       // Stop nodes before the backend goes: the backend's own disposal is the safety net, not the plan.
-      stack.defer(async () => {
-        // Supervisors first: a supervisor watching a node being stopped would bring it back.
-        await Promise.allSettled([...run.roster.nodes.values()].map(async n => { await unsupervise(run, n) }))
-        await Promise.allSettled([...run.roster.nodes.values()].map(async n => {
-          n.unsubscribe?.()
-          await n.running?.stop()
-          await n.blackhole?.close()
-          await n.external?.stop()
-        }))
-      })
+      stack.defer(async () => { await tearDown(run) })
       stack.defer(async () => {
         if (run.faultState.links.size > 0) outside = await connectionsOutsideProxies(run)
       })

@@ -3,6 +3,7 @@ import { prng } from '../../seed.ts'
 import type { RunContext } from '../context.ts'
 import { startHarnessHealth } from '../harness-health.ts'
 import { bootstrapAddrs, startNode, stopNode } from '../lifecycle.ts'
+import { runningNode } from '../node-state.ts'
 import { forEach, inProcess, type StepHandlers, type StepOf } from './handler.ts'
 
 /** churn: a seeded population schedule (the release profile's), as a step. */
@@ -31,8 +32,8 @@ async function churn (ctx: RunContext, step: StepOf<'churn'>, population: string
   const unverified: string[] = []
   const starved: string[] = []
   for (let round = 0; round < step.rounds; round++) {
-    const online = population.filter(n => ctx.roster.node(n).running != null)
-    const offline = population.filter(n => ctx.roster.node(n).running == null)
+    const online = population.filter(n => runningNode(ctx.roster.node(n).state) != null)
+    const offline = population.filter(n => runningNode(ctx.roster.node(n).state) == null)
     const leavers = pick(online, Math.floor(online.length * step.leaveFraction), random)
     const joiners = pick(offline, offline.length === 0 ? 0 : Math.max(1, Math.round(offline.length * step.joinFraction)), random)
     await forEach(leavers, async n => { await stopNode(ctx, ctx.roster.node(n), random() < step.killFraction ? 'kill' : 'stop') })
@@ -47,7 +48,7 @@ async function churn (ctx: RunContext, step: StepOf<'churn'>, population: string
       })
     }
     await sleep(ctx.scaled(step.intervalMs), ctx.signal)
-    const sample = pick(population.filter(n => ctx.roster.node(n).running != null), step.verifySample, random)
+    const sample = pick(population.filter(n => runningNode(ctx.roster.node(n).state) != null), step.verifySample, random)
     // One after another, as users would: concurrent verifications are the harness's own load (in memory mode every
     // node shares one event loop), and under a loaded runner they timed out each other's DHT tests (issue 10).
     for (const n of sample) {

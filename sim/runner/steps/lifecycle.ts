@@ -1,4 +1,4 @@
-import { startNode, stopNode } from '../lifecycle.ts'
+import { restartNode, startNode, stopNode } from '../lifecycle.ts'
 import { forEach, type StepHandlers } from './handler.ts'
 
 /** start, stop, kill, restart: the node lifecycle as steps (sim/runner/lifecycle.ts does the work). */
@@ -12,11 +12,7 @@ export const lifecycleSteps: StepHandlers<'start' | 'stop' | 'kill' | 'restart'>
   stop: async (ctx, _step, refs) => { await forEach(refs, async n => { await stopNode(ctx, ctx.roster.node(n), 'stop') }) },
   kill: async (ctx, _step, refs) => { await forEach(refs, async n => { await stopNode(ctx, ctx.roster.node(n), 'kill') }) },
   restart: async (ctx, _step, refs) => {
-    await forEach(refs, async n => {
-      // Restarting a node that was killed or stopped is just starting it again, at the same address.
-      const node = ctx.roster.node(n)
-      if (node.running != null || node.blackhole != null || node.external != null) await stopNode(ctx, node, 'stop')
-      await startNode(ctx, node)
-    })
+    // Restarting a node that was killed or stopped is just starting it again, at the same address.
+    await forEach(refs, async n => { await restartNode(ctx, ctx.roster.node(n)) })
   }
 }
