@@ -1,6 +1,7 @@
 import type { CommandName, NodeHandle } from '../../nodes/commands.ts'
 import type { NodeConfig, Transport } from '../../nodes/config.ts'
 import type { Mode } from '../../scenarios/record.ts'
+import type { ToxiproxyServer } from '../faults/toxiproxy-server.ts'
 
 /**
  * A backend is "how to start a node and reach its commands", nothing more (shape.md). The runner never learns
@@ -64,6 +65,12 @@ export interface Backend extends AsyncDisposable {
    * nodes cannot reach a listener on this machine at all.
    */
   hostAddress(signal: AbortSignal): Promise<string>
+  /**
+   * Backends whose nodes a Toxiproxy on this machine cannot sit between (swarm: other engines): a Toxiproxy started
+   * among the nodes, and the address its proxies listen on there. Without it, faults use a local Toxiproxy whose
+   * proxies listen at hostAddress().
+   */
+  startToxiproxy?(signal: AbortSignal): Promise<{ server: ToxiproxyServer, listenHost: string }>
   /**
    * Backends that run containers: the address an image node will have (fixed before it first starts, kept across
    * restarts, like a bootstrap's), and starting it there.

@@ -87,6 +87,31 @@ export async function ensurePauseImage (options: Pick<EnsureImageOptions, 'clien
   return await importIfMissing(client, tag, entries, changes, options.log)
 }
 
+export const TOXIPROXY_IMAGE_REPO = 'chiral-sim-toxiproxy'
+export const TOXIPROXY_BINARY_IN_IMAGE = '/usr/local/bin/toxiproxy-server'
+
+/**
+ * Toxiproxy for runs whose nodes live on other engines (swarm mode): the toxiproxy-server binary this machine has
+ * (.toxiproxy/bin, built by scripts/setup-toxiproxy.sh) and Node, each with the shared libraries it links, so that
+ * a small Node front can guard Toxiproxy's unauthenticated API with a token. Registry-free, as the node image.
+ */
+export async function ensureToxiproxyImage (options: Pick<EnsureImageOptions, 'client' | 'log' | 'nodeBinary'> & { toxiproxyBinary: string }): Promise<EnsuredImage> {
+  const client = options.client ?? await getContainerRuntimeClient()
+  assertSameArchitecture(client)
+  const nodeBinary = options.nodeBinary ?? process.execPath
+  const files = new Map<string, { source?: string, content?: Buffer, mode: number }>()
+  for (const [binary, inImage] of [[nodeBinary, NODE_BINARY_IN_IMAGE], [options.toxiproxyBinary, TOXIPROXY_BINARY_IN_IMAGE]] as const) {
+    files.set(inImage.slice(1), { source: binary, mode: 0o755 })
+    for (const lib of sharedLibraries(binary)) files.set(lib.slice(1), { source: lib, mode: 0o755 })
+  }
+  files.set('etc/passwd', { content: Buffer.from('root:x:0:0:root:/root:/usr/sbin/nologin\n'), mode: 0o644 })
+  files.set('etc/group', { content: Buffer.from('root:x:0:\n'), mode: 0o644 })
+  const entries = rootfsEntries(files)
+  const changes = ['WORKDIR /tmp']
+  const tag = `${TOXIPROXY_IMAGE_REPO}:${await hashEntries(entries, changes)}`
+  return await importIfMissing(client, tag, entries, changes, options.log)
+}
+
 /** Removes an image tag this process built (tests clean up after themselves; a user's images are left alone). */
 export async function removeImage (tag: string, client?: ContainerRuntimeClient): Promise<void> {
   const c = client ?? await getContainerRuntimeClient()
@@ -159,6 +184,11 @@ export function nodeRootfs (repoRoot: string, nodeBinary: string): TarEntry[] {
       files.set(`app/${rel}`, { source: file, mode: statSync(file).mode & 0o111 ? 0o755 : 0o644 })
     }
   }
+  return rootfsEntries(files)
+}
+
+/** Directories (with a world-writable /tmp) and files, sorted: the hash and the archive must not depend on order. */
+function rootfsEntries (files: Map<string, { source?: string, content?: Buffer, mode: number }>): TarEntry[] {
   const dirs = new Set<string>(['tmp'])
   for (const p of files.keys()) {
     for (let d = path.posix.dirname(p); d !== '.'; d = path.posix.dirname(d)) dirs.add(d)

@@ -15,8 +15,11 @@ import type { RunNode } from './roster.ts'
 import { scenarioDeadline } from './deadline.ts'
 import { startHarnessHealth } from './harness-health.ts'
 
-/** Modes whose nodes talk over TCP that a Toxiproxy on this machine can sit in (containers reach it at their gateway). */
-export const FAULT_MODES: Mode[] = ['tcp', 'process', 'docker']
+/**
+ * Modes whose nodes talk over TCP that a Toxiproxy can sit in: on this machine (containers reach it at their
+ * gateway), or among the nodes (swarm: a service on the run's overlay network).
+ */
+export const FAULT_MODES: Mode[] = ['tcp', 'process', 'docker', 'swarm']
 /** Modes whose bootstraps are real processes or containers that can crash and be restarted. */
 export const SUPERVISED_MODES: Mode[] = ['process', 'docker', 'swarm']
 
@@ -118,9 +121,10 @@ export async function runScenario (scenario: Scenario, opts: RunScenarioOptions)
       const run = ctx
       let proxies: LinkProxies | undefined
       if (faults) {
-        const server = stack.use(await startToxiproxy({ signal }))
+        const own = backend.startToxiproxy != null ? await backend.startToxiproxy(signal) : undefined
+        const server = stack.use(own?.server ?? await startToxiproxy({ signal }))
         // Toxiproxy answers a toxic's removal only once the data it holds has drained: allow for slow links.
-        proxies = stack.use(new LinkProxies(server, { runId: newRunId(), requestTimeoutMs: 20_000, listenHost: await backend.hostAddress(signal) }))
+        proxies = stack.use(new LinkProxies(server, { runId: newRunId(), requestTimeoutMs: 20_000, listenHost: own?.listenHost ?? await backend.hostAddress(signal) }))
       }
       await buildNodes(run, { fixAddresses: faults })
       if (proxies != null) {

@@ -21,19 +21,35 @@ import { setTimeout as sleep } from 'node:timers/promises'
 export const AGENT_PORT = 7071
 export const AGENT_READY = 'CHIRAL_AGENT_READY'
 
-export const AGENT_SCRIPT = `
-const { spawn } = require('node:child_process'), http = require('node:http'), fs = require('node:fs'), crypto = require('node:crypto'), net = require('node:net')
+/**
+ * The control channel's rules for a task's HTTP server (script text, shared by the agent and the swarm's Toxiproxy
+ * front): `refused(req, reply)` answers 403/401 and returns true unless the request carries the token of the file
+ * CHIRAL_AGENT_TOKEN_FILE names, has no Origin and a localhost or IP-address Host.
+ */
+export const REQUEST_GUARD = `
+const http = require('node:http'), fs = require('node:fs'), crypto = require('node:crypto'), net = require('node:net')
 const digest = text => crypto.createHash('sha256').update(text).digest()
 const expected = digest('Bearer ' + fs.readFileSync(process.env.CHIRAL_AGENT_TOKEN_FILE, 'utf8').trim())
+const refused = (req, reply) => {
+  const host = String(req.headers.host ?? '').replace(/:\\d+$/, '').replace(/^\\[|\\]$/g, '')
+  const why = req.headers.origin !== undefined ? [403, 'forbidden', 'requests from web pages are refused']
+    : host !== 'localhost' && net.isIP(host) === 0 ? [403, 'forbidden', 'use localhost or an IP address as Host']
+      : !crypto.timingSafeEqual(digest(String(req.headers.authorization ?? '')), expected) ? [401, 'unauthorized', 'missing or wrong control token']
+        : undefined
+  if (why !== undefined) reply(why[0], { error: { code: why[1], message: why[2] } })
+  return why !== undefined
+}
+const replier = res => (code, body) => { res.writeHead(code, { 'content-type': 'application/json' }); res.end(JSON.stringify(body)) }
+`
+
+export const AGENT_SCRIPT = `${REQUEST_GUARD}
+const { spawn } = require('node:child_process')
 let child = null, ended = null
 const status = () => ({ running: child != null, ended })
 process.on('SIGTERM', () => { if (child != null) child.kill('SIGKILL'); process.exit(0) })
 http.createServer((req, res) => {
-  const reply = (code, body) => { res.writeHead(code, { 'content-type': 'application/json' }); res.end(JSON.stringify(body)) }
-  if (req.headers.origin !== undefined) return reply(403, { error: { code: 'forbidden', message: 'requests from web pages are refused' } })
-  const host = String(req.headers.host ?? '').replace(/:\\d+$/, '').replace(/^\\[|\\]$/g, '')
-  if (host !== 'localhost' && net.isIP(host) === 0) return reply(403, { error: { code: 'forbidden', message: 'use localhost or an IP address as Host' } })
-  if (!crypto.timingSafeEqual(digest(String(req.headers.authorization ?? '')), expected)) return reply(401, { error: { code: 'unauthorized', message: 'missing or wrong control token' } })
+  const reply = replier(res)
+  if (refused(req, reply)) return
   const chunks = []
   req.on('data', c => { chunks.push(c) })
   req.on('end', () => {

@@ -48,6 +48,9 @@ function runContainers (dockerHost: string | undefined, runId: string): number {
 
 const reason = whyNot()
 const plan = await loadBuiltin(['plan'])
+/** Faults between nodes on both engines, through the run's own Toxiproxy service (the node count keeps them short). */
+const FAULTS = new Set(['fault-one-way', 'fault-partition-heals'])
+const faults = (await loadBuiltin(['faults'])).filter(l => FAULTS.has(l.scenario.name))
 
 describe.runIf(reason != null && requireSwarm)('swarm mode on CI', () => {
   it('can make a two-engine swarm under CI=true', () => { expect.fail(reason) })
@@ -75,48 +78,96 @@ describe.skipIf(reason != null)(`the plan in swarm mode on two engines${reason !
     if (swarm.ok) expect(new Set(swarm.engines.map(e => e.addr)).size).toBe(2)
   })
 
+  /**
+   * Runs one scenario in swarm mode and checks it passed, that its nodes (and its Toxiproxy, for faults) ran on
+   * both engines, and that teardown left nothing of the run.
+   */
+  async function passesInSwarm (loaded: typeof plan[number]): Promise<Awaited<ReturnType<typeof runScenario>>> {
+    let backend: SwarmBackend | undefined
+    /** The run's containers on each engine, counted by each engine itself just before teardown. */
+    let onEngines: { manager: number, worker: number } | undefined
+    const started = Date.now()
+    const record = await runScenario(loaded.scenario, {
+      mode: 'swarm',
+      seed: 20261201,
+      file: loaded.file,
+      createBackend: async (mode: Mode) => {
+        expect(mode).toBe('swarm')
+        const created = await SwarmBackend.create()
+        const dispose = created[Symbol.asyncDispose].bind(created)
+        Object.defineProperty(created, Symbol.asyncDispose, {
+          value: async () => {
+            onEngines = { manager: runContainers(undefined, created.runId), worker: runContainers(workerHost, created.runId) }
+            await dispose()
+          }
+        })
+        backend = created
+        return created
+      }
+    })
+    const failed = record.assertions.filter(a => !a.passed).map(a => `${a.description}: expected ${a.expected}, got ${a.actual}`)
+    expect({ status: record.status, reason: record.reason, failed }).toEqual({ status: 'passed', reason: undefined, failed: [] })
+    // Nodes really ran on both engines: every scenario has at least two nodes, placed round-robin; the manager says
+    // where the tasks ran, and each engine shows the run's containers itself.
+    expect(backend).toBeDefined()
+    const engines = new Set(backend!.placed.map(p => p.engine.id))
+    expect(engines.size, `engines used: ${JSON.stringify(backend!.placed)}`).toBe(2)
+    expect(onEngines?.manager).toBeGreaterThan(0)
+    expect(onEngines?.worker).toBeGreaterThan(0)
+    // Teardown left nothing of the run: no service, secret or network with its label.
+    const docker = (await getContainerRuntimeClient()).container.dockerode
+    const filters = { label: [`${RUN_LABEL}=${backend!.runId}`] }
+    expect([
+      ...await docker.listServices({ filters }),
+      ...await docker.listSecrets({ filters }),
+      ...await docker.listNetworks({ filters })
+    ]).toEqual([])
+    console.log(`swarm ${loaded.scenario.name}: ${record.status} in ${Math.round((Date.now() - started) / 100) / 10} s; ${backend!.placed.map(p => `${p.node}@${p.engine.addr}`).join(' ')}`)
+    return record
+  }
+
   for (const loaded of plan) {
-    it(loaded.scenario.name, async () => {
-      let backend: SwarmBackend | undefined
-      /** The run's containers on each engine, counted by each engine itself just before teardown. */
-      let onEngines: { manager: number, worker: number } | undefined
-      const record = await runScenario(loaded.scenario, {
-        mode: 'swarm',
-        seed: 20261201,
-        file: loaded.file,
-        createBackend: async (mode: Mode) => {
-          expect(mode).toBe('swarm')
-          const created = await SwarmBackend.create()
-          const dispose = created[Symbol.asyncDispose].bind(created)
-          Object.defineProperty(created, Symbol.asyncDispose, {
-            value: async () => {
-              onEngines = { manager: runContainers(undefined, created.runId), worker: runContainers(workerHost, created.runId) }
-              await dispose()
-            }
-          })
-          backend = created
-          return created
-        }
-      })
-      const failed = record.assertions.filter(a => !a.passed).map(a => `${a.description}: expected ${a.expected}, got ${a.actual}`)
-      expect({ status: record.status, reason: record.reason, failed }).toEqual({ status: 'passed', reason: undefined, failed: [] })
-      // Nodes really ran on both engines: every scenario has at least two nodes, placed round-robin; the manager says
-      // where the tasks ran, and each engine shows the run's containers itself.
-      expect(backend).toBeDefined()
-      const engines = new Set(backend!.placed.map(p => p.engine.id))
-      expect(engines.size, `engines used: ${JSON.stringify(backend!.placed)}`).toBe(2)
-      expect(onEngines?.manager).toBeGreaterThan(0)
-      expect(onEngines?.worker).toBeGreaterThan(0)
-      // Teardown left nothing of the run: no service, secret or network with its label.
-      const docker = (await getContainerRuntimeClient()).container.dockerode
-      const filters = { label: [`${RUN_LABEL}=${backend!.runId}`] }
-      expect([
-        ...await docker.listServices({ filters }),
-        ...await docker.listSecrets({ filters }),
-        ...await docker.listNetworks({ filters })
-      ]).toEqual([])
+    it(loaded.scenario.name, async () => { await passesInSwarm(loaded) }, 420_000)
+  }
+
+  for (const loaded of faults) {
+    it(`${loaded.scenario.name} (Toxiproxy in the swarm)`, async () => {
+      const record = await passesInSwarm(loaded)
+      // The fault really applied on proxies between the engines: the run recorded it, and the bypass check (which
+      // makes the run 'error' when traffic went around a faulted proxy) passed above.
+      expect(record.faults.length).toBeGreaterThan(0)
     }, 420_000)
   }
+
+  it('runs the run\'s Toxiproxy on the overlay, its API published only behind the token', async () => {
+    const backend = await SwarmBackend.create()
+    try {
+      const { server, listenHost, front } = await backend.startToxiproxy(AbortSignal.timeout(180_000))
+      try {
+        // The harness's side: a loopback forwarder that adds the token.
+        expect(new URL(server.url).hostname).toBe('127.0.0.1')
+        expect(server.version).toMatch(/^2\./)
+        // The published front: nothing without the token, with a wrong one, or from a web page.
+        expect((await fetch(`${front}/proxies`)).status).toBe(401)
+        expect((await fetch(`${front}/proxies`, { headers: { authorization: `Bearer ${'0'.repeat(64)}` } })).status).toBe(401)
+        expect((await fetch(`${front}/proxies`, { method: 'POST', body: '{}', headers: { origin: 'http://evil.example' } })).status).toBe(403)
+        // Proxies listen on the task's overlay address, which the manager names on the run's network, unpublished.
+        const docker = (await getContainerRuntimeClient()).container.dockerode
+        const [service] = await docker.listServices({ filters: { label: [`${RUN_LABEL}=${backend.runId}`] } }) as Array<{ Spec?: { EndpointSpec?: { Ports?: Array<{ TargetPort?: number }> } } }>
+        expect(service?.Spec?.EndpointSpec?.Ports?.map(p => p.TargetPort)).toEqual([8475])
+        const [network] = await docker.listNetworks({ filters: { label: [`${RUN_LABEL}=${backend.runId}`] } }) as Array<{ IPAM?: { Config?: Array<{ Subnet?: string }> } }>
+        const subnet = network?.IPAM?.Config?.[0]?.Subnet ?? ''
+        expect(listenHost.split('.').slice(0, 2).join('.')).toBe(subnet.split('.').slice(0, 2).join('.'))
+        const created = await fetch(`${server.url}/proxies`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'probe', listen: `${listenHost}:0`, upstream: `${listenHost}:1` }) })
+        expect(created.status).toBe(201)
+        expect(((await created.json()) as { listen: string }).listen).toMatch(new RegExp(`^${listenHost.replaceAll('.', '\\.')}:\\d+$`))
+      } finally {
+        await server.close()
+      }
+    } finally {
+      await backend[Symbol.asyncDispose]()
+    }
+  }, 300_000)
 
   it('reaps what a killed run left (services, network) when the next run starts', async () => {
     // A harness that makes a run with one placed node, then dies by SIGKILL: no exit hook runs.

@@ -18,11 +18,13 @@ import { withDeadline } from '../../../nodes/util.ts'
 import { TCP_BLACKHOLE_READY } from '../../host/tcp-blackhole.ts'
 import { NODE_LABEL, RUN_LABEL } from '../docker-reaper.ts'
 import { ignoreStatus } from '../docker-engine.ts'
-import { CONTROL_PORT, LIBP2P_PORT, NODE_BINARY_IN_IMAGE, NODE_MAIN_IN_IMAGE, ensureNodeImage, nodeImageArgs } from '../docker-image.ts'
+import { CONTROL_PORT, LIBP2P_PORT, NODE_BINARY_IN_IMAGE, NODE_MAIN_IN_IMAGE, ensureNodeImage, ensureToxiproxyImage, nodeImageArgs } from '../docker-image.ts'
 import { RemoteStartedNode, shutdownThenForce } from '../graceful-stop.ts'
 import { superviseWith, type SuperviseOptions, type SupervisedNode, type SupervisingBackend } from '../supervise.ts'
 import { ownerLabels, ownerState } from '../owner.ts'
 import { AGENT_PORT, AGENT_SCRIPT, AgentClient } from './agent.ts'
+import { FRONT_SCRIPT, TOXIPROXY_FRONT_PORT, startLoopbackForwarder } from './toxiproxy.ts'
+import { findToxiproxyBinary, startToxiproxy, type ToxiproxyServer } from '../../faults/toxiproxy-server.ts'
 
 /**
  * Every node a service of a Docker Swarm, on an attachable overlay network made for the run, placed round-robin
@@ -34,9 +36,9 @@ import { AGENT_PORT, AGENT_SCRIPT, AgentClient } from './agent.ts'
  * agent, which holds the task's overlay address and starts, kills and restarts the node inside it. So a bootstrap
  * that is down (never started, killed, crashed) has a live address that refuses connections — a dead process on a
  * live server, as in docker mode — a kill happens when the step says, and a restart comes back at once, at the same
- * address. The services use `--endpoint-mode dnsrr` (a service name resolves to its task's own address: no IPVS
- * needed); peers are pointed at bootstraps by that name (`/dns4/<service>/tcp/4001`), and learn each other's
- * overlay addresses through identify and the DHT.
+ * address. A node's address is its task's own address on the overlay (`/ip4/<task ip>/tcp/4001`), the only one it
+ * announces; the services use `--endpoint-mode dnsrr` (no virtual IP: this needs no IPVS). Faults: Toxiproxy runs as
+ * a service of the run too (toxiproxy.ts), its proxies on the overlay between the nodes.
  *
  * Security. What the engines publish is open on all their addresses (swarm has no host-IP binding for published
  * ports), so the control channel and the agent answer only a per-node token, given to the task as a swarm secret
@@ -79,6 +81,8 @@ interface Slot {
   readonly serviceName: string
   readonly engine: Engine
   readonly taskId: string
+  /** The task's address on the run's overlay network: the node's address for the whole run. */
+  readonly ip: string
   readonly token: string
   readonly agent: AgentClient
   readonly controlUrl: string
@@ -90,6 +94,7 @@ interface Task {
   NodeID?: string
   DesiredState?: string
   Spec?: { ContainerSpec?: { Image?: string } }
+  NetworksAttachments?: Array<{ Network?: { ID?: string }, Addresses?: string[] }>
   Status?: { State?: string, Err?: string, Message?: string, Timestamp?: string, PortStatus?: { Ports?: Array<{ TargetPort?: number, PublishedPort?: number }> } }
 }
 
@@ -225,20 +230,22 @@ export class SwarmBackend implements SupervisingBackend {
     return this.#placed
   }
 
-  /** The node's service, its agent holding the address until the node starts: the service name is the address. */
+  /** The node's service, its agent holding the task's overlay address, the node's, until the node starts. */
   async place (config: NodeConfig, signal: AbortSignal): Promise<{ listen: string[] }> {
-    return { listen: [nameAddress(await this.#slot(config.name, signal))] }
+    return { listen: [nodeAddress(await this.#slot(config.name, signal))] }
   }
 
   async startNode (config: NodeConfig, signal: AbortSignal): Promise<SwarmNode> {
     this.#assertOpen()
     const slot = await this.#slot(config.name, signal)
-    const named = nameAddress(slot)
-    if (config.listen != null && (config.listen.length !== 1 || config.listen[0] !== named)) {
-      throw new Error(`swarm backend: node "${config.name}" is reached at ${named} (from place()); the config asks for ${config.listen.join(', ')}`)
+    const address = nodeAddress(slot)
+    if (config.listen != null && (config.listen.length !== 1 || config.listen[0] !== address)) {
+      throw new Error(`swarm backend: node "${config.name}" is reached at ${address} (from place()); the config asks for ${config.listen.join(', ')}`)
     }
-    // It binds every address of its task (the overlay's among them); the service name keeps pointing at it.
-    const effective: NodeConfig = { ...config, transport: 'tcp', listen: [`/ip4/0.0.0.0/tcp/${LIBP2P_PORT}`] }
+    // It binds every address of its task (its engine's published port reaches it on another interface than the
+    // overlay), but announces the overlay's only: the one address the others can reach, and the one a fault run's
+    // peers refuse to dial around their proxies (sim/runner/link-wiring.ts).
+    const effective: NodeConfig = { ...config, transport: 'tcp', listen: [`/ip4/0.0.0.0/tcp/${LIBP2P_PORT}`], announce: config.announce ?? [address] }
     const where = `service ${slot.serviceName} on ${describe(slot.engine)}`
     try {
       await slot.agent.start([NODE_MAIN_IN_IMAGE, ...nodeImageArgs(effective, SECRET_PATH)], AGENT_CALL_MS)
@@ -270,9 +277,45 @@ export class SwarmBackend implements SupervisingBackend {
     return node
   }
 
-  /** Fault proxies and external commands would run on this machine, which cannot sit between other engines' tasks. */
+  /** External bootstraps would run on this machine, which the swarm's tasks on other engines cannot reach. */
   async hostAddress (): Promise<string> {
-    throw new Error('swarm mode runs nodes on the swarm\'s engines, possibly other machines: Toxiproxy fault proxies and external commands run on this machine and cannot sit between them. Run such scenarios with --mode docker, process or tcp')
+    throw new Error('swarm mode runs nodes on the swarm\'s engines, possibly other machines: an external bootstrap runs as a process on this machine, which they cannot reach. Run such scenarios with --mode docker, process or tcp')
+  }
+
+  /**
+   * Toxiproxy as a service of the run on the manager's engine (toxiproxy.ts): its proxies listen on its task's
+   * overlay address, between nodes on any engines; the harness reaches its API through the token-guarded front
+   * the manager's engine publishes, via a loopback forwarder. Removed with the run, or when the server is closed.
+   */
+  async startToxiproxy (signal: AbortSignal): Promise<{ server: ToxiproxyServer, listenHost: string, front: string }> {
+    this.#assertOpen()
+    const binary = findToxiproxyBinary()
+    if (binary == null) throw new Error('swarm mode runs the fault proxies in an image made from this machine\'s toxiproxy-server binary, and none was found (TOXIPROXY_SERVER, toxiproxy-server on PATH, .toxiproxy/bin/): run bash scripts/setup-toxiproxy.sh (needs Go >= 1.23). TOXIPROXY_URL does not apply: a server on this machine cannot sit between the swarm\'s engines')
+    const image = (await ensureToxiproxyImage({ client: this.#client, toxiproxyBinary: binary })).tag
+    const info = await withDeadline(this.#docker.info(), this.#engineTimeoutMs, 'the manager did not answer docker info') as { Swarm?: { NodeID?: string } }
+    const manager = this.engines.find(e => e.id === info.Swarm?.NodeID)
+    if (manager == null) throw new Error(`the manager's engine (${info.Swarm?.NodeID ?? 'unknown'}) is not a ready, active swarm engine, and the swarm's Toxiproxy runs there (its image is built on it)`)
+    const made = await this.#createService({ name: 'toxiproxy', image, engine: manager, script: FRONT_SCRIPT, ports: [TOXIPROXY_FRONT_PORT], signal })
+    const front = `http://${manager.addr}:${publishedPort(made.task, TOXIPROXY_FRONT_PORT)}`
+    const forwarder = await startLoopbackForwarder(front, made.token, 20_000)
+    const removeService = async (): Promise<void> => {
+      await forwarder.close()
+      await this.#docker.getService(made.serviceId).remove().catch(ignoreStatus(404))
+    }
+    let inner: ToxiproxyServer
+    try {
+      inner = await startToxiproxy({ url: forwarder.url, signal, startTimeoutMs: this.#startTimeoutMs })
+    } catch (err) {
+      const logs = await this.#logsSuffix(made)
+      await removeService().catch(() => {})
+      throw new Error(`the run's Toxiproxy (service ${made.serviceName} on ${describe(manager)}) does not answer at ${front}: ${(err as Error).message}${logs}`)
+    }
+    let closed: Promise<void> | undefined
+    const close = async (): Promise<void> => {
+      closed ??= (async () => { try { await inner.close() } finally { await removeService() } })()
+      await closed
+    }
+    return { server: { ...inner, close, [Symbol.asyncDispose]: close }, listenHost: made.ip, front }
   }
 
   /** A listener in the node's task that accepts and never answers (the plan's hung bootstrap). */
@@ -289,7 +332,7 @@ export class SwarmBackend implements SupervisingBackend {
     const peerId = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
     let closed: Promise<void> | undefined
     const hole: StartedBlackhole = {
-      multiaddr: `${nameAddress(slot)}/p2p/${peerId}`,
+      multiaddr: `${nodeAddress(slot)}/p2p/${peerId}`,
       close: async () => {
         closed ??= slot.agent.kill(AGENT_CALL_MS).then(() => {})
         await closed
@@ -307,7 +350,7 @@ export class SwarmBackend implements SupervisingBackend {
   async supervise (node: StartedNode, options: SuperviseOptions = {}): Promise<SupervisedNode> {
     if (!(node instanceof SwarmNode) || !this.#nodes.has(node)) throw new Error('supervise: not a running node of this swarm backend')
     const historyFile = options.historyFile ?? path.join(await this.#state(), `${node.config.name}.supervisor.json`)
-    const config: NodeConfig = { ...node.config, listen: [nameAddress(node.slot)] }
+    const config: NodeConfig = { ...node.config, listen: [nodeAddress(node.slot)] }
     return await superviseWith<SwarmNode>(node, config, {
       checkProcess: async n => await this.#processProbe(n),
       checkPort: async (n, signal) => await probePort(n.slot.engine.addr, n.slot.libp2pPort, signal),
@@ -367,6 +410,34 @@ export class SwarmBackend implements SupervisingBackend {
   }
 
   async #createSlot (name: string, engine: Engine, signal: AbortSignal): Promise<Slot> {
+    const made = await this.#createService({ name, image: this.image, engine, script: AGENT_SCRIPT, ports: [CONTROL_PORT, LIBP2P_PORT, AGENT_PORT], signal })
+    const agent = new AgentClient(`http://${engine.addr}:${publishedPort(made.task, AGENT_PORT)}`, made.token)
+    try {
+      await agent.waitUntilUp(this.#startTimeoutMs, signal)
+    } catch (err) {
+      throw new Error(`the service ${made.serviceName} for node "${name}" runs on ${describe(engine)}, but: ${(err as Error).message}${await this.#logsSuffix(made)}`)
+    }
+    this.#placed.push({ node: name, engine })
+    return {
+      name,
+      serviceId: made.serviceId,
+      serviceName: made.serviceName,
+      engine,
+      taskId: made.task.ID,
+      ip: made.ip,
+      token: made.token,
+      agent,
+      controlUrl: `http://${engine.addr}:${publishedPort(made.task, CONTROL_PORT)}`,
+      libp2pPort: publishedPort(made.task, LIBP2P_PORT)
+    }
+  }
+
+  /**
+   * A service of the run pinned to `engine`, running `script` with the image's Node binary, with a fresh token as
+   * its swarm secret, on the run's overlay network, publishing `ports` in host mode; once its task runs.
+   */
+  async #createService (init: { name: string, image: string, engine: Engine, script: string, ports: number[], signal: AbortSignal }): Promise<{ serviceId: string, serviceName: string, token: string, task: Task, ip: string }> {
+    const { name, engine } = init
     // Service names are DNS labels: lower case, at most 63 characters; the serial keeps "A" and "a" apart.
     const serviceName = `cs-${this.runId}-${++this.#serial}-${name.toLowerCase().replace(/[^a-z0-9-]+/g, '-')}`.slice(0, 63).replace(/-+$/, '')
     const token = generateControlToken()
@@ -376,9 +447,9 @@ export class SwarmBackend implements SupervisingBackend {
       Labels: this.#labels(name),
       TaskTemplate: {
         ContainerSpec: {
-          Image: this.image,
+          Image: init.image,
           Labels: this.#labels(name),
-          Command: [NODE_BINARY_IN_IMAGE, '-e', AGENT_SCRIPT],
+          Command: [NODE_BINARY_IN_IMAGE, '-e', init.script],
           Args: [],
           // A path, not the token: the environment shows in `docker inspect`.
           Env: [`CHIRAL_AGENT_TOKEN_FILE=${SECRET_PATH}`],
@@ -387,7 +458,7 @@ export class SwarmBackend implements SupervisingBackend {
           StopSignal: 'SIGKILL'
         },
         Placement: { Constraints: [`node.id==${engine.id}`] },
-        // A dead agent is a dead address; bringing it back elsewhere would be a different node: the run says so.
+        // A dead task is a dead address; bringing it back elsewhere would be a different node: the run says so.
         RestartPolicy: { Condition: 'none' },
         Networks: [{ Target: this.networkId }]
       },
@@ -395,38 +466,22 @@ export class SwarmBackend implements SupervisingBackend {
       EndpointSpec: {
         Mode: 'dnsrr',
         // Host mode: the routing mesh needs IPVS. No PublishedPort: each engine picks a free one.
-        Ports: [CONTROL_PORT, LIBP2P_PORT, AGENT_PORT].map(p => ({ Protocol: 'tcp', TargetPort: p, PublishMode: 'host' }))
+        Ports: init.ports.map(p => ({ Protocol: 'tcp', TargetPort: p, PublishMode: 'host' }))
       }
     }
     const created = await this.#docker.createService(spec as object as Parameters<Dockerode['createService']>[1]) as { id?: string, ID?: string }
     const serviceId = created.id ?? created.ID!
-    const logsOf = async (): Promise<string> => await this.#logsSuffix({ serviceId })
     let task: Task
     try {
-      task = await this.#waitForTask(serviceId, signal)
+      task = await this.#waitForTask(serviceId, init.signal)
     } catch (err) {
-      throw new Error(`the service ${serviceName} for node "${name}" on ${describe(engine)} did not start: ${(err as Error).message}${await logsOf()}`)
+      throw new Error(`the service ${serviceName} for "${name}" on ${describe(engine)} did not start: ${(err as Error).message}${await this.#logsSuffix({ serviceId })}`)
     }
     // The constraint decides; the manager's word on where the task runs is what the run records.
-    if (task.NodeID !== engine.id) throw new Error(`the service ${serviceName} for node "${name}" was pinned to ${describe(engine)} but its task runs on engine ${task.NodeID ?? 'unknown'}`)
-    const agent = new AgentClient(`http://${engine.addr}:${publishedPort(task, AGENT_PORT)}`, token)
-    try {
-      await agent.waitUntilUp(this.#startTimeoutMs, signal)
-    } catch (err) {
-      throw new Error(`the service ${serviceName} for node "${name}" runs on ${describe(engine)}, but: ${(err as Error).message}${await logsOf()}`)
-    }
-    this.#placed.push({ node: name, engine })
-    return {
-      name,
-      serviceId,
-      serviceName,
-      engine,
-      taskId: task.ID,
-      token,
-      agent,
-      controlUrl: `http://${engine.addr}:${publishedPort(task, CONTROL_PORT)}`,
-      libp2pPort: publishedPort(task, LIBP2P_PORT)
-    }
+    if (task.NodeID !== engine.id) throw new Error(`the service ${serviceName} for "${name}" was pinned to ${describe(engine)} but its task runs on engine ${task.NodeID ?? 'unknown'}`)
+    const ip = task.NetworksAttachments?.find(a => a.Network?.ID === this.networkId)?.Addresses?.[0]?.replace(/\/\d+$/, '')
+    if (ip == null) throw new Error(`the service ${serviceName} for "${name}" runs on ${describe(engine)}, but the manager names no address of its task on the run's network ${this.networkName}`)
+    return { serviceId, serviceName, token, task, ip }
   }
 
   /** The service's task once it runs; a task that ended says why (a missing image names the fix). */
@@ -518,8 +573,9 @@ function runLabels (runId: string): Record<string, string> {
   return { [RUN_LABEL]: runId, ...ownerLabels() }
 }
 
-function nameAddress (slot: Slot): string {
-  return `/dns4/${slot.serviceName}/tcp/${LIBP2P_PORT}`
+/** The task's overlay address, stable for the run (the agent holds it while the node restarts). */
+function nodeAddress (slot: Slot): string {
+  return `/ip4/${slot.ip}/tcp/${LIBP2P_PORT}`
 }
 
 function describe (engine: Engine): string {
