@@ -1,22 +1,11 @@
-import type { StartedTestContainer } from 'testcontainers'
 import type { NodeConfig } from '../../nodes/config.ts'
 import { RemoteNode } from '../../nodes/control/client.ts'
 import { LIBP2P_PORT } from './docker-image.ts'
 import { ignoreStatus, waitForExit, type Dockerode } from './docker-engine.ts'
 import { RemoteStartedNode, shutdownThenForce } from './graceful-stop.ts'
+import type { Slot } from './docker-slots.ts'
 
 /** A chiral node in a container: where it lives on the run's network (its slot), and how it stops. */
-
-/** Where a node lives on the run's network: the pause container and what it publishes. */
-export interface Slot {
-  readonly name: string
-  readonly pause: StartedTestContainer
-  readonly ip: string
-  readonly controlUrl: string
-  /** The libp2p port as the harness reaches it, for the supervisor's ping. */
-  readonly pingHost: string
-  readonly pingPort: number
-}
 
 export class DockerNode extends RemoteStartedNode {
   readonly handle: RemoteNode

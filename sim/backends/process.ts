@@ -12,6 +12,7 @@ import { freePort } from '../host/free-port.ts'
 import type { StartedBlackhole, StartedNode } from './backend.ts'
 import { RemoteStartedNode, shutdownThenForce } from './graceful-stop.ts'
 import { superviseWith, type SuperviseOptions, type SupervisedNode, type SupervisingBackend } from './supervise.ts'
+import { stopInOrder } from './stop-order.ts'
 
 /**
  * Every node a child process running nodes/main.ts on loopback TCP, driven over its control channel. Unlike the
@@ -155,10 +156,7 @@ export class ProcessBackend implements SupervisingBackend {
 
   async [Symbol.asyncDispose] (): Promise<void> {
     this.#disposed = true
-    // Supervisors first, or they would restart the nodes this is about to stop.
-    await Promise.allSettled([...this.#supervised].map(async s => { await s.stop() }))
-    await Promise.allSettled([...this.#nodes].map(async n => { await n[Symbol.asyncDispose]() }))
-    await Promise.allSettled([...this.#blackholes].map(async b => { await b.close() }))
+    await stopInOrder({ supervised: this.#supervised, nodes: this.#nodes, blackholes: this.#blackholes })
     // Anything that resisted a graceful stop gets SIGKILL: a leftover child is worse than a rude goodbye.
     await Promise.allSettled([...this.#nodes].map(async n => { await n.kill() }))
     await Promise.allSettled([...this.#handles].map(async h => { await h.close() }))
