@@ -3,9 +3,8 @@
  *
  * The plan's tests as data, and the contract between runner and reports. A scenario file (YAML or JSON) is checked
  * by one zod schema (`ScenarioSchema`; the JSON Schema for editors is generated from it) and turned into a
- * `Scenario`: nodes (bootstraps, blackholes, external nodes, peer groups) and steps (start, stop, kill, restart,
- * connect, checkHealth, monitor, discover, verifyPeer, matrix, storeFile, fetchFile, wait, pause, fault, heal,
- * sweep, churn, expect). The run record (`record.ts`: modes, step and assertion results, the discovery matrix
+ * `Scenario`: nodes (bootstraps, blackholes, external nodes, peer groups) and steps, each an `action` of
+ * `StepSchema` (the README's steps table lists them all; test/readme.test.ts keeps it complete). The run record (`record.ts`: modes, step and assertion results, the discovery matrix
  * with its causes) and the toxic schema (`toxic-spec.ts`) live here too, below sim/ and reports/, so the runner
  * writes and the reports read one definition.
  *

@@ -4,7 +4,11 @@
  * Backends: how a mode starts a node and reaches its commands, nothing more (backend.ts is the contract).
  * memory and tcp run nodes in the harness's process; process runs each as a child process (nodes/main.ts) behind
  * its authenticated control channel; docker runs each in a container of the node image on a private run network
- * (and third-party images as external nodes). A scenario never names its backend: the CLI's --mode picks it.
+ * (and third-party images as external nodes; docker.ts composes docker-*.ts, one file per concept: engine,
+ * images, the run's containers, slots, chiral node, image node, blackhole, probes, reaper); swarm spreads them over
+ * a Docker Swarm (swarm/). Backends that supervise share graceful-stop.ts (a remote node's stop), supervise.ts (the
+ * supervisor over a backend) and stop-order.ts (supervisors, then nodes, then blackholes at disposal). A scenario
+ * never names its backend: the CLI's --mode picks it.
  *
  * @example
  * ```ts
