@@ -64,53 +64,10 @@ export interface Admission {
   closerPeers: number | null
 }
 
-/** Our DHT streams on the new connections to one bootstrap, each opened in the event that announced it. */
-export interface EarlyStreams {
-  /** The stream opened on `connection`, handed over once; undefined if it was not a new connection of ours. */
-  take: (connection: Connection) => Promise<Stream> | undefined
-  /** Stops watching and closes the streams nobody took (another connection to the same bootstrap). */
-  stop: () => void
-}
-
-/**
- * Opens our DHT stream on every new outbound connection to `addr` synchronously in libp2p's `connection:open`
- * event, so its SYN leaves in the same tick as identify's own: before our answer to the bootstrap's identify can.
- * An idle-closing bootstrap then always sees a stream (negotiating or open) when its identify ends, and keeps the
- * connection. Opened after dial() returned instead, a loaded client lost that race on each of several connections
- * in a row (CI, the whole suite on 2 cores) and an admitted agent was reported "rejected".
- */
-export function openOnArrival (ctx: NodeContext, addr: string, peerId: string | undefined, signal: AbortSignal): EarlyStreams {
-  const opened = new Map<Connection, Promise<Stream>>()
-  const ours = (connection: Connection): boolean => connection.direction === 'outbound' &&
-    (peerId != null ? connection.remotePeer.toString() === peerId : connection.remoteAddr.toString().startsWith(addr))
-  const onOpen = (ev: CustomEvent<Connection>): void => {
-    const connection = ev.detail
-    if (signal.aborted || !ours(connection) || opened.has(connection)) return
-    const stream = connection.newStream(ctx.config.dht.protocol, { signal })
-    stream.catch(() => {})
-    opened.set(connection, stream)
-  }
-  ctx.libp2p.addEventListener('connection:open', onOpen)
-  return {
-    take: (connection) => {
-      const stream = opened.get(connection)
-      opened.delete(connection)
-      return stream
-    },
-    stop: () => {
-      ctx.libp2p.removeEventListener('connection:open', onOpen)
-      for (const stream of opened.values()) {
-        void stream.then(s => s.close().catch(() => { s.abort(new Error('admission check done')) }), () => {})
-      }
-      opened.clear()
-    }
-  }
-}
-
 /**
  * Throws a categorizable error (protocol, busy, rejected) or says what the bootstrap told us. `deadline` is when the
  * attempt's own timeout fires: the grace never runs into it. `early` is our DHT stream if it was opened as the
- * connection appeared (openOnArrival); otherwise it is opened now.
+ * connection appeared (early-streams.ts); otherwise it is opened now.
  */
 export async function admit (
   ctx: NodeContext, connection: Connection, signal: AbortSignal, deadline: number, handshakeMs: number, early?: Promise<Stream>

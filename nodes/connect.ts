@@ -1,7 +1,8 @@
 import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { categorizeBootstrapError } from './errors.ts'
-import { admit, openOnArrival, RejectedAfterIdentifyError } from './admission.ts'
+import { admit, RejectedAfterIdentifyError } from './admission.ts'
+import { openOnArrival } from './early-streams.ts'
 import { isConnectedTo, type NodeContext } from './context.ts'
 import type { CategorizedError, ConnectionAttempt, ConnectResult } from './schemas.ts'
 import { deadline, peerIdOfAddr } from './util.ts'
@@ -85,7 +86,7 @@ async function attemptOnce (ctx: NodeContext, addr: string, attempt: number, tim
     ctx.log.emit({ type: 'connect:result', attempt, bootstrap: addr, outcome, durationMs: result.durationMs, ...(error != null ? { error } : {}) })
     return result
   }
-  const early = openOnArrival(ctx, addr, peerIdOfAddr(addr), signal)
+  const early = openOnArrival(ctx, { peerId: peerIdOfAddr(addr), addr }, ctx.config.dht.protocol, signal)
   try {
     const connection = await ctx.libp2p.dial(multiaddr(addr), { signal })
     const handshakeMs = Date.now() - startedAt

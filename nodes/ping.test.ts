@@ -57,7 +57,9 @@ describe('pinging a bootstrap that closes connections under the ping (idle timeo
         if (fail != null) throw fail()
         return { newStream: async () => { throw new Error('no streams in this stub') } }
       },
-      getConnections: () => []
+      getConnections: () => [],
+      addEventListener: () => {},
+      removeEventListener: () => {}
     }
     const ctx = { config: { dht: { protocol: '/chiral/kad/1.0.0' } }, timing: { healthPingTimeoutMs: 1_000 }, libp2p, stopSignal: new AbortController().signal, bootstrapLatency: new Map(), discovered: new Map() } as unknown as NodeContext
     return { ctx, pings: () => pings, hangUps: () => hangUps }

@@ -1,6 +1,7 @@
 import type { PeerId, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { NodeContext } from './context.ts'
+import { openOnArrival } from './early-streams.ts'
 import { deadline } from './util.ts'
 
 /**
@@ -42,8 +43,18 @@ async function pingWithRetries (ctx: NodeContext, target: PeerId | Multiaddr, ou
     // in flight or not; an open DHT stream does keep it.
     // The fresh connection is dialled here, not inside the ping: a dial that fails (refused, unreachable, timed out)
     // is the answer, a bootstrap that went away, and not one more connection closed under a ping.
-    if (connectionsLost > 0) await ctx.libp2p.dial(target, { signal })
-    const held = connectionsLost > 0 && holdProtocol != null ? await holdStream(ctx, target, holdProtocol, signal) : undefined
+    // Any new connection the ping makes carries a `holdProtocol` stream from its first moment (early-streams.ts).
+    const early = holdProtocol != null ? openOnArrival(ctx, targetOf(target), holdProtocol, signal) : undefined
+    let held: Stream | undefined
+    try {
+      if (connectionsLost > 0) {
+        const connection = await ctx.libp2p.dial(target, { signal })
+        held = holdProtocol == null ? undefined : await (early?.take(connection) ?? holdStream(ctx, target, holdProtocol, signal)).catch(() => undefined)
+      }
+    } catch (err) {
+      early?.stop()
+      throw err
+    }
     try {
       return Math.round(await hedgedPing(ctx, target, signal, hedgeAfterMs(ctx.timing.healthPingTimeoutMs)) * 100) / 100
     } catch (err) {
@@ -63,7 +74,8 @@ async function pingWithRetries (ctx: NodeContext, target: PeerId | Multiaddr, ou
       if (!refusedStream(err)) throw err
       await new Promise(resolve => setTimeout(resolve, 50 * (attempt + 1)))
     } finally {
-      await held?.close().catch(() => { held.abort(new Error('ping done')) })
+      early?.stop()
+      await held?.close().catch(() => { held?.abort(new Error('ping done')) })
     }
   }
   if (connectionsLost === ATTEMPTS) {
@@ -114,6 +126,12 @@ async function hedgedPing (ctx: NodeContext, target: PeerId | Multiaddr, signal:
   } finally {
     done.abort()
   }
+}
+
+function targetOf (target: PeerId | Multiaddr): { peerId?: string, addr?: string } {
+  if (!('getComponents' in target)) return { peerId: target.toString() }
+  const peerId = target.getComponents().findLast(c => c.name === 'p2p')?.value
+  return { ...(peerId != null ? { peerId } : {}), addr: target.toString() }
 }
 
 /** A stream of `protocol` on a connection to `target` (dialled if needed), or undefined when none can be had. */

@@ -8,7 +8,8 @@ import { LocalNode } from '../../nodes/node.ts'
  * default idle timeout 0) and admits peers by agent version. Here dial() resolves 150 ms after the connection
  * opened, as on CI with the whole suite on 2 cores: by then the bootstrap's identify is over and, with no stream of
  * ours on the connection, it has closed it as idle (and it may close a connection at its very start, before any
- * stream). The admission check must still tell an admitted agent (connected) from a refused one (rejected).
+ * stream). The admission check must still tell an admitted agent (connected) from a refused one (rejected), and
+ * a health check must find the bootstrap up (the plan's Test 4 returning to green after a restart).
  */
 vi.mock('../../nodes/libp2p.ts', async (importOriginal) => {
   const original = await importOriginal<typeof import('../../nodes/libp2p.ts')>()
@@ -40,7 +41,7 @@ afterEach(async () => {
 })
 
 async function startRust (): Promise<string> {
-  child = spawn(referenceBinaryPath('rust'), ['--port', '0', '--kad-mode', 'server', '--dht-protocol', '/chiral/kad/1.0.0', '--admit-agent-prefix', 'chiral-admitted/', '--exit-on-stdin-close'], { stdio: ['pipe', 'pipe', 'pipe'] })
+  child = spawn(referenceBinaryPath('rust'), ['--port', '0', '--kad-mode', 'server', '--dht-protocol', '/chiral/kad/1.0.0', '--admit-agent-prefix', 'chiral-admitted/', '--exit-on-stdin-close'], { stdio: ['pipe', 'pipe', 'ignore'] })
   return await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => { reject(new Error('no ready line in 10 s')) }, 10_000)
     child!.stdout!.on('data', (d: Buffer) => {
@@ -70,4 +71,16 @@ describe.skipIf(gate)(`a loaded client and an idle-closing, agent-admitting rust
     expect(result.error?.category).toBe('rejected')
     expect(result.error?.detail).toMatch(/agent rejected\?/)
   }, 60_000)
+
+  it('is healthy to health checks that each need a new connection', async () => {
+    expect(missing).toBeUndefined()
+    const address = await startRust()
+    const node = await connectAs('chiral-admitted/1.0.0', address, 20)
+    for (let n = 0; n < 5; n++) {
+      // The bootstrap closes the connection once a check's streams end: each check dials anew, as after a restart.
+      const health = await node.call('checkBootstrapHealth', {})
+      expect({ isReachable: health.isReachable, errorMessage: health.errorMessage }).toEqual({ isReachable: true, errorMessage: null })
+    }
+  }, 60_000)
 })
+
