@@ -1,11 +1,8 @@
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
-import { memory } from '@libp2p/memory'
 import { ping } from '@libp2p/ping'
-import { createLibp2p } from 'libp2p'
 import { afterEach, describe, expect, it } from 'vitest'
+import { stockMemoryNode } from './test-support.ts'
 import { LocalNode } from './node.ts'
 
 const stops: Array<() => Promise<void>> = []
@@ -19,14 +16,7 @@ afterEach(async () => { for (const stop of stops.splice(0).reverse()) await stop
  */
 describe('a bootstrap whose admission ping failed once', () => {
   it('is admitted again once libp2p\'s own admission had its time, with a warning saying so', async () => {
-    const boot = await createLibp2p({
-      addresses: { listen: [`/memory/admission-boot-${process.pid}`] },
-      transports: [memory()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
-      connectionMonitor: { enabled: false },
-      services: { identify: identify(), ping: ping(), dht: kadDHT({ protocol: '/chiral/kad/1.0.0', clientMode: false, peerInfoMapper: passthroughMapper }) }
-    })
+    const boot = await stockMemoryNode('admission-boot', { identify: identify(), ping: ping(), dht: kadDHT({ protocol: '/chiral/kad/1.0.0', clientMode: false, peerInfoMapper: passthroughMapper }) })
     stops.push(async () => { await boot.stop() })
     // The ping service is a Startable; its public type does not say so.
     const pingService = boot.services.ping as unknown as { start: () => Promise<void>, stop: () => Promise<void> }

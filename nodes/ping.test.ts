@@ -1,10 +1,7 @@
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
-import { memory } from '@libp2p/memory'
 import { ping } from '@libp2p/ping'
-import { createLibp2p } from 'libp2p'
 import { afterEach, describe, expect, it } from 'vitest'
+import { stockMemoryNode } from './test-support.ts'
 import { connectionMonitorOf } from './libp2p.ts'
 import { NodeConfigSchema } from './config.ts'
 import { LocalNode } from './node.ts'
@@ -17,14 +14,7 @@ afterEach(async () => { for (const stop of stops.splice(0).reverse()) await stop
 describe('pinging a spec-conforming node', () => {
   it('many concurrent health checks of a stock js-libp2p node all succeed (it refuses a third concurrent ping stream)', async () => {
     // libp2p's defaults: ping accepts 2 inbound streams per connection, as the ping spec recommends.
-    const stock = await createLibp2p({
-      addresses: { listen: [`/memory/stock-ping-${process.pid}`] },
-      transports: [memory()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
-      connectionMonitor: { enabled: false },
-      services: { identify: identify(), ping: ping() }
-    })
+    const stock = await stockMemoryNode('stock-ping', { identify: identify(), ping: ping() })
     stops.push(async () => { await stock.stop() })
     const address = stock.getMultiaddrs()[0]!.toString()
     const peer = await LocalNode.start({ name: 'pinger', role: 'peer', transport: 'memory', identitySeed: 'ping-test', bootstrapAddrs: [address], autoMonitor: false })
@@ -106,14 +96,7 @@ describe('pinging a bootstrap that drops a ping stream without answering', () =>
    * stream of every connection, so the order is certain.
    */
   it('is healthy, with the latency of the ping that was answered, well within the deadline', async () => {
-    const boot = await createLibp2p({
-      addresses: { listen: [`/memory/drop-ping-${process.pid}`] },
-      transports: [memory()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
-      connectionMonitor: { enabled: false },
-      services: { identify: identify() }
-    })
+    const boot = await stockMemoryNode('drop-ping', { identify: identify() })
     stops.push(async () => { await boot.stop() })
     const dropped = new WeakSet<object>()
     let pingStreams = 0
