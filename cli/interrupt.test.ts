@@ -84,12 +84,49 @@ describe.skipIf(findToxiproxyBinary() == null)('Ctrl-C during a fault run', () =
     expect(childrenOf(pgid)).toEqual([])
   }, 120_000)
 
-  it('SIGKILL of the harness (process mode, during a fault run) leaves no node and no toxiproxy-server behind', async () => {
+  it('tcp mode over 2 worker threads: a process-group SIGINT tears down both scenarios, writes the report, exits 130 and leaves nothing', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'chiral-interrupt-workers-'))
+    cleanups.push(async () => { await rm(dir, { recursive: true, force: true }) })
+    const files = ['first', 'second'].map(n => path.join(dir, `${n}.yaml`))
+    for (const [i, file] of files.entries()) await writeFile(file, SCENARIO.replace('interrupted-fault-run', `interrupted-fault-run-${i + 1}`))
+    const reportDir = path.join(dir, 'reports')
+    const child = spawn(process.execPath, [CLI, 'run', ...files, '--mode', 'tcp', '--workers', '2', '--report-dir', reportDir, '--seed', '9'], {
+      cwd: ROOT, env: { ...process.env, CI: 'true' }, detached: true, stdio: ['ignore', 'pipe', 'pipe']
+    })
+    const pgid = child.pid!
+    cleanups.push(() => { try { process.kill(-pgid, 'SIGKILL') } catch { /* gone */ } })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+    const exit = new Promise<number | null>(resolve => child.on('close', resolve))
+
+    // Both scenarios in their pause, each with its own toxiproxy-server, started from its worker thread.
+    expect(await until(() => childrenOf(pgid).filter(l => l.includes('toxiproxy-server')).length === 2, 60_000, 200), stderr).toBe(true)
+    await new Promise(resolve => setTimeout(resolve, 3_000))
+    process.kill(-pgid, 'SIGINT')
+    const deadline = setTimeout(() => { try { process.kill(-pgid, 'SIGKILL') } catch { /* gone */ } }, 60_000)
+    const code = await exit
+    clearTimeout(deadline)
+
+    expect(stderr).not.toMatch(/internal error/)
+    expect(code, `${stdout}\n${stderr}`).toBe(130)
+    const record = RunRecordSchema.parse(JSON.parse(await readFile(path.join(reportDir, 'report.json'), 'utf8')))
+    expect(record.run.interrupted).toBe(true)
+    expect(record.run.workers).toBe(2)
+    expect(record.scenarios.map(s => [s.name, s.status, s.reason])).toEqual([
+      ['interrupted-fault-run-1', 'error', 'interrupted'],
+      ['interrupted-fault-run-2', 'error', 'interrupted']
+    ])
+    expect(await until(() => groupMembers(pgid).length === 0, 10_000, 200), groupMembers(pgid).join('\n')).toBe(true)
+  }, 120_000)
+
+  it.each([1, 2])('SIGKILL of the harness (process mode, during a fault run, %i worker thread(s)) leaves no node and no toxiproxy-server behind', async workers => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'chiral-sigkill-'))
     cleanups.push(async () => { await rm(dir, { recursive: true, force: true }) })
-    const file = path.join(dir, 'killed.yaml')
-    await writeFile(file, SCENARIO.replace('interrupted-fault-run', 'killed-fault-run'))
-    const child = spawn(process.execPath, [CLI, 'run', file, '--mode', 'process', '--report-dir', path.join(dir, 'reports'), '--seed', '8'], {
+    const files = Array.from({ length: workers }, (_, i) => path.join(dir, `killed-${i}.yaml`))
+    for (const [i, file] of files.entries()) await writeFile(file, SCENARIO.replace('interrupted-fault-run', `killed-fault-run-${i}`))
+    const child = spawn(process.execPath, [CLI, 'run', ...files, '--mode', 'process', '--workers', String(workers), '--report-dir', path.join(dir, 'reports'), '--seed', '8'], {
       cwd: ROOT, env: { ...process.env, CI: 'true' }, detached: true, stdio: ['ignore', 'pipe', 'pipe']
     })
     const pid = child.pid!
@@ -97,8 +134,8 @@ describe.skipIf(findToxiproxyBinary() == null)('Ctrl-C during a fault run', () =
     let stderr = ''
     child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
     const exit = new Promise(resolve => child.on('close', resolve))
-    // The two nodes and the server, all children of the harness.
-    expect(await until(() => childrenOf(pid).length >= 3 && childrenOf(pid).some(l => l.includes('toxiproxy-server')), 40_000, 200), stderr).toBe(true)
+    // Each scenario's two nodes and server, all children of the harness (started from its worker thread, if any).
+    expect(await until(() => childrenOf(pid).length >= 3 * workers && childrenOf(pid).filter(l => l.includes('toxiproxy-server')).length === workers, 60_000, 200), stderr).toBe(true)
     await new Promise(resolve => setTimeout(resolve, 2_000))
     const children = childrenOf(pid).map(l => Number(l.trim().split(/\s+/)[0]))
     cleanups.push(() => { for (const p of children) { try { process.kill(p, 'SIGKILL') } catch { /* gone */ } } })

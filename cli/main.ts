@@ -47,7 +47,10 @@ Options:
                        summary; when $GITHUB_STEP_SUMMARY is set, the summary is appended there as well
   --reporter R         one more reporter: a built-in (json, html, junit, summary) or the path of a module
                        exporting one (see README, "Reporters"); repeatable
-  --jobs N             scenarios run at once (default 2; 1 in docker and swarm modes)
+  --workers N          worker threads the scenarios are spread over, each scenario whole in one thread (default:
+                       the machine's cores; 1 in docker and swarm modes); 1 runs everything in one thread
+  --jobs N             scenarios run at once over all workers (default: the workers, at least 2; 1 in docker and
+                       swarm modes)
   -h, --help           this help`,
   list: `chiral-sim list [files or folders…]\n\nLists scenarios (default: the built-in suite) with their plan test and supported modes.`,
   validate: `chiral-sim validate FILE…\n\nValidates scenario files; prints one line per file, or the problems with their field paths. Exit 2 if any is invalid.`,
@@ -69,6 +72,9 @@ Exit codes: 0 done, 1 something could not be removed.`,
 }
 
 class UsageError extends InputError {}
+
+/** More threads than that is a typo: each holds a V8 heap (tens of MiB) before its first node. */
+const MAX_WORKERS = 64
 
 /** Every command has its help text: the list "did you mean" chooses from. */
 const COMMANDS = [...Object.keys(HELP).filter(k => k !== 'main'), 'help']
@@ -113,7 +119,7 @@ async function run (argv: string[]): Promise<number> {
   const args = await optionalJunitPath(argv)
   const { values, positionals } = parse(args, {
     mode: { type: 'string' }, seed: { type: 'string' }, 'time-scale': { type: 'string' }, peers: { type: 'string' },
-    filter: { type: 'string' }, 'report-dir': { type: 'string' }, junit: { type: 'string' }, baseline: { type: 'string' }, jobs: { type: 'string' },
+    filter: { type: 'string' }, 'report-dir': { type: 'string' }, junit: { type: 'string' }, baseline: { type: 'string' }, jobs: { type: 'string' }, workers: { type: 'string' },
     ...REPORTER_OPTIONS
   }, HELP.run!)
   if (values.help === true) { console.log(HELP.run); return 0 }
@@ -124,6 +130,7 @@ async function run (argv: string[]): Promise<number> {
   const timeScale = numberOption('time-scale', values['time-scale'] as string | undefined, n => TimeScaleSchema.safeParse(n).success, 'the time scale is a number with 0 < X ≤ 1 (1 = real time)')
   const peers = numberOption('peers', values.peers as string | undefined, n => Number.isInteger(n) && n >= 1 && n <= MAX_POPULATION, `the number of peers is a whole number from 1 to ${MAX_POPULATION}`)
   const jobs = numberOption('jobs', values.jobs as string | undefined, n => Number.isInteger(n) && n >= 1 && n <= 16, 'jobs is a whole number from 1 to 16')
+  const workers = numberOption('workers', values.workers as string | undefined, n => Number.isInteger(n) && n >= 1 && n <= MAX_WORKERS, `workers is a whole number from 1 to ${MAX_WORKERS}`)
   let filter: RegExp | undefined
   if (values.filter != null) {
     try { filter = new RegExp(values.filter as string) } catch (err) { throw new UsageError(`--filter: not a valid regular expression (${(err as Error).message})`) }
@@ -137,7 +144,7 @@ async function run (argv: string[]): Promise<number> {
   // Loaded before the run: a reporter that cannot load is bad input, found without running anything.
   const reporters = await extraReporters(values, reportDir, process.env.GITHUB_STEP_SUMMARY)
   const interactive = process.stdout.isTTY === true && process.env.CI == null
-  console.log(`chiral-sim: ${scenarios.length} scenario(s), mode ${mode}, seed ${seed}${timeScale != null ? `, time scale ${timeScale}` : ''}`)
+  console.log(`chiral-sim: ${scenarios.length} scenario(s), mode ${mode}, seed ${seed}${timeScale != null ? `, time scale ${timeScale}` : ''}${workers != null ? `, ${workers} worker(s)` : ''}`)
   const controller = new AbortController()
   let interrupts = 0
   const onSigint = (): void => {
@@ -149,7 +156,7 @@ async function run (argv: string[]): Promise<number> {
   process.on('SIGINT', onSigint)
   process.on('SIGTERM', onSigint)
   const record = await runSuite(scenarios, {
-    mode, seed, timeScale, jobs, signal: controller.signal, argv: process.argv.slice(2),
+    mode, seed, timeScale, jobs, workers, signal: controller.signal, argv: process.argv.slice(2),
     onStep: interactive ? (name, label) => { process.stdout.write(`\r\x1b[2K  … ${name}: ${label}`.slice(0, process.stdout.columns ?? 120)) } : undefined,
     onScenarioEnd: (r) => {
       if (interactive) process.stdout.write('\r\x1b[2K')

@@ -162,9 +162,12 @@ export const SweepPointSchema = z.object({
  * and partial verifications may be the harness's, not the network's, and the report says so next to the verdict.
  */
 export const HarnessHealthSchema = z.object({
-  /** How late this process's event loop ran (every in-process node shares it), in real ms. */
+  /** How late the harness's event loop ran (every in-process node of a thread shares it), in real ms. */
   eventLoopLagMs: z.object({ mean: z.number(), p99: z.number(), max: z.number() }),
-  /** CPU time of the harness process over wall time, in % of one core (can exceed 100 on several cores). */
+  /**
+   * CPU time of the harness over wall time, in % of one core (can exceed 100 on several cores): the whole process
+   * for the run, and for a scenario run in a worker thread (run.workers) that thread's alone.
+   */
   processCpuPercent: z.number(),
   /** Share of all CPUs' time that was busy (every process on the machine), in %; null when unknown. */
   hostCpuBusyPercent: z.number().nullable(),
@@ -233,7 +236,12 @@ export const RunRecordSchema = z.object({
     /** Ctrl-C (or SIGTERM) ended the run early: its scenarios' data is partial, those not started were not run. */
     interrupted: z.boolean().default(false),
     /** The harness's health over the whole run (absent in records from before it was measured). */
-    harness: HarnessHealthSchema.optional()
+    harness: HarnessHealthSchema.optional(),
+    /**
+     * Worker threads the scenarios were spread over (absent: all ran in the harness's main thread). Each scenario's
+     * `harness` is then its own thread's: that thread's event loop and CPU.
+     */
+    workers: z.number().int().min(2).optional()
   }),
   scenarios: z.array(ScenarioRecordSchema)
 })

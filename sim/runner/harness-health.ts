@@ -1,5 +1,6 @@
 import os from 'node:os'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { isMainThread } from 'node:worker_threads'
 import type { HarnessHealth } from '../../scenarios/record.ts'
 
 /**
@@ -37,18 +38,24 @@ function hostCpuTimes (): CpuTimes {
 
 const round1 = (x: number): number => Math.round(x * 10) / 10
 
+/**
+ * In a worker thread of the suite (sim/suite-workers.ts) the loop measured is the thread's own and so is the CPU:
+ * the process's would add the other threads' scenarios to this one's.
+ */
+const cpuUsage = (since?: NodeJS.CpuUsage): NodeJS.CpuUsage => isMainThread ? process.cpuUsage(since) : process.threadCpuUsage(since)
+
 /** Starts measuring now; `stop()` returns the figures for the time in between (and may be called once). */
 export function startHarnessHealth (): { stop: () => HarnessHealth } {
   const histogram = monitorEventLoopDelay({ resolution: RESOLUTION_MS })
   histogram.enable()
   const startedAt = performance.now()
-  const cpu = process.cpuUsage()
+  const cpu = cpuUsage()
   const host = hostCpuTimes()
   return {
     stop: () => {
       histogram.disable()
       const wallMs = Math.max(1, performance.now() - startedAt)
-      const used = process.cpuUsage(cpu)
+      const used = cpuUsage(cpu)
       const hostNow = hostCpuTimes()
       const hostTotal = hostNow.total - host.total
       // The histogram counts the sampling timer's own resolution as delay: subtract it, as Node's docs suggest.
