@@ -46,7 +46,7 @@ steps:
 `
 
 describe.skipIf(findToxiproxyBinary() == null)('Ctrl-C during a fault run', () => {
-  it.each(['tcp', 'process'] as const)('%s mode: a process-group SIGINT writes the report, marks the run interrupted, exits 130 and leaves nothing', async mode => {
+  it.each(['tcp', 'shards', 'process'] as const)('%s mode: a process-group SIGINT writes the report, marks the run interrupted, exits 130 and leaves nothing', async mode => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'chiral-interrupt-'))
     cleanups.push(async () => { await rm(dir, { recursive: true, force: true }) })
     const file = path.join(dir, 'interrupted.yaml')
@@ -67,6 +67,8 @@ describe.skipIf(findToxiproxyBinary() == null)('Ctrl-C during a fault run', () =
     // In the pause: the fault's proxy exists and the toxiproxy-server runs as the harness's child.
     expect(await until(() => childrenOf(pgid).some(l => l.includes('toxiproxy-server')) && childrenOf(pgid).length >= 1, 40_000, 200), stderr).toBe(true)
     await new Promise(resolve => setTimeout(resolve, 3_000))
+    // Shards run in process groups of their own (as the toxiproxy-server does): followed by pid, not by group.
+    const children = childrenOf(pgid).map(l => Number(l.trim().split(/\s+/)[0]))
     process.kill(-pgid, 'SIGINT')
     const deadline = setTimeout(() => { try { process.kill(-pgid, 'SIGKILL') } catch { /* gone */ } }, 60_000)
     const code = await exit
@@ -74,6 +76,7 @@ describe.skipIf(findToxiproxyBinary() == null)('Ctrl-C during a fault run', () =
 
     expect(stderr).not.toMatch(/internal error/)
     expect(code, `${stdout}\n${stderr}`).toBe(130)
+    expect(await until(() => children.every(p => !isProcessAlive(p)), 10_000, 100)).toBe(true)
     const reportFile = path.join(reportDir, 'report.json')
     expect(existsSync(reportFile)).toBe(true)
     const record = RunRecordSchema.parse(JSON.parse(await readFile(reportFile, 'utf8')))

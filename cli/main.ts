@@ -34,7 +34,7 @@ Exit codes: 0 all passed, 1 a scenario failed, 2 bad input or usage, 130 interru
 Runs scenarios and writes report.json, report.html and junit.xml. With no paths, runs the built-in suite.
 
 Options:
-  --mode MODE          memory (default) | tcp | process | docker | swarm
+  --mode MODE          memory (default) | tcp | shards | process | docker | swarm
   --seed N             seed for identities, content and schedules (default: random, printed and in the report)
   --time-scale X       0 < X ≤ 1; 1 = the plan's real timings (default: each scenario's own, 0.1 for the suite)
   --peers N            resize every peer group (peers declared with "count") to N (1–${MAX_POPULATION})

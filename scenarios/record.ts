@@ -6,7 +6,7 @@ import { ErrorCategorySchema } from '../nodes/schemas.ts'
  * The RunRecord: everything a run observed, with times. It is the single source of every output — reports are
  * pure functions of it, and no assertion reaches into a live node after the run.
  */
-export const ModeSchema = z.enum(['memory', 'tcp', 'process', 'docker', 'swarm'])
+export const ModeSchema = z.enum(['memory', 'tcp', 'process', 'docker', 'swarm', 'shards'])
 export type Mode = z.infer<typeof ModeSchema>
 
 export const ScenarioStatusSchema = z.enum(['passed', 'failed', 'error', 'skipped'])

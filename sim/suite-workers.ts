@@ -24,9 +24,12 @@ export type FromWorker =
   | { type: 'done', id: number, record: ScenarioRecord }
   | { type: 'failed', id: number, error: string }
 
-/** The modes whose scenarios may run in worker threads: docker and swarm drive one engine, one scenario at a time. */
+/**
+ * Threads by default: one per core, except docker and swarm (they drive one engine, one scenario at a time) and
+ * shards (each scenario already spreads its nodes over every core).
+ */
 export function defaultWorkers (mode: Mode): number {
-  return mode === 'docker' || mode === 'swarm' ? 1 : os.availableParallelism()
+  return mode === 'docker' || mode === 'swarm' || mode === 'shards' ? 1 : os.availableParallelism()
 }
 
 /** A worker thread ended (crashed, ran out of memory) while it ran the scenario. */

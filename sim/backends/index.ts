@@ -2,7 +2,8 @@
  * @packageDocumentation
  *
  * Backends: how a mode starts a node and reaches its commands, nothing more (backend.ts is the contract).
- * memory and tcp run nodes in the harness's process; process runs each as a child process (nodes/main.ts) behind
+ * memory and tcp run nodes in the harness's process; shards spread them over a few processes (one per core), each
+ * running many nodes behind their own control channels; process runs each as a child process (nodes/main.ts) behind
  * its authenticated control channel; docker runs each in a container of the node image on a private run network
  * (and third-party images as external nodes; docker.ts composes docker-*.ts, one file per concept: engine,
  * images, the run's containers, slots, chiral node, image node, blackhole, probes, reaper); swarm spreads them over
@@ -37,6 +38,10 @@ export async function createBackend (mode: Mode): Promise<Backend> {
     case 'docker': {
       const { DockerBackend } = await import('./docker.ts')
       return await DockerBackend.create()
+    }
+    case 'shards': {
+      const { ShardBackend } = await import('./shard/shard.ts')
+      return new ShardBackend()
     }
     case 'swarm': {
       const { SwarmBackend } = await import('./swarm/swarm.ts')

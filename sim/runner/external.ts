@@ -16,7 +16,7 @@ import { appendTail } from '../backends/output-tail.ts'
  */
 
 /** The external node is a process on this machine that peers reach over TCP (containers at the run network's gateway). */
-export const EXTERNAL_MODES: Mode[] = ['tcp', 'process', 'docker']
+export const EXTERNAL_MODES: Mode[] = ['tcp', 'shards', 'process', 'docker']
 
 type ExternalSpec = Extract<NodeSpec, { role: 'external' }>
 type ProbeEvent = Extract<NodeEventBody, { type: 'external:probe' }>

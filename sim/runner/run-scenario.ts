@@ -19,7 +19,7 @@ import { startHarnessHealth } from './harness-health.ts'
  * Modes whose nodes talk over TCP that a Toxiproxy can sit in: on this machine (containers reach it at their
  * gateway), or among the nodes (swarm: a service on the run's overlay network).
  */
-export const FAULT_MODES: Mode[] = ['tcp', 'process', 'docker', 'swarm']
+export const FAULT_MODES: Mode[] = ['tcp', 'shards', 'process', 'docker', 'swarm']
 /** Modes whose bootstraps are real processes or containers that can crash and be restarted. */
 export const SUPERVISED_MODES: Mode[] = ['process', 'docker', 'swarm']
 
