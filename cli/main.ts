@@ -58,13 +58,14 @@ Options:
   schema: `chiral-sim schema\n\nPrints the JSON Schema of scenario files (also at scenarios/scenario.schema.json).`,
   clean: `chiral-sim clean [--all]
 
-Removes what runs whose harness died (SIGKILL, OOM, a lost CI runner) left behind: orphaned toxiproxy-servers, and
-docker-mode containers and networks whose owning harness (by host, boot, pid and start time, from their labels) is
-gone. Never touches a live run's. Every docker run does the same when it starts.
+Removes what runs whose harness died (SIGKILL, OOM, a lost CI runner) left behind: orphaned toxiproxy-servers,
+docker-mode containers and networks, and (when DOCKER_HOST is a swarm manager) swarm-mode services, secrets,
+configs and networks whose owning harness (by host, boot, pid and start time, from their labels) is gone. Never
+touches a live run's. Every docker and swarm run does the same when it starts.
 
 Options:
-  --all       also remove chiral-sim containers and networks whose owner cannot be checked from here (another
-              machine's on a shared engine, or an older chiral-sim's): only when no other run uses this engine
+  --all       also remove chiral-sim containers, networks and swarm objects whose owner cannot be checked from here
+              (another machine's on a shared engine, or an older chiral-sim's): only when no other run uses it
   -h, --help  this help
 
 Exit codes: 0 done, 1 something could not be removed.`,

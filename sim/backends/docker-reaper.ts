@@ -12,6 +12,8 @@ export const RUN_LABEL = 'chiral-sim.run'
 export const NODE_LABEL = 'chiral-sim.node'
 /** Every run network's name starts so (and continues with its run id). */
 export const NETWORK_PREFIX = 'chiral-sim-'
+/** The engine's label on a swarm task's container. */
+const SWARM_TASK_LABEL = 'com.docker.swarm.task.id'
 
 export interface ReapOptions {
   /** Also remove what has no judgeable owner. Only when no other run may be using this engine. */
@@ -45,6 +47,8 @@ export async function reapAbandonedRuns (client: ContainerRuntimeClient, options
   // Node containers before the pause containers whose network namespace they share.
   containers.sort((a, b) => Number(a.Names[0]?.endsWith('-net') ?? false) - Number(b.Names[0]?.endsWith('-net') ?? false))
   for (const c of containers) {
+    // A swarm task's container goes with its service (swarm.ts's reaper): removed alone, the service stays.
+    if (c.Labels?.[SWARM_TASK_LABEL] != null) continue
     if (!doomed(c.Labels)) continue
     try {
       await docker.getContainer(c.Id).remove({ force: true })
@@ -56,7 +60,7 @@ export async function reapAbandonedRuns (client: ContainerRuntimeClient, options
 
   const networks = await docker.listNetworks({ filters: { name: [NETWORK_PREFIX] } })
   for (const n of networks) {
-    if (!n.Name.startsWith(NETWORK_PREFIX)) continue
+    if (!n.Name.startsWith(NETWORK_PREFIX) || n.Scope === 'swarm') continue
     // A network made before owner labels existed carries none: only `all` removes it, and only once it is empty.
     if (!doomed(n.Labels)) continue
     try {

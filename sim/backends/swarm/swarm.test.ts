@@ -9,6 +9,7 @@ import type { Mode } from '../../../scenarios/record.ts'
 import { RUN_LABEL } from '../docker-reaper.ts'
 import { ensureNodeImage } from '../docker-image.ts'
 import { SwarmBackend } from './swarm.ts'
+import { clean } from '../../clean.ts'
 
 /**
  * The plan in swarm mode against a real two-engine swarm made on this machine: this engine as the manager, a second
@@ -166,6 +167,45 @@ describe.skipIf(reason != null)(`the plan in swarm mode on two engines${reason !
       }
     } finally {
       await backend[Symbol.asyncDispose]()
+    }
+  }, 300_000)
+
+  it('chiral-sim clean removes what a killed swarm run left (services, secrets, network), not a live run\'s', async () => {
+    const docker = (await getContainerRuntimeClient()).container.dockerode
+    const of = async (run: string): Promise<unknown[]> => {
+      const filters = { label: [`${RUN_LABEL}=${run}`] }
+      return [...await docker.listServices({ filters }), ...await docker.listSecrets({ filters }), ...await docker.listNetworks({ filters })]
+    }
+    // A live run (this process's), made first: a new run reaps dead runs' leftovers itself when it starts.
+    const live = await SwarmBackend.create()
+    try {
+      await live.place({ name: 'boot', role: 'bootstrap' } as Parameters<SwarmBackend['place']>[0], AbortSignal.timeout(120_000))
+      // A harness that makes a run with a placed node and its Toxiproxy, then dies by SIGKILL: no exit hook runs.
+      const script = `
+        const { SwarmBackend } = await import(${JSON.stringify(`${REPO}sim/backends/swarm/swarm.ts`)})
+        const b = await SwarmBackend.create()
+        await b.place({ name: 'boot', role: 'bootstrap' }, AbortSignal.timeout(120000))
+        await b.startToxiproxy(AbortSignal.timeout(120000))
+        console.log('RUN ' + b.runId)
+        setInterval(() => {}, 1 << 30)
+      `
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
+      let out = ''
+      child.stdout.on('data', (d: Buffer) => { out += d.toString() })
+      const deadline = Date.now() + 180_000
+      while (!/RUN (\S+)/.test(out) && Date.now() < deadline && child.exitCode == null) await new Promise(resolve => setTimeout(resolve, 200))
+      const runId = /RUN (\S+)/.exec(out)?.[1]
+      child.kill('SIGKILL')
+      await once(child, 'exit')
+      expect(runId).toBeDefined()
+      expect((await of(runId!)).length).toBe(5)
+      const result = await clean({ all: false })
+      expect(result.ok, result.lines.join('\n')).toBe(true)
+      expect(result.lines.find(l => l.startsWith('swarm:'))).toMatch(/^swarm: removed 2 service\(s\): .*; 2 secret\(s\): .*; 1 network\(s\): chiral-sim-/)
+      expect(await of(runId!)).toEqual([])
+      expect((await of(live.runId)).length).toBe(3)
+    } finally {
+      await live[Symbol.asyncDispose]()
     }
   }, 300_000)
 

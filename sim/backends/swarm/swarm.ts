@@ -621,16 +621,86 @@ async function removeRun (docker: Dockerode, runId: string, deadlineMs = 60_000)
   }
 }
 
+export interface SwarmReapResult {
+  /** Names removed, by kind. */
+  services: string[]
+  secrets: string[]
+  configs: string[]
+  networks: string[]
+  /** Run ids left alone because their owner's liveness cannot be judged from here (see `all`). */
+  unknownRuns: string[]
+  /** Failures to remove something that should go (it stays for the next attempt). */
+  errors: string[]
+}
+
+/**
+ * What swarm runs whose harness died left on the swarm (services, secrets, configs, networks with the run label):
+ * removed when the owner labels name a process of this machine that is gone, or, with `all`, when they name none
+ * that can be judged from here (another machine's harness, an older chiral-sim's). A live run's are never touched.
+ * Needs a manager. Every swarm run calls it before it starts, and `chiral-sim clean` on demand.
+ */
+export async function reapAbandonedSwarmRuns (docker: Dockerode, options: { all?: boolean, deadlineMs?: number } = {}): Promise<SwarmReapResult> {
+  const filters = { label: [RUN_LABEL] }
+  type Labelled = { ID?: string, Id?: string, Name?: string, Labels?: Record<string, string>, Spec?: { Name?: string, Labels?: Record<string, string> } }
+  const objects = {
+    services: await docker.listServices({ filters }) as Labelled[],
+    secrets: await docker.listSecrets({ filters }) as Labelled[],
+    configs: await docker.listConfigs({ filters }) as Labelled[],
+    // Only the swarm's own (overlay) networks: a docker-mode run's bridge network is docker-reaper.ts's.
+    networks: (await docker.listNetworks({ filters }) as Array<Labelled & { Scope?: string }>).filter(n => n.Scope === 'swarm')
+  }
+  const result: SwarmReapResult = { services: [], secrets: [], configs: [], networks: [], unknownRuns: [], errors: [] }
+  const doomed = new Set<string>()
+  const unknown = new Set<string>()
+  for (const o of Object.values(objects).flat()) {
+    const labels = o.Spec?.Labels ?? o.Labels
+    const run = labels?.[RUN_LABEL]
+    if (run == null) continue
+    const state = ownerState(labels)
+    if (state === 'dead' || (state === 'unknown' && options.all === true)) doomed.add(run)
+    else if (state === 'unknown') unknown.add(run)
+  }
+  const name = (o: Labelled): string => o.Spec?.Name ?? o.Name ?? o.ID ?? o.Id ?? '?'
+  const ofDoomed = (list: Labelled[]): Labelled[] => list.filter(o => doomed.has((o.Spec?.Labels ?? o.Labels)?.[RUN_LABEL] ?? ''))
+  // Services first: their tasks hold the secrets, configs and network until they are gone.
+  for (const s of ofDoomed(objects.services)) {
+    try {
+      await docker.getService(s.ID!).remove().catch(ignoreStatus(404))
+      result.services.push(name(s))
+    } catch (err) {
+      result.errors.push(`service ${name(s)}: ${(err as Error).message}`)
+    }
+  }
+  type Kind = 'secrets' | 'configs' | 'networks'
+  const handle = (kind: Kind, o: Labelled): { remove: () => Promise<unknown>, inspect: () => Promise<unknown> } =>
+    kind === 'secrets' ? docker.getSecret(o.ID!) : kind === 'configs' ? docker.getConfig(o.ID!) : docker.getNetwork(o.Id!)
+  let pending = (['secrets', 'configs', 'networks'] as const).flatMap(kind => ofDoomed(objects[kind]).map(o => ({ kind, name: name(o), object: handle(kind, o) })))
+  const deadline = Date.now() + (options.deadlineMs ?? 60_000)
+  while (pending.length > 0) {
+    const last = Date.now() >= deadline
+    const failed: typeof pending = []
+    for (const entry of pending) {
+      try {
+        await entry.object.remove().catch(ignoreStatus(404))
+        // A network whose tasks are still going answers its removal with "not found" on the manager, and stays.
+        if (await entry.object.inspect().then(() => true, ignoreStatus(404)) === true) throw new Error('still there after its removal')
+        result[entry.kind].push(entry.name)
+      } catch (err) {
+        // In use until the removed services' tasks are gone (seconds): retried until the deadline.
+        if (last) result.errors.push(`${entry.kind.slice(0, -1)} ${entry.name}: ${(err as Error).message}`)
+        else failed.push(entry)
+      }
+    }
+    pending = last ? [] : failed
+    if (pending.length > 0) await sleep(500)
+  }
+  result.unknownRuns = [...unknown].filter(r => !doomed.has(r))
+  return result
+}
+
 /** A killed run of this machine (its owner process is gone) leaves services, secrets and a network: remove them. */
 async function reapOrphans (docker: Dockerode): Promise<void> {
-  const filters = { label: [RUN_LABEL] }
-  const labelled = [
-    ...(await docker.listServices({ filters }) as Array<{ Spec?: { Labels?: Record<string, string> } }>).map(o => o.Spec?.Labels),
-    ...(await docker.listSecrets({ filters }) as Array<{ Spec?: { Labels?: Record<string, string> } }>).map(o => o.Spec?.Labels),
-    ...(await docker.listNetworks({ filters }) as Array<{ Labels?: Record<string, string> }>).map(n => n.Labels)
-  ]
-  const runs = new Set(labelled.filter(l => l?.[RUN_LABEL] != null && ownerState(l) === 'dead').map(l => l![RUN_LABEL]!))
-  for (const run of runs) await removeRun(docker, run).catch(() => {})
+  await reapAbandonedSwarmRuns(docker).catch(() => {})
 }
 
 /** Service logs come multiplexed (8-byte frame headers) when the service has no TTY. */
