@@ -211,6 +211,11 @@ export const ScenarioRecordSchema = z.object({
   recoveries: z.array(z.object({
     node: z.string(), failedAt: z.number(), detectedAt: z.number().nullable(), recoveredAt: z.number().nullable(), automatic: z.boolean()
   })).default([]),
+  /**
+   * Checks that could not be made because a node does not implement the command they need (a peer of another
+   * implementation answers "not-supported"); the scenario is then an error, never a pass.
+   */
+  uncheckable: z.array(z.object({ step: z.number().int(), label: z.string(), message: z.string() })).optional(),
   /** The harness's own health while the scenario ran (absent in records from before it was measured). */
   harness: HarnessHealthSchema.optional(),
   /** The real-ms deadline the scenario ran under and how it follows from the scenario's plan times. */

@@ -4,6 +4,7 @@ import { DiscoveryOverallSchema, ErrorCategorySchema, HealthStatusSchema } from 
 import { NodeEventBodySchema } from '../nodes/events.ts'
 import { AsymmetryCauseSchema, ModeSchema } from './record.ts'
 import { ToxicSpec } from './toxic-spec.ts'
+import { PEER_IMPLEMENTATIONS, referencePeerUnsupported } from './reference-peer.ts'
 
 /**
  * A scenario is data: one zod schema validates YAML, JSON and TypeScript scenarios alike, and the JSON Schema that
@@ -70,7 +71,13 @@ const PeerNode = z.object({
   /** What identify says this peer is (default: js-libp2p's own): for bootstraps that admit only some agents. */
   agentVersion: AgentVersionSchema.optional(),
   autoMonitor: z.boolean().optional(),
-  autoVerify: z.boolean().optional()
+  autoVerify: z.boolean().optional(),
+  /**
+   * Which node runs this peer: `js` (default) chiral-sim's own, `go` interop/go's go-libp2p node serving the same
+   * control channel (built by scripts/setup-interop.sh; tcp and process modes). Commands it does not implement
+   * (file transfer) end the run with the check named, never a pass.
+   */
+  implementation: z.enum(PEER_IMPLEMENTATIONS).optional()
 }).strict()
 
 /** A listener that accepts connections and never answers: the plan's hung or unroutable bootstrap (Test 2). */
@@ -587,7 +594,15 @@ function nodeConfigIssues (s: ScenarioData, n: Extract<NodeSpec, { role: 'bootst
     name, role: n.role, identitySeed: 'validate', timing: { ...s.timing, ...n.timing, timeScale: s.timeScale },
     ...(n.dht != null ? { dht: n.dht } : {})
   })
-  if (result.success) return
+  if (result.success) {
+    if (n.role === 'peer' && n.implementation != null && n.implementation !== 'js') {
+      for (const u of referencePeerUnsupported({ ...result.data, autoVerify: n.autoVerify ?? false })) {
+        issue(['nodes', i, ...u.field.split('.')], `${n.implementation} peer "${n.name}": ${u.message}`)
+      }
+      if (usesFaultLinks(s)) issue(['nodes', i, 'implementation'], `${n.implementation} peer "${n.name}": this scenario injects faults through proxies, and a ${n.implementation} peer cannot be wired through them; use js peers in fault scenarios`)
+    }
+    return
+  }
   for (const e of result.error.issues) {
     const [head, field, ...rest] = e.path
     if (head === 'timing' && typeof field === 'string') {
@@ -603,6 +618,9 @@ function nodeConfigIssues (s: ScenarioData, n: Extract<NodeSpec, { role: 'bootst
     }
   }
 }
+
+/** Fault steps wire every node through Toxiproxy (sim/runner/link-wiring.ts usesFaults, the same rule). */
+const usesFaultLinks = (s: ScenarioData): boolean => s.steps.some(x => x.action === 'fault' || x.action === 'sweep')
 
 export const ScenarioSchema = ScenarioObject.superRefine(crossCheck)
 

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -18,7 +19,10 @@ const usage = `usage: chiral-go-node [--host 127.0.0.1] [--port 0] [--seed TEXT]
   [--routable-only]                   (only peers with public addresses enter the routing table)
   [--max-connections N] [--max-connections-per-peer N]
   [--bootstrap MULTIADDR]...          (dial these and run a DHT bootstrap: the node acts as a peer)
-  [--exit-on-stdin-close]`
+  [--exit-on-stdin-close]
+  As a chiral-sim peer, serving the control channel (nodes/contract.schema.json) instead of dialling at start:
+  --control-token-file PATH (or env CHIRAL_CONTROL_TOKEN_FILE) [--control-host 127.0.0.1] [--control-port 0]
+  [--name NAME] [--timing JSON] (the plan's timing, real ms) [--no-auto-monitor]`
 
 var errHelp = errors.New("help")
 
@@ -40,12 +44,19 @@ type config struct {
 	maxConnectionsPerPeer   int
 	bootstrap               []string
 	exitOnStdinClose        bool
+	controlTokenFile        string
+	controlHost             string
+	controlPort             int
+	name                    string
+	timingJSON              string
+	autoMonitor             bool
 }
 
 // parseArgs takes the same flags as the rust node (one or two leading dashes), so a scenario swaps binaries only.
 func parseArgs(argv []string) (config, error) {
 	c := config{host: "127.0.0.1", dhtProtocol: "/ipfs/kad/1.0.0", kadMode: dht.ModeServer, kadModeName: "server",
-		idleTimeout: -1, identifyProtocolVersion: "ipfs/0.1.0", agentVersion: defaultAgent}
+		idleTimeout: -1, identifyProtocolVersion: "ipfs/0.1.0", agentVersion: defaultAgent,
+		controlHost: "127.0.0.1", name: "go-peer", autoMonitor: true}
 	for i := 0; i < len(argv); i++ {
 		flag := "--" + strings.TrimLeft(argv[i], "-")
 		value := func() (string, error) {
@@ -117,6 +128,18 @@ func parseArgs(argv []string) (config, error) {
 			c.bootstrap = append(c.bootstrap, v)
 		case "--exit-on-stdin-close":
 			c.exitOnStdinClose = true
+		case "--control-token-file":
+			c.controlTokenFile, err = value()
+		case "--control-host":
+			c.controlHost, err = value()
+		case "--control-port":
+			c.controlPort, err = num()
+		case "--name":
+			c.name, err = value()
+		case "--timing":
+			c.timingJSON, err = value()
+		case "--no-auto-monitor":
+			c.autoMonitor = false
 		case "--help", "--h":
 			return c, errHelp
 		default:
@@ -125,6 +148,9 @@ func parseArgs(argv []string) (config, error) {
 		if err != nil {
 			return c, err
 		}
+	}
+	if c.controlTokenFile == "" {
+		c.controlTokenFile = os.Getenv("CHIRAL_CONTROL_TOKEN_FILE")
 	}
 	return c, nil
 }

@@ -11,6 +11,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -120,7 +121,9 @@ func run(cfg config) error {
 		}
 		boots = append(boots, *ai)
 	}
-	if len(boots) > 0 {
+	// As a harness peer the node connects when told to (connectWithTimeout), not on its own.
+	controlled := cfg.controlTokenFile != ""
+	if len(boots) > 0 && !controlled {
 		dhtOpts = append(dhtOpts, dht.BootstrapPeers(boots...))
 	}
 	kad, err := dht.New(h, dhtOpts...)
@@ -128,10 +131,31 @@ func run(cfg config) error {
 		return err
 	}
 	defer kad.Close()
+	// Signals are caught before the ready line: a parent may stop the node the moment it reads it.
+	stop := make(chan string, 1)
+	var peerCmds *peerNode
+	var control *controlServer
+	if controlled {
+		if peerCmds, control, err = newControl(cfg, h, kad, stop); err != nil {
+			return err
+		}
+	}
 	rt := kad.RoutingTable()
 	added, removed := rt.PeerAdded, rt.PeerRemoved
-	rt.PeerAdded = func(p peer.ID) { added(p); logf("routing table added: %s", p) }
-	rt.PeerRemoved = func(p peer.ID) { removed(p); logf("routing table removed: %s", p) }
+	rt.PeerAdded = func(p peer.ID) {
+		added(p)
+		logf("routing table added: %s", p)
+		if peerCmds != nil {
+			peerCmds.onRoutingAdd(p)
+		}
+	}
+	rt.PeerRemoved = func(p peer.ID) {
+		removed(p)
+		logf("routing table removed: %s", p)
+		if peerCmds != nil {
+			peerCmds.onRoutingRemove(p)
+		}
+	}
 
 	logf("go-libp2p v0.49.0 + go-libp2p-kad-dht v0.42.2, peer %s; %s", h.ID(), cfg.summary())
 	h.Network().Notify(&network.NotifyBundle{
@@ -151,6 +175,9 @@ func run(cfg config) error {
 		go closeIdle(ctx, h, cfg.idleTimeout)
 	}
 	for _, ai := range boots {
+		if controlled {
+			break
+		}
 		go func(ai peer.AddrInfo) {
 			c, cancel := context.WithTimeout(ctx, 10*time.Second)
 			defer cancel()
@@ -164,8 +191,6 @@ func run(cfg config) error {
 		}(ai)
 	}
 
-	// Signals are caught before the ready line: a parent may stop the node the moment it reads it.
-	stop := make(chan string, 1)
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	go func() { s := <-sigs; stop <- s.String() }()
@@ -174,6 +199,14 @@ func run(cfg config) error {
 		return errors.New("no listen address")
 	}
 	fmt.Printf("listening on %s/p2p/%s\n", addrs[0], h.ID())
+	if control != nil {
+		url, err := serveControl(cfg, control)
+		if err != nil {
+			return err
+		}
+		ready, _ := json.Marshal(map[string]any{"control": url, "peerId": h.ID().String(), "multiaddrs": peerCmds.multiaddrs()})
+		fmt.Printf("CHIRAL_READY %s\n", ready)
+	}
 	if cfg.exitOnStdinClose {
 		go func() { _, _ = io.Copy(io.Discard, os.Stdin); stop <- "stdin closed (the parent is gone)" }()
 	}

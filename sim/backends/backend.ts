@@ -2,6 +2,7 @@ import type { CommandName, NodeHandle } from '../../nodes/commands.ts'
 import type { NodeConfig, Transport } from '../../nodes/config.ts'
 import type { Mode } from '../../scenarios/record.ts'
 import type { ToxiproxyServer } from '../faults/toxiproxy-server.ts'
+import type { PeerImplementation } from '../../scenarios/reference-peer.ts'
 
 /**
  * A backend is "how to start a node and reach its commands", nothing more (shape.md). The runner never learns
@@ -76,6 +77,11 @@ export interface Backend extends AsyncDisposable {
    * restarts, like a bootstrap's), and starting it there.
    */
   placeImage?(name: string, signal: AbortSignal): Promise<string>
+  /**
+   * Backends that run nodes as processes on this machine (tcp, process): a peer of another implementation
+   * (interop/), reached through the same control-channel handle as a chiral node of the process backend.
+   */
+  startReferencePeer?(implementation: Exclude<PeerImplementation, 'js'>, config: NodeConfig, signal: AbortSignal): Promise<StartedNode>
   startImage?(options: ImageNodeOptions, signal: AbortSignal): Promise<StartedImageNode>
 }
 

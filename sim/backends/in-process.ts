@@ -3,6 +3,8 @@ import { defaultListen } from '../../nodes/libp2p.ts'
 import { startBlackhole } from '../host/blackhole.ts'
 import type { NodeConfig } from '../../nodes/config.ts'
 import { freePort } from '../host/free-port.ts'
+import type { PeerImplementation } from '../../scenarios/reference-peer.ts'
+import { spawnReferencePeer } from './reference-peer.ts'
 import type { Backend, StartedBlackhole, StartedNode } from './backend.ts'
 
 /**
@@ -39,6 +41,17 @@ export class InProcessBackend implements Backend {
     }
     this.#running.add(started)
     return started
+  }
+
+  /** A peer of another implementation is a process even here: tcp mode runs it on loopback like a chiral node's peer. */
+  async startReferencePeer (implementation: Exclude<PeerImplementation, 'js'>, config: NodeConfig, signal: AbortSignal): Promise<StartedNode> {
+    if (this.transport === 'memory') throw new Error(`${implementation} peer "${config.name}" is a process reached over TCP: run the scenario with --mode tcp or process`)
+    const { ProcessNode } = await import('./process.ts')
+    const effective: NodeConfig = { ...config, transport: 'tcp' }
+    const child = await spawnReferencePeer(implementation, effective, { startTimeoutMs: 30_000, signal })
+    const node = new ProcessNode(effective, child, 10_000, gone => { this.#running.delete(gone) })
+    this.#running.add(node)
+    return node
   }
 
   async hostAddress (): Promise<string> {

@@ -9,6 +9,8 @@ import { ChildNode } from '../host/child.ts'
 import { probePort, tcpHostPort } from '../../nodes/supervisor/probes.ts'
 import type { ProbeResult } from '../../nodes/supervisor/supervisor.ts'
 import { freePort } from '../host/free-port.ts'
+import type { PeerImplementation } from '../../scenarios/reference-peer.ts'
+import { spawnReferencePeer } from './reference-peer.ts'
 import type { StartedBlackhole, StartedNode } from './backend.ts'
 import { RemoteStartedNode, shutdownThenForce } from './graceful-stop.ts'
 import { superviseWith, type SuperviseOptions, type SupervisedNode, type SupervisingBackend } from './supervise.ts'
@@ -112,6 +114,16 @@ export class ProcessBackend implements SupervisingBackend {
       ...(this.#options.nodeBinary != null ? { nodeBinary: this.#options.nodeBinary } : {}),
       ...(this.#options.env != null ? { env: this.#options.env } : {})
     })
+    const node = new ProcessNode(effective, child, this.#options.stopTimeoutMs, gone => { this.#nodes.delete(gone) })
+    this.#nodes.add(node)
+    this.#handles.add(node.handle)
+    return node
+  }
+
+  async startReferencePeer (implementation: Exclude<PeerImplementation, 'js'>, config: NodeConfig, signal: AbortSignal): Promise<ProcessNode> {
+    if (this.#disposed) throw new Error('process backend is disposed')
+    const effective: NodeConfig = { ...config, transport: 'tcp' }
+    const child = await spawnReferencePeer(implementation, effective, { startTimeoutMs: this.#options.startTimeoutMs, signal, env: this.#options.env })
     const node = new ProcessNode(effective, child, this.#options.stopTimeoutMs, gone => { this.#nodes.delete(gone) })
     this.#nodes.add(node)
     this.#handles.add(node.handle)

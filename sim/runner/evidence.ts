@@ -17,6 +17,8 @@ export class Evidence {
   readonly matrices: StepMatrix[] = []
   readonly faults: FaultRecord[] = []
   readonly sweep: SweepPoint[] = []
+  /** Checks a node could not make: it answered the command with not-supported (a peer of another implementation). */
+  readonly uncheckable: Array<{ step: number, label: string, message: string }> = []
   readonly recoveries: Array<{ node: string, failedAt: number, detectedAt: number | null, recoveredAt: number | null, automatic: boolean }> = []
   /** Sequence numbers of the events the runner reports on a node's behalf (supervisors, external nodes). */
   readonly #emitted = new Map<string, number>()

@@ -6,6 +6,7 @@ import type { RunNode } from './roster.ts'
 import { isUp, type NodeState, type Phase, type Running } from './node-state.ts'
 import { startExternal } from './external.ts'
 import { proxiedAddr } from './link-wiring.ts'
+import { REFERENCE_PEER_MODES } from '../../scenarios/reference-peer.ts'
 
 /**
  * A node's lifecycle in a run: start (a chiral node, a blackhole or an external node), supervision of a bootstrap
@@ -70,7 +71,13 @@ export async function startNode (ctx: RunContext, node: RunNode): Promise<void> 
   }
   if (node.config == null) throw new Error(`node "${node.name}" has no configuration`)
   const config = node.config.role === 'peer' ? { ...node.config, bootstrapAddrs: bootstrapAddrs(ctx, node.name, node.bootstrapRefs) } : node.config
-  const started = await ctx.backend.startNode(config, ctx.signal)
+  const implementation = node.spec.role === 'peer' ? node.spec.implementation ?? 'js' : 'js'
+  if (implementation !== 'js' && ctx.backend.startReferencePeer == null) {
+    throw new Error(`peer "${node.name}" is a ${implementation} peer, a process on this machine: run the scenario with --mode ${REFERENCE_PEER_MODES.join(' or ')}`)
+  }
+  const started = implementation !== 'js'
+    ? await ctx.backend.startReferencePeer!(implementation, config, ctx.signal)
+    : await ctx.backend.startNode(config, ctx.signal)
   node.peerId = started.peerId
   enter(node, { phase: 'started', running: listen(ctx, node, started) })
   if (node.spec.role === 'bootstrap' && node.spec.supervise === true) await supervise(ctx, node, started)

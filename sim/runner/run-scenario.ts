@@ -13,6 +13,9 @@ import { EXTERNAL_MODES } from './external.ts'
 import { nodeOutput } from '../backends/output-tail.ts'
 import type { RunNode } from './roster.ts'
 import { scenarioDeadline } from './deadline.ts'
+import { CommandError } from '../../nodes/commands.ts'
+import { REFERENCE_PEER_MODES } from '../../scenarios/reference-peer.ts'
+import { referenceBinaryMissing } from '../interop/binaries.ts'
 import { startHarnessHealth } from './harness-health.ts'
 
 /**
@@ -26,6 +29,25 @@ export const SUPERVISED_MODES: Mode[] = ['process', 'docker', 'swarm']
 /** "tcp, process or docker" */
 export function modeList (modes: Mode[]): string {
   return modes.length <= 1 ? modes.join('') : `${modes.slice(0, -1).join(', ')} or ${modes.at(-1)!}`
+}
+
+type ForeignPeer = Extract<Scenario['nodes'][number], { role: 'peer' }> & { implementation: 'go' }
+const foreignPeers = (scenario: Scenario): ForeignPeer[] =>
+  scenario.nodes.filter((n): n is ForeignPeer => n.role === 'peer' && n.implementation != null && n.implementation !== 'js')
+
+/** Peers of another implementation are processes on this machine: why this mode cannot run them, if it cannot. */
+function referencePeersNotHere (scenario: Scenario, mode: Mode): string | undefined {
+  const foreign = foreignPeers(scenario)
+  if (foreign.length === 0 || (REFERENCE_PEER_MODES as readonly Mode[]).includes(mode)) return undefined
+  return `has peers of another implementation (${foreign.map(n => `${n.name}: ${n.implementation}`).join(', ')}), processes on this machine: run it with --mode ${modeList([...REFERENCE_PEER_MODES])}`
+}
+
+function referencePeerBinaryMissing (scenario: Scenario): string | undefined {
+  for (const n of foreignPeers(scenario)) {
+    const missing = referenceBinaryMissing(n.implementation)
+    if (missing != null) return `peer "${n.name}" is a ${n.implementation} peer and ${missing}`
+  }
+  return undefined
 }
 
 export interface RunScenarioOptions {
@@ -96,10 +118,18 @@ export async function runScenario (scenario: Scenario, opts: RunScenarioOptions)
           ? 'runs an external bootstrap image as a container of the run: run it with --mode docker'
           : external && !EXTERNAL_MODES.includes(opts.mode)
             ? `starts an external bootstrap as a process on this machine that peers reach over TCP: run it with --mode ${modeList(EXTERNAL_MODES)}`
-            : undefined
-  if (notHere != null) {
+            : referencePeersNotHere(scenario, opts.mode)
+  const peerBinaryMissing = notHere == null ? referencePeerBinaryMissing(scenario) : undefined
+  if (peerBinaryMissing != null && process.env.CI === 'true') {
+    // On CI a missing reference binary is a broken set-up, never a quiet skip.
     return {
-      ...base, status: 'skipped', reason: notHere,
+      ...base, status: 'error', reason: `${peerBinaryMissing} (CI=true: a missing reference node is an error, not a skip)`,
+      startedAt, endedAt: startedAt, durationMs: 0, nodes: [], steps: [], assertions: [], events: [], faults: [], recoveries: []
+    }
+  }
+  if (notHere != null || peerBinaryMissing != null) {
+    return {
+      ...base, status: 'skipped', reason: notHere ?? peerBinaryMissing,
       startedAt, endedAt: startedAt, durationMs: 0, nodes: [], steps: [], assertions: [], events: [], faults: [], recoveries: []
     }
   }
@@ -157,6 +187,14 @@ export async function runScenario (scenario: Scenario, opts: RunScenarioOptions)
             targets
           })
         } catch (err) {
+          if (err instanceof CommandError && err.code === 'not-supported') {
+            // A node that does not implement a command cannot be checked with it: the run ends in error, naming the
+            // check, so it is never read as a pass nor as the failure of what it checks.
+            const what = `could not make the check "${label}": ${err.message}`
+            run.evidence.uncheckable.push({ step: index, label, message: err.message })
+            run.evidence.steps.push({ index, kind: step.action, label, startedAt: stepStart, endedAt: Date.now(), ok: false, error: what, targets })
+            throw new Error(what)
+          }
           run.evidence.steps.push({ index, kind: step.action, label, startedAt: stepStart, endedAt: Date.now(), ok: false, error: describeError(err), targets })
           throw err
         }
@@ -232,6 +270,7 @@ export async function runScenario (scenario: Scenario, opts: RunScenarioOptions)
     ...(ctx != null && ctx.evidence.sweep.length > 0 ? { sweep: ctx.evidence.sweep } : {}),
     ...(invalid != null ? { invalid } : {}),
     recoveries: ctx?.evidence.recoveries ?? [],
+    ...((ctx?.evidence.uncheckable.length ?? 0) > 0 ? { uncheckable: ctx!.evidence.uncheckable } : {}),
     harness,
     deadline: limit
   }
