@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
-import { startBlackhole } from '../host/blackhole.ts'
+import { startLocalBlackhole } from './local-blackhole.ts'
 import type { NodeConfig } from '../../nodes/config.ts'
 import { RemoteNode } from '../../nodes/control/client.ts'
 import { ChildNode } from '../host/child.ts'
@@ -136,15 +136,7 @@ export class ProcessBackend implements SupervisingBackend {
 
   async startBlackhole (name: string, signal: AbortSignal): Promise<StartedBlackhole> {
     signal.throwIfAborted()
-    // A blackhole has no behaviour worth a process of its own: a listener in the harness holds sockets just as well.
-    const hole = await startBlackhole({ transport: 'tcp', name })
-    const started: StartedBlackhole = {
-      multiaddr: hole.multiaddr,
-      close: async () => { await hole.close(); this.#blackholes.delete(started) },
-      [Symbol.asyncDispose]: async () => { await started.close() }
-    }
-    this.#blackholes.add(started)
-    return started
+    return await startLocalBlackhole('tcp', name, this.#blackholes)
   }
 
   /**

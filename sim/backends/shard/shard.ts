@@ -3,12 +3,13 @@ import os from 'node:os'
 import type { NodeConfig } from '../../../nodes/config.ts'
 import { RemoteNode } from '../../../nodes/control/client.ts'
 import { generateControlToken } from '../../../nodes/control/token.ts'
-import { startBlackhole } from '../../host/blackhole.ts'
 import { onExit } from '../../host/exit-hook.ts'
 import { freePort } from '../../host/free-port.ts'
 import type { Backend, StartedBlackhole, StartedNode } from '../backend.ts'
 import { appendTail } from '../output-tail.ts'
+import { startLocalBlackhole } from '../local-blackhole.ts'
 import { RemoteStartedNode } from '../graceful-stop.ts'
+import { stopInOrder } from '../stop-order.ts'
 import type { FromShard, ToShard } from './protocol.ts'
 
 /**
@@ -203,14 +204,7 @@ export class ShardBackend implements Backend {
 
   async startBlackhole (name: string, signal: AbortSignal): Promise<StartedBlackhole> {
     signal.throwIfAborted()
-    const hole = await startBlackhole({ transport: 'tcp', name })
-    const started: StartedBlackhole = {
-      multiaddr: hole.multiaddr,
-      close: async () => { await hole.close(); this.#blackholes.delete(started) },
-      [Symbol.asyncDispose]: async () => { await started.close() }
-    }
-    this.#blackholes.add(started)
-    return started
+    return await startLocalBlackhole('tcp', name, this.#blackholes)
   }
 
   #shard (index: number): Shard {
@@ -221,8 +215,7 @@ export class ShardBackend implements Backend {
 
   async [Symbol.asyncDispose] (): Promise<void> {
     this.#disposed = true
-    await Promise.allSettled([...this.#nodes].map(async n => { await n[Symbol.asyncDispose]() }))
-    await Promise.allSettled([...this.#blackholes].map(async b => { await b.close() }))
+    await stopInOrder({ supervised: [], nodes: this.#nodes, blackholes: this.#blackholes })
     await Promise.allSettled([...this.#handles].map(async h => { await h.close() }))
     await Promise.allSettled(this.#shards.map(async s => { await s.close() }))
     this.#unhook()

@@ -1,0 +1,213 @@
+/**
+ * The sharded scale bench: one bootstrap and N peers spread over K shard processes (sim/backends/shard/), driven
+ * through each node's control channel exactly as a scenario drives them. K = 1 is "one worker" (every node on one
+ * JavaScript thread, as in tcp mode, plus the control channels), K = the machine's cores is "all cores".
+ *
+ *   node bench/shards.ts --n 100 --shards 2 [--seed 42] [--deadline-s 120] [--newcomers 20]
+ *
+ * Prints one JSON object (ShardScaleResult) on stdout; progress on stderr. Figures:
+ * - convergeMs: from the first dial until every peer is verified, where verified = connectWithTimeout succeeded &&
+ *   routingTablePopulated && dhtReadWrite (testPeerDiscovery put+get), as in bench/scale.ts except that the
+ *   bootstrap connection is not re-checked from an event stream (N streams would load the harness, not the nodes);
+ * - newcomers: after convergence, a newcomer joins and a random existing peer is picked (seeded); the time from
+ *   the newcomer's connect until each lists the other among its discovered peers (polled every 50 ms), median of K;
+ * - verifiedPerCoreMinute: verified peers ÷ CPU minutes used by the shards and the harness together;
+ * - peakRssPerPeerMiB: the shards' peak RSS (VmHWM) summed, minus an idle shard's RSS each, ÷ (N + 1).
+ */
+import { readFileSync } from 'node:fs'
+import os from 'node:os'
+import { parseArgs } from 'node:util'
+import { NodeConfigSchema, type NodeConfigInput } from '../nodes/config.ts'
+import type { StartedNode } from '../sim/backends/backend.ts'
+import { ShardBackend } from '../sim/backends/shard/shard.ts'
+import { prng } from '../sim/seed.ts'
+import { round, summarize, waitUntil, type Summary } from './util.ts'
+
+export interface ShardScaleResult {
+  n: number
+  shards: number
+  seed: number
+  deadlineMs: number
+  verifiedDefinition: string
+  startMs: number
+  /** From the first dial until every peer is verified; null when the deadline passed first. */
+  convergeMs: number | null
+  verified: number
+  connectFailures: number
+  /** testPeerDiscovery calls that failed (each retried after 1 s) and the first few errors. */
+  dhtReadWrite: { failures: number, errors: string[] }
+  newcomers: { tried: number, mutual: number, mutualMs: Summary }
+  cpu: { harnessMs: number, shardsMs: number, totalMs: number }
+  verifiedPerCoreMinute: number
+  memory: { shardPeakRssMiB: number[], idleShardRssMiB: number, peakRssPerPeerMiB: number }
+  machine: { cpus: number, loadAverageAtStart: number, loadAverageAtEnd: number }
+  error?: string
+}
+
+export const SHARD_VERIFIED_DEFINITION = 'connectWithTimeout succeeded && routingTablePopulated && dhtReadWrite (testPeerDiscovery put+get)'
+
+const CLOCK_TICKS = 100
+
+/** utime + stime of a process, in ms (Linux /proc; 0 elsewhere). */
+function processCpuMs (pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+    return (Number(fields[11]) + Number(fields[12])) * 1000 / CLOCK_TICKS
+  } catch { return 0 }
+}
+
+/** A field of /proc/PID/status in MiB (VmHWM: peak RSS, VmRSS: now). */
+function statusMiB (pid: number, field: 'VmHWM' | 'VmRSS'): number {
+  try {
+    const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find(l => l.startsWith(`${field}:`))
+    return round(Number(line?.split(/\s+/)[1] ?? 0) / 1024, 1)
+  } catch { return 0 }
+}
+
+export async function measureShardScale (opts: { n: number, shards: number, seed: number, deadlineMs: number, newcomers: number, log: (m: string) => void }): Promise<ShardScaleResult> {
+  const { n, shards, seed, deadlineMs, log } = opts
+  const rand = prng(`shards/${seed}/${n}`)
+  const tag = `s${seed}-n${n}`
+  const loadAtStart = round(os.loadavg()[0] ?? 0, 2)
+  const harnessCpu0 = process.cpuUsage()
+  const backend = new ShardBackend({ shards })
+  const signal = AbortSignal.timeout(deadlineMs + 600_000)
+  const result: Partial<ShardScaleResult> = {}
+  let error: string | undefined
+  const peers: Array<{ node: StartedNode, verified: boolean }> = []
+  let shardCpuMs = 0
+  let shardPeaks: number[] = []
+  let idleShardRss = 0
+  try {
+    const config = (input: NodeConfigInput): NodeConfigInput & { listen?: string[] } => input
+    const bootConfig = NodeConfigSchema.parse(config({ name: `boot-${tag}`, role: 'bootstrap', transport: 'tcp', identitySeed: `boot/${tag}`, maxPeers: Math.max(1_000, n + 50) }))
+    const { listen } = await backend.place(bootConfig, signal)
+    const t0 = performance.now()
+    const boot = await backend.startNode({ ...bootConfig, listen }, signal)
+    // An idle shard's footprint (node-less runtime + libp2p loaded + one node): subtracted per shard below.
+    idleShardRss = statusMiB(backend.pids[0]!, 'VmRSS')
+    const bootAddrs = [`${listen[0]}/p2p/${boot.peerId}`]
+    const peerConfig = (i: number): ReturnType<typeof NodeConfigSchema.parse> => NodeConfigSchema.parse({
+      name: `p${i}-${tag}`, role: 'peer', transport: 'tcp', identitySeed: `peer/${tag}/${i}`, bootstrapAddrs: bootAddrs, autoMonitor: false
+    })
+    for (let b = 0; b < n; b += 50) {
+      const started = await Promise.all(Array.from({ length: Math.min(50, n - b) }, async (_v, k) => await backend.startNode(peerConfig(b + k), signal)))
+      for (const node of started) peers.push({ node, verified: false })
+    }
+    result.startMs = Math.round(performance.now() - t0)
+    log(`N=${n} K=${shards}: ${n} peers started in ${result.startMs} ms`)
+
+    const tJoin = performance.now()
+    const overall = AbortSignal.timeout(deadlineMs)
+    let connectFailures = 0
+    let dhtFailures = 0
+    const dhtErrors: string[] = []
+    let lastVerifiedAt = 0
+    const verifyConcurrency = 4 * shards
+    let inFlight = 0
+    const waiters: Array<() => void> = []
+    const verify = async (p: typeof peers[number]): Promise<void> => {
+      while (inFlight >= verifyConcurrency) await new Promise<void>(resolve => waiters.push(resolve))
+      inFlight++
+      try {
+        const populated = await waitUntil(async () => (await p.node.handle.call('getDhtRoutingTableSize', {}, { signal: overall }).catch(() => ({ size: 0 }))).size > 0, Math.max(0, deadlineMs - (performance.now() - tJoin)), 100, overall)
+        while (populated && !overall.aborted) {
+          const r: { success: boolean, error?: string } = await p.node.handle.call('testPeerDiscovery', { testContent: 'shard-verify' }, { signal: overall }).catch((err: unknown) => ({ success: false, error: String(err) }))
+          if (r.success) { p.verified = true; lastVerifiedAt = performance.now() - tJoin; break }
+          dhtFailures++
+          if (dhtErrors.length < 5) dhtErrors.push(r.error ?? 'unknown')
+          await new Promise(resolve => setTimeout(resolve, 1_000))
+        }
+      } finally {
+        inFlight--
+        waiters.shift()?.()
+      }
+    }
+    const verifications: Array<Promise<void>> = []
+    for (let b = 0; b < n && !overall.aborted; b += 25) {
+      const batch = peers.slice(b, b + 25)
+      await Promise.all(batch.map(async p => {
+        const r = await p.node.handle.call('connectWithTimeout', {}, { signal: overall }).catch(() => ({ success: false }))
+        if (r.success) verifications.push(verify(p))
+        else connectFailures++
+      }))
+      if ((b / 25) % 4 === 0) log(`N=${n} K=${shards}: ${Math.min(n, b + 25)} dialled at ${Math.round(performance.now() - tJoin)} ms, ${peers.filter(p => p.verified).length} verified`)
+    }
+    await Promise.all(verifications)
+    const verified = peers.filter(p => p.verified).length
+    result.verified = verified
+    result.connectFailures = connectFailures
+    result.dhtReadWrite = { failures: dhtFailures, errors: dhtErrors }
+    result.convergeMs = verified === n ? Math.round(lastVerifiedAt) : null
+    log(`N=${n} K=${shards}: ${verified}/${n} verified, converge ${result.convergeMs ?? 'not reached'} ms`)
+
+    // Newcomers: each joins the converged network; a seeded random existing peer; both must list each other.
+    const mutualMs: number[] = []
+    const tried = verified === n ? opts.newcomers : 0
+    for (let i = 0; i < tried; i++) {
+      const newcomer = await backend.startNode(peerConfig(n + i), signal)
+      const other = peers[Math.floor(rand() * peers.length)]!.node
+      const t = performance.now()
+      const connected = await newcomer.handle.call('connectWithTimeout', {}, { signal }).catch(() => ({ success: false }))
+      const lists = async (a: StartedNode, b: StartedNode): Promise<boolean> => (await a.handle.call('listDiscoveredPeerIds', {}, { signal }).catch(() => ({ peerIds: [] as string[] }))).peerIds.includes(b.peerId)
+      const mutual = connected.success && await waitUntil(async () => await lists(newcomer, other) && await lists(other, newcomer), 15_000, 50)
+      if (mutual) mutualMs.push(performance.now() - t)
+      log(`N=${n} K=${shards}: newcomer ${i + 1}/${tried} ${mutual ? `mutually visible in ${Math.round(performance.now() - t)} ms` : 'not mutually visible within 15 s'}`)
+      peers.push({ node: newcomer, verified: false })
+    }
+    result.newcomers = { tried, mutual: mutualMs.length, mutualMs: summarize(mutualMs.map(x => round(x, 0))) }
+  } catch (err) {
+    error = String((err as Error)?.stack ?? err)
+  } finally {
+    // Read before the shards exit: their CPU and peak RSS go with them.
+    shardCpuMs = backend.pids.reduce((sum, pid) => sum + processCpuMs(pid), 0)
+    shardPeaks = backend.pids.map(pid => statusMiB(pid, 'VmHWM'))
+    await backend[Symbol.asyncDispose]()
+  }
+  const harness = process.cpuUsage(harnessCpu0)
+  const harnessMs = Math.round((harness.user + harness.system) / 1000)
+  const totalMs = harnessMs + Math.round(shardCpuMs)
+  const population = n + 1
+  return {
+    n,
+    shards,
+    seed,
+    deadlineMs,
+    verifiedDefinition: SHARD_VERIFIED_DEFINITION,
+    startMs: result.startMs ?? 0,
+    convergeMs: result.convergeMs ?? null,
+    verified: result.verified ?? 0,
+    connectFailures: result.connectFailures ?? 0,
+    dhtReadWrite: result.dhtReadWrite ?? { failures: 0, errors: [] },
+    newcomers: result.newcomers ?? { tried: 0, mutual: 0, mutualMs: summarize([]) },
+    cpu: { harnessMs, shardsMs: Math.round(shardCpuMs), totalMs },
+    verifiedPerCoreMinute: round((result.verified ?? 0) / Math.max(1e-9, totalMs / 60_000), 1),
+    memory: {
+      shardPeakRssMiB: shardPeaks,
+      idleShardRssMiB: idleShardRss,
+      peakRssPerPeerMiB: round(shardPeaks.reduce((s, p) => s + Math.max(0, p - idleShardRss), 0) / population, 2)
+    },
+    machine: { cpus: os.availableParallelism(), loadAverageAtStart: loadAtStart, loadAverageAtEnd: round(os.loadavg()[0] ?? 0, 2) },
+    ...(error != null ? { error } : {})
+  }
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({ options: { n: { type: 'string' }, shards: { type: 'string' }, seed: { type: 'string' }, 'deadline-s': { type: 'string' }, newcomers: { type: 'string' } } })
+  const n = Number(values.n ?? 100)
+  const shards = Number(values.shards ?? os.availableParallelism())
+  if (!Number.isInteger(n) || n < 2 || !Number.isInteger(shards) || shards < 1) {
+    process.stderr.write('usage: node bench/shards.ts --n N (≥ 2) --shards K (≥ 1) [--seed S] [--deadline-s 120] [--newcomers 20]\n')
+    process.exit(2)
+  }
+  const result = await measureShardScale({
+    n,
+    shards,
+    seed: Number(values.seed ?? 42),
+    deadlineMs: Number(values['deadline-s'] ?? 120) * 1000,
+    newcomers: Number(values.newcomers ?? 0),
+    log: m => { process.stderr.write(`[shards] ${m}\n`) }
+  })
+  process.stdout.write(`${JSON.stringify(result)}\n`)
+  process.exit(result.error != null ? 1 : 0)
+}
