@@ -50,7 +50,7 @@ function runContainers (dockerHost: string | undefined, runId: string): number {
 const reason = whyNot()
 const plan = await loadBuiltin(['plan'])
 /** Faults between nodes on both engines, through the run's own Toxiproxy service (the node count keeps them short). */
-const FAULTS = new Set(['fault-one-way', 'fault-partition-heals'])
+const FAULTS = new Set(['fault-one-way', 'fault-partition-heals', 'fault-health-degradation'])
 const faults = (await loadBuiltin(['faults'])).filter(l => FAULTS.has(l.scenario.name))
 
 describe.runIf(reason != null && requireSwarm)('swarm mode on CI', () => {

@@ -23,7 +23,7 @@ import { RemoteStartedNode, shutdownThenForce } from '../graceful-stop.ts'
 import { superviseWith, type SuperviseOptions, type SupervisedNode, type SupervisingBackend } from '../supervise.ts'
 import { ownerLabels, ownerState } from '../owner.ts'
 import { AGENT_PORT, AGENT_SCRIPT, AgentClient } from './agent.ts'
-import { FRONT_SCRIPT, TOXIPROXY_FRONT_PORT, startLoopbackForwarder } from './toxiproxy.ts'
+import { FRONT_SCRIPT, TOXIPROXY_FRONT_PORT, startLoopbackForwarder, waitUntilToxiproxyAnswers } from './toxiproxy.ts'
 import { findToxiproxyBinary, startToxiproxy, type ToxiproxyServer } from '../../faults/toxiproxy-server.ts'
 
 /**
@@ -304,7 +304,8 @@ export class SwarmBackend implements SupervisingBackend {
     }
     let inner: ToxiproxyServer
     try {
-      inner = await startToxiproxy({ url: forwarder.url, signal, startTimeoutMs: this.#startTimeoutMs })
+      await waitUntilToxiproxyAnswers(forwarder.url, this.#startTimeoutMs, signal)
+      inner = await startToxiproxy({ url: forwarder.url, signal, startTimeoutMs: this.#engineTimeoutMs })
     } catch (err) {
       const logs = await this.#logsSuffix(made)
       await removeService().catch(() => {})

@@ -1,5 +1,6 @@
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { TOXIPROXY_BINARY_IN_IMAGE } from '../docker-image.ts'
 import { REQUEST_GUARD } from './agent.ts'
 
@@ -17,7 +18,7 @@ import { REQUEST_GUARD } from './agent.ts'
 /** The published front; Toxiproxy's own API port stays on the task's loopback. */
 export const TOXIPROXY_FRONT_PORT = 8475
 const TOXIPROXY_API_PORT = 8474
-export const TOXIPROXY_FRONT_READY = 'CHIRAL_TOXIPROXY_FRONT_READY'
+const TOXIPROXY_FRONT_READY = 'CHIRAL_TOXIPROXY_FRONT_READY'
 
 export const FRONT_SCRIPT = `${REQUEST_GUARD}
 const { spawn } = require('node:child_process')
@@ -81,5 +82,27 @@ export async function startLoopbackForwarder (target: string, token: string, tim
       })
       await closed
     }
+  }
+}
+
+/**
+ * Until Toxiproxy answers GET /version through `url`: a running task is not yet a listening front (Node boots), nor
+ * a front a listening Toxiproxy (its 502), and the harness's client asks once.
+ */
+export async function waitUntilToxiproxyAnswers (url: string, timeoutMs: number, signal: AbortSignal): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  let last = 'no answer yet'
+  for (;;) {
+    signal.throwIfAborted()
+    try {
+      const res = await fetch(`${url}/version`, { signal: AbortSignal.any([signal, AbortSignal.timeout(5_000)]) })
+      if (res.ok) return
+      last = `${res.status} ${(await res.text()).slice(0, 200)}`
+    } catch (err) {
+      signal.throwIfAborted()
+      last = (err as Error).message
+    }
+    if (Date.now() >= deadline) throw new Error(`no answer to GET /version within ${timeoutMs} ms (last: ${last})`)
+    await sleep(250)
   }
 }
