@@ -224,7 +224,7 @@ describe('external nodes: failures are clear and leave nothing behind', () => {
 
     // Not chiral-sim's to stop: validation says so before anything runs.
     const kill = ScenarioSchema.safeParse({ name: 'ext-running-kill', title: 'x', ...base, steps: [{ action: 'start', nodes: ['ext'] }, { action: 'kill', nodes: ['ext'] }, UNREACHED] })
-    expect(kill.error?.issues.map(i => `${i.path.join('.')}: ${i.message}`)).toEqual([expect.stringMatching(/^steps\.1\.nodes\.0: external node "ext" is not started by chiral-sim \(it has no command or image\), so a scenario cannot kill it/)])
+    expect(kill.error?.issues.map(i => `${i.path.join('.')}: ${i.message}`)).toEqual([expect.stringMatching(/^steps\.1\.nodes\.0: external node "ext" is not started by chiral-sim \(it has no command, image or reference\), so a scenario cannot kill it/)])
     expect(child.exitCode).toBeNull()
   })
 

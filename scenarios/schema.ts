@@ -83,15 +83,27 @@ const PeerNode = z.object({
 /** A listener that accepts connections and never answers: the plan's hung or unroutable bootstrap (Test 2). */
 const BlackholeNode = z.object({ role: z.literal('blackhole'), name: Name }).strict()
 
+/** The interop reference nodes of interop/ (rust-libp2p, go-libp2p), built by scripts/setup-interop.sh. */
+export const ReferenceImplSchema = z.enum(['rust', 'go'])
+
 /**
  * A bootstrap chiral-sim did not build (a rust-libp2p or go-libp2p binary, or any libp2p node), treated as a black
  * box reached only through libp2p: ping, identify, DHT queries and what the peers see. Started from `command` on
- * this machine (tcp, process and docker modes), from `image` as a container of the run (docker mode), or already
- * running at `multiaddr`.
+ * this machine (tcp, process and docker modes), from `image` as a container of the run (docker mode), as one of
+ * the interop reference nodes (`reference`: a process in tcp and process modes, a container in docker mode), or
+ * already running at `multiaddr`.
  */
 const ExternalNode = z.object({
   role: z.literal('external'),
   name: Name,
+  /**
+   * One of the interop reference nodes (interop/bin/chiral-<reference>-node, or CHIRAL_RUST_NODE / CHIRAL_GO_NODE):
+   * `command` is then its arguments. In tcp and process modes it runs on this machine as `command` would; in docker
+   * mode as a container of the run, from an image made of the binary (chiral-sim-interop-<reference>:<its hash>,
+   * built once per binary, no registry), with `{host}` its container address and `{port}` 4001, as `image` runs.
+   * The harness adds `--exit-on-stdin-close` to the process, so that it ends with the harness.
+   */
+  reference: ReferenceImplSchema.optional(),
   /**
    * The command and its arguments. `{port}` becomes a TCP port chosen once per run (kept across restarts), `{host}`
    * the address of this machine the run's nodes reach (127.0.0.1, or the run network's gateway in docker mode) and
@@ -116,7 +128,8 @@ const ExternalNode = z.object({
   /** The DHT protocol it serves; peers that bootstrap from it and name no protocol of their own use this one. */
   dhtProtocol: z.string().regex(/^\//, 'a DHT protocol name starts with "/", e.g. /ipfs/kad/1.0.0').default('/ipfs/kad/1.0.0')
 }).strict().superRefine((n, ctx) => {
-  const started = n.command != null || n.image != null
+  const started = n.command != null || n.image != null || n.reference != null
+  if (n.reference != null && n.image != null) ctx.addIssue({ code: 'custom', path: ['image'], message: 'a reference node brings its own image (docker mode builds it from the binary); remove image, or reference to run your own image' })
   if (!started && n.multiaddr.includes('{port}')) ctx.addIssue({ code: 'custom', path: ['multiaddr'], message: '{port} needs a command or an image to give the port to; give the running node\'s real port' })
   if (!started && n.multiaddr.includes('{host}')) ctx.addIssue({ code: 'custom', path: ['multiaddr'], message: '{host} needs a command or an image to give the address to; give the running node\'s real address' })
   if (!started && n.readyLine != null) ctx.addIssue({ code: 'custom', path: ['readyLine'], message: 'readyLine needs a command or an image whose output it is; remove it or add one' })
@@ -503,8 +516,8 @@ function crossCheck (s: ScenarioData, ctx: z.RefinementCtx): void {
       if ('nodes' in step) {
         step.nodes.forEach((n, j) => {
           const spec = check(n, [...base, 'nodes', j], roles)
-          if ((step.action === 'stop' || step.action === 'kill' || step.action === 'restart') && spec?.role === 'external' && spec.command == null && spec.image == null) {
-            issue([...base, 'nodes', j], `external node "${n}" is not started by chiral-sim (it has no command or image), so a scenario cannot ${step.action} it; give it a command or an image, or fault its links instead`)
+          if ((step.action === 'stop' || step.action === 'kill' || step.action === 'restart') && spec?.role === 'external' && spec.command == null && spec.image == null && spec.reference == null) {
+            issue([...base, 'nodes', j], `external node "${n}" is not started by chiral-sim (it has no command, image or reference), so a scenario cannot ${step.action} it; give it one of them, or fault its links instead`)
           }
         })
       }

@@ -83,6 +83,12 @@ export interface Backend extends AsyncDisposable {
    */
   startReferencePeer?(implementation: Exclude<PeerImplementation, 'js'>, config: NodeConfig, signal: AbortSignal): Promise<StartedNode>
   startImage?(options: ImageNodeOptions, signal: AbortSignal): Promise<StartedImageNode>
+  /**
+   * Backends that run containers: an image (its tag) whose entry point is `binary`, a native program of this
+   * machine, built without a registry and cached by the binary's content under `repo`. How a program chiral-sim
+   * knows (an interop reference node) runs as a container of the run rather than a process beside it.
+   */
+  binaryImage?(repo: string, binary: string, signal: AbortSignal): Promise<string>
 }
 
 export type { CommandName }

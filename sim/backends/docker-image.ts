@@ -98,18 +98,53 @@ export const TOXIPROXY_BINARY_IN_IMAGE = '/usr/local/bin/toxiproxy-server'
 export async function ensureToxiproxyImage (options: Pick<EnsureImageOptions, 'client' | 'log' | 'nodeBinary'> & { toxiproxyBinary: string }): Promise<EnsuredImage> {
   const client = options.client ?? await getContainerRuntimeClient()
   assertSameArchitecture(client)
-  const nodeBinary = options.nodeBinary ?? process.execPath
+  const entries = rootfsEntries(binariesWithLibraries([[options.nodeBinary ?? process.execPath, NODE_BINARY_IN_IMAGE], [options.toxiproxyBinary, TOXIPROXY_BINARY_IN_IMAGE]]))
+  const changes = ['WORKDIR /tmp']
+  const tag = `${TOXIPROXY_IMAGE_REPO}:${await hashEntries(entries, changes)}`
+  return await importIfMissing(client, tag, entries, changes, options.log)
+}
+
+/**
+ * An image that runs one native program of this machine (e.g. an interop reference node): the binary at
+ * /usr/local/bin/<its name> as the entry point, the shared libraries `ldd` lists (none for a static Go binary),
+ * /etc/passwd and a world-writable /tmp. Registry-free, as the node image; the tag is the hash of those files, so
+ * the image is a cache keyed by the binary's content: built once per binary, reused by every run after.
+ *
+ * Building a new tag removes the repository's other tags (an older build of the same program) unless a container
+ * still uses one: a rebuilt binary leaves one image behind, not one per build.
+ */
+export async function ensureBinaryImage (options: Pick<EnsureImageOptions, 'client' | 'log'> & { repo: string, binary: string }): Promise<EnsuredImage> {
+  const client = options.client ?? await getContainerRuntimeClient()
+  assertSameArchitecture(client)
+  const inImage = `/usr/local/bin/${path.basename(options.binary)}`
+  const entries = rootfsEntries(binariesWithLibraries([[options.binary, inImage]]))
+  const changes = [`ENTRYPOINT ["${inImage}"]`, 'WORKDIR /tmp']
+  const tag = `${options.repo}:${await hashEntries(entries, changes)}`
+  const ensured = await importIfMissing(client, tag, entries, changes, options.log)
+  if (ensured.built) await removeOtherTags(client, options.repo, tag, options.log)
+  return ensured
+}
+
+async function removeOtherTags (client: ContainerRuntimeClient, repo: string, keep: string, log?: (line: string) => void): Promise<void> {
+  const images = await client.container.dockerode.listImages({ filters: { reference: [repo] } })
+  for (const tag of images.flatMap(i => i.RepoTags ?? []).filter(t => t.startsWith(`${repo}:`) && t !== keep)) {
+    // 409: a container (maybe another run's) still uses it; the next build tries again.
+    await client.container.dockerode.getImage(tag).remove().then(() => log?.(`removed the older ${tag}`), (err: { statusCode?: number }) => {
+      if (err.statusCode !== 404 && err.statusCode !== 409) throw err
+    })
+  }
+}
+
+/** Binaries at their paths in the image, each with the shared libraries it links, and the files a root user needs. */
+function binariesWithLibraries (binaries: ReadonlyArray<readonly [source: string, inImage: string]>): Map<string, { source?: string, content?: Buffer, mode: number }> {
   const files = new Map<string, { source?: string, content?: Buffer, mode: number }>()
-  for (const [binary, inImage] of [[nodeBinary, NODE_BINARY_IN_IMAGE], [options.toxiproxyBinary, TOXIPROXY_BINARY_IN_IMAGE]] as const) {
+  for (const [binary, inImage] of binaries) {
     files.set(inImage.slice(1), { source: binary, mode: 0o755 })
     for (const lib of sharedLibraries(binary)) files.set(lib.slice(1), { source: lib, mode: 0o755 })
   }
   files.set('etc/passwd', { content: Buffer.from('root:x:0:0:root:/root:/usr/sbin/nologin\n'), mode: 0o644 })
   files.set('etc/group', { content: Buffer.from('root:x:0:\n'), mode: 0o644 })
-  const entries = rootfsEntries(files)
-  const changes = ['WORKDIR /tmp']
-  const tag = `${TOXIPROXY_IMAGE_REPO}:${await hashEntries(entries, changes)}`
-  return await importIfMissing(client, tag, entries, changes, options.log)
+  return files
 }
 
 /** Removes an image tag this process built (tests clean up after themselves; a user's images are left alone). */
@@ -164,11 +199,7 @@ function assertSameArchitecture (client: ContainerRuntimeClient): void {
 
 /** The image's files: sorted, so that the hash and the archive do not depend on directory listing order. */
 export function nodeRootfs (repoRoot: string, nodeBinary: string): TarEntry[] {
-  const files = new Map<string, { source?: string, content?: Buffer, mode: number }>()
-  files.set(NODE_BINARY_IN_IMAGE.slice(1), { source: nodeBinary, mode: 0o755 })
-  for (const lib of sharedLibraries(nodeBinary)) files.set(lib.slice(1), { source: lib, mode: 0o755 })
-  files.set('etc/passwd', { content: Buffer.from('root:x:0:0:root:/root:/usr/sbin/nologin\n'), mode: 0o644 })
-  files.set('etc/group', { content: Buffer.from('root:x:0:\n'), mode: 0o644 })
+  const files = binariesWithLibraries([[nodeBinary, NODE_BINARY_IN_IMAGE]])
   // "type": "module" is all the app's own package.json has to say: nodes/*.ts are ES modules.
   files.set('app/package.json', { content: Buffer.from('{ "name": "chiral-sim-node", "private": true, "type": "module" }\n'), mode: 0o644 })
   for (const file of walk(path.join(repoRoot, 'nodes'))) {
@@ -204,7 +235,7 @@ function rootfsEntries (files: Map<string, { source?: string, content?: Buffer, 
 function sharedLibraries (binary: string): string[] {
   let out: string
   try {
-    out = execFileSync('ldd', [binary], { encoding: 'utf8', timeout: 10_000 })
+    out = execFileSync('ldd', [binary], { encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'pipe'] })
   } catch (err) {
     const text = `${(err as { stdout?: string }).stdout ?? ''}${(err as { stderr?: string }).stderr ?? ''}`
     if (/not a dynamic executable|statically linked/.test(text)) return []

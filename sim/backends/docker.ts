@@ -10,7 +10,7 @@ import { generateControlToken } from '../../nodes/control/token.ts'
 import { canBind } from '../host/free-port.ts'
 import { withDeadline } from '../../nodes/util.ts'
 import type { ImageNodeOptions, StartedBlackhole, StartedImageNode, StartedNode } from './backend.ts'
-import { ensureNodeImage, ensurePauseImage, nodeImageArgs } from './docker-image.ts'
+import { ensureBinaryImage, ensureNodeImage, ensurePauseImage, nodeImageArgs } from './docker-image.ts'
 import { NETWORK_PREFIX, RUN_LABEL, reapAbandonedRuns } from './docker-reaper.ts'
 import { ownerLabels } from './owner.ts'
 import { superviseWith, type SuperviseOptions, type SupervisedNode, type SupervisingBackend } from './supervise.ts'
@@ -191,6 +191,11 @@ export class DockerBackend implements SupervisingBackend {
   /** An image node's address: its own slot on the run network, like a chiral node's. */
   async placeImage (name: string, signal: AbortSignal): Promise<string> {
     return (await this.#slot(name, signal)).ip
+  }
+
+  async binaryImage (repo: string, binary: string, signal: AbortSignal): Promise<string> {
+    signal.throwIfAborted()
+    return (await ensureBinaryImage({ client: this.#client, repo, binary })).tag
   }
 
   /** A third-party image (an external bootstrap) in its slot: a restart comes back at the same address. */

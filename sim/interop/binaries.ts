@@ -1,6 +1,8 @@
 import { accessSync, constants } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import type { z } from 'zod'
+import { ReferenceImplSchema } from '../../scenarios/schema.ts'
 
 /**
  * Where the interop reference nodes live once `scripts/setup-interop.sh` built them: `interop/bin/` of this
@@ -11,8 +13,13 @@ import { fileURLToPath } from 'node:url'
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 export const INTEROP_BIN_DIR = path.join(REPO_ROOT, 'interop', 'bin')
 
-export type ReferenceImpl = 'rust' | 'go'
-export const REFERENCE_IMPLS: readonly ReferenceImpl[] = ['rust', 'go']
+export type ReferenceImpl = z.infer<typeof ReferenceImplSchema>
+export const REFERENCE_IMPLS: readonly ReferenceImpl[] = ReferenceImplSchema.options
+
+/** The repository of the image docker mode runs a reference node from (tagged with the binary's hash). */
+export function referenceImageRepo (impl: ReferenceImpl): string {
+  return `chiral-sim-interop-${impl}`
+}
 
 const ENV: Record<ReferenceImpl, string> = { rust: 'CHIRAL_RUST_NODE', go: 'CHIRAL_GO_NODE' }
 

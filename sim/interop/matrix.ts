@@ -9,7 +9,7 @@ import { ScenarioSchema, type Scenario } from '../../scenarios/schema.ts'
 import { createBackend } from '../backends/index.ts'
 import type { Mode, ScenarioRecord } from '../../scenarios/record.ts'
 import { runScenario } from '../runner/run-scenario.ts'
-import { referenceBinaryMissing, referenceBinaryPath } from './binaries.ts'
+import { referenceBinaryMissing } from './binaries.ts'
 import { peersThatNeverAdmittedBootstrap } from './known-races.ts'
 
 /**
@@ -139,18 +139,20 @@ export const VERSIONS: Record<BootstrapImpl, string> = {
   go: 'go-libp2p v0.49.0 + go-libp2p-kad-dht v0.42.2 (interop/go)'
 }
 
-/** The external node that stands in for `boot`: the implementation's command with the configuration's flags. */
+/**
+ * The external node that stands in for `boot`: the implementation with the configuration's flags. The rust and go
+ * nodes are `reference` nodes, so that in docker mode they run as containers of the run (their images built from
+ * the binaries) and as processes on this machine otherwise; the js node is always a process here.
+ */
 export async function bootstrapNode (impl: BootstrapImpl, config: ConfigName): Promise<Record<string, unknown> | undefined> {
   const flags = configFlags(impl, config)
   if (flags == null) return undefined
   const peerId = peerIdFromPrivateKey(await privateKeyFromSeed(SEED)).toString()
-  const command = impl === 'js'
-    ? ['{node}', JS_BOOTSTRAP, '--host', '{host}', '--port', '{port}', '--seed', SEED, ...flags]
-    : [referenceBinaryPath(impl), '--host', '{host}', '--port', '{port}', '--seed', SEED, '--exit-on-stdin-close', ...flags]
+  const args = ['--host', '{host}', '--port', '{port}', '--seed', SEED, ...flags]
   return {
     role: 'external',
     name: BOOT,
-    command,
+    ...(impl === 'js' ? { command: ['{node}', JS_BOOTSTRAP, ...args] } : { reference: impl, command: args }),
     readyLine: 'listening on',
     // A node that never answers a ping is an outcome to report, not a reason to wait the default 30 s.
     startTimeoutMs: 15_000,
@@ -176,7 +178,8 @@ export async function cellScenario (test: TestName, impl: BootstrapImpl, config:
     tags: [...new Set([...(raw.tags as string[] | undefined ?? []), 'interop'])],
     nodes: raw.nodes.map(n => n.name === BOOT ? external : n),
     steps: (raw.steps as Array<Record<string, unknown>>).map(firstPeerUnknown),
-    // The bootstrap is a process on this machine: every mode the external runner supports, whatever the file says.
+    // The bootstrap is a process on this machine or a container of the run: every mode the external runner
+    // supports, whatever the file says.
     modes: undefined,
     modesReason: undefined
   })

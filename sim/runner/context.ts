@@ -6,6 +6,7 @@ import { freePort } from '../host/free-port.ts'
 import { toRealMs } from '../../nodes/timing.ts'
 import { expandNames, type NodeSpec, type Scenario } from '../../scenarios/schema.ts'
 import { Evidence } from './evidence.ts'
+import { externalKind } from './external-kind.ts'
 import { FaultState } from './fault-state.ts'
 import { Roster } from './roster.ts'
 import { IMAGE_PORT, type Backend } from '../backends/backend.ts'
@@ -89,7 +90,7 @@ export async function buildNodes (ctx: RunContext, opts: { fixAddresses: boolean
         // One port for the whole run, so a restarted external node comes back where the peers look for it.
         address = spec.multiaddr.includes('{host}') ? spec.multiaddr.replace('{host}', await externalHost(ctx, spec)) : spec.multiaddr
         if (address.includes('{port}')) {
-          const port = spec.image != null ? IMAGE_PORT : await freePort({ host: /^\/ip4\/([^/]+)/.exec(address)?.[1], signal: ctx.signal })
+          const port = externalKind(spec, ctx.backend) === 'container' ? IMAGE_PORT : await freePort({ host: /^\/ip4\/([^/]+)/.exec(address)?.[1], signal: ctx.signal })
           address = address.replace('{port}', String(port))
         }
         peerId = peerIdOfAddr(address)
@@ -113,9 +114,9 @@ function withExternalDhtProtocol (scenario: Scenario, spec: Extract<NodeSpec, { 
   return external == null ? spec.dht : { ...spec.dht, protocol: external.dhtProtocol }
 }
 
-/** An image node listens on its own container address, a command on this machine where the run's nodes reach it. */
+/** A container listens on its own address, a process on this machine where the run's nodes reach it. */
 async function externalHost (ctx: RunContext, spec: Extract<NodeSpec, { role: 'external' }>): Promise<string> {
-  if (spec.image == null) return await ctx.backend.hostAddress(ctx.signal)
+  if (externalKind(spec, ctx.backend) !== 'container') return await ctx.backend.hostAddress(ctx.signal)
   if (ctx.backend.placeImage == null) throw new Error(`external node "${spec.name}" is an image: run the scenario with --mode docker`)
   return await ctx.backend.placeImage(spec.name, ctx.signal)
 }

@@ -8,10 +8,12 @@ import type { RunContext } from './context.ts'
 import type { StartedExternal } from './node-state.ts'
 import type { RunNode } from './roster.ts'
 import { appendTail } from '../backends/output-tail.ts'
+import { referenceBinaryMissing, referenceBinaryPath, referenceImageRepo, type ReferenceImpl } from '../interop/binaries.ts'
+import { externalKind } from './external-kind.ts'
 
 /**
- * External nodes: bootstraps chiral-sim did not build, started from the scenario's command and treated as black
- * boxes. The runner never asks them anything except through libp2p (a ping and identify here; DHT queries and
+ * External nodes: bootstraps chiral-sim did not build, started from the scenario's command, image or reference
+ * node and treated as black boxes. The runner never asks them anything except through libp2p (a ping and identify here; DHT queries and
  * connections through the peers), so the same scenarios can test a rust-libp2p or go-libp2p bootstrap binary.
  */
 
@@ -49,7 +51,8 @@ export async function startExternal (ctx: RunContext, node: RunNode): Promise<St
       : 'give an address the run network reaches (this machine\'s gateway address on it, or another host)'}`)
   }
   const deadline = AbortSignal.any([ctx.signal, AbortSignal.timeout(spec.startTimeoutMs)])
-  const launched = spec.image != null ? await launchImage(ctx, node, spec) : spec.command != null ? await launchCommand(ctx, node, spec) : undefined
+  const kind = externalKind(spec, ctx.backend)
+  const launched = kind === 'container' ? await launchImage(ctx, node, spec) : kind === 'process' ? await launchCommand(ctx, node, spec) : undefined
   if (launched != null) node.outputs.push(launched.output)
   try {
     const probe = await probeUntilAnswered(address, spec.dhtProtocol, deadline, () => launched?.ended(), detail => {
@@ -59,7 +62,7 @@ export async function startExternal (ctx: RunContext, node: RunNode): Promise<St
     if (!probe.event.ok) {
       const tail = launched?.output().trim() ?? ''
       throw new Error(`external node "${node.name}" does not answer a libp2p ping at ${address}: ${probe.event.detail}` +
-        `${launched == null ? ' (no command or image: it must already be running there)' : ''}${tail === '' ? '' : `; its output ends:\n${tail.split('\n').slice(-10).join('\n')}`}`)
+        `${launched == null ? ' (no command, image or reference: it must already be running there)' : ''}${tail === '' ? '' : `; its output ends:\n${tail.split('\n').slice(-10).join('\n')}`}`)
     }
     if (probe.event.speaksDht === false) {
       ctx.evidence.emit(node.name, { type: 'log', level: 'warn', message: `does not announce ${spec.dhtProtocol} through identify (it speaks ${probe.event.protocols.join(', ') || 'nothing'}): peers will not find each other through it (cause 7)` })
@@ -85,8 +88,21 @@ interface Launched {
   output(): string
 }
 
+/** The reference node's flag that ends it with its parent: a process of the harness needs it, a container must not have it (its stdin is closed from the start). */
+const EXIT_WITH_PARENT = '--exit-on-stdin-close'
+
+/** A reference node's binary, or why there is none (how to build it). */
+function referenceBinary (node: RunNode, impl: ReferenceImpl): string {
+  const missing = referenceBinaryMissing(impl)
+  if (missing != null) throw new Error(`external node "${node.name}" is the ${impl} reference node, but there is ${missing}`)
+  return referenceBinaryPath(impl)
+}
+
 async function launchCommand (ctx: RunContext, node: RunNode, spec: ExternalSpec): Promise<Launched> {
-  const [file, ...args] = externalCommand(spec, node.address!)
+  const command = externalCommand(spec, node.address!)
+  const [file, ...args] = spec.reference == null
+    ? command
+    : [referenceBinary(node, spec.reference), ...command, ...(command.includes(EXIT_WITH_PARENT) ? [] : [EXIT_WITH_PARENT])]
   let kept = 0
   let output = ''
   const child = await ChildNode.spawnCommand<string | undefined>({
@@ -118,8 +134,15 @@ async function launchImage (ctx: RunContext, node: RunNode, spec: ExternalSpec):
   if (ctx.backend.startImage == null) throw new Error(`external node "${node.name}" is an image: run the scenario with --mode docker`)
   // The runner probes the container from this machine: only a local engine's containers are reachable from here.
   await ctx.backend.hostAddress(ctx.signal)
+  let image = spec.image
+  let args = externalCommand(spec, node.address!)
+  if (spec.reference != null) {
+    if (ctx.backend.binaryImage == null) throw new Error(`external node "${node.name}": the ${ctx.backend.mode} backend cannot run a reference node as a container`)
+    image = await ctx.backend.binaryImage(referenceImageRepo(spec.reference), referenceBinary(node, spec.reference), ctx.signal)
+    args = args.filter(a => a !== EXIT_WITH_PARENT)
+  }
   const container = await ctx.backend.startImage({
-    name: node.name, image: spec.image!, args: externalCommand(spec, node.address!), readyLine: spec.readyLine, startTimeoutMs: spec.startTimeoutMs
+    name: node.name, image: image!, args, readyLine: spec.readyLine, startTimeoutMs: spec.startTimeoutMs
   }, ctx.signal)
   return { stop: container.stop, kill: container.kill, ended: () => undefined, output: container.logs }
 }

@@ -138,8 +138,8 @@ export async function stopNode (ctx: RunContext, node: RunNode, how: 'stop' | 'k
     case 'supervised':
       break
     default:
-      if (node.spec.role === 'external' && node.spec.command == null && node.spec.image == null) {
-        throw new Error(`external node "${node.name}" was not started by chiral-sim (it has no command or image), so it cannot ${how} it`)
+      if (node.spec.role === 'external' && node.spec.command == null && node.spec.image == null && node.spec.reference == null) {
+        throw new Error(`external node "${node.name}" was not started by chiral-sim (it has no command, image or reference), so it cannot ${how} it`)
       }
       throw new Error(`${node.spec.role === 'external' ? 'external ' : ''}node "${node.name}" is not running`)
   }
