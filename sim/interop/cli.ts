@@ -16,7 +16,8 @@ interop-matrix.html and interop-matrix.md to the report folder, prints the markd
 $GITHUB_STEP_SUMMARY when that is set. Exit 0 when every cell that ran concludes what a correct harness concludes.
 
 Options:
-  --mode MODE          tcp (default) | process | docker
+  --mode MODE          tcp (default) | process | docker (the rust and go bootstraps as containers, from
+                       images built from interop/bin, cached by the binaries' hash)
   --seed N             seed for the peers' identities and schedules (default: random, printed)
   --bootstraps LIST    comma-separated, of ${BOOTSTRAP_IMPLS.join(', ')} (default: all)
   --configs LIST       of ${CONFIGS.join(', ')} (default: all)
