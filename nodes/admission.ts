@@ -44,16 +44,9 @@ export class RejectedAfterIdentifyError extends Error {
    * (its identify's first request waits on a zero-length timer that can lose to the idle check).
    */
   readonly streamWasOpen: boolean
-  /**
-   * Whether the close came before the bootstrap's identify answer reached us. A bootstrap answers our identify
-   * request as soon as it arrives, long before it has our own answer to judge our agent by: such a close is not an
-   * admission decision, but idleness (or a limit) at the very start of the connection.
-   */
-  readonly beforeIdentify: boolean
-  constructor (message: string, evidence: { streamWasOpen: boolean, beforeIdentify: boolean }) {
+  constructor (message: string, evidence: { streamWasOpen: boolean }) {
     super(message)
     this.streamWasOpen = evidence.streamWasOpen
-    this.beforeIdentify = evidence.beforeIdentify
   }
 }
 
@@ -79,7 +72,7 @@ export async function admit (
   const lost = (): boolean => closedAt != null || connection.status !== 'open'
   const rejected = (what: string): RejectedAfterIdentifyError => new RejectedAfterIdentifyError(
     `the bootstrap closed the connection ${what} (${(closedAt ?? Date.now()) - started} ms after the handshake): agent rejected? ` +
-    `(this node identifies as "${agentOf(ctx)}")`, { streamWasOpen: held != null, beforeIdentify: !identifiedAny })
+    `(this node identifies as "${agentOf(ctx)}")`, { streamWasOpen: held != null })
   /** Whatever failed on a connection the bootstrap has closed failed because it closed it. */
   const guarded = async <T>(work: Promise<T>, what: string): Promise<T> => await work.catch((err: unknown) => {
     if (!signal.aborted && (lost() || connectionGone(err))) throw rejected(what)
@@ -94,12 +87,10 @@ export async function admit (
   const helloing = askHello(connection, signal)
   helloing.catch(() => {})
   let held: Awaited<typeof holding> | undefined
-  let identifiedAny = false
   try {
     // A connection libp2p already had (the monitor's, a DHT query's) may have survived its admission long ago.
     const survived = started - connection.timeline.open >= ADMISSION_GRACE_MS
     const identified = await identifiedOver(ctx, connection, signal)
-    identifiedAny = identified != null
     const identifiedAt = survived ? connection.timeline.open : Date.now()
     const mismatch = (): ProtocolMismatchError => new ProtocolMismatchError(`the bootstrap does not serve ${protocol}: it announces ${identified == null ? 'nothing through identify' : [...identified.protocols].sort().join(', ') || 'no protocols'} (another DHT protocol, or not a DHT server)`)
     if (identified == null && lost()) {
@@ -122,7 +113,10 @@ export async function admit (
         .catch((err: unknown) => { if (signal.aborted) throw err; return { error: 'no answer before the attempt\'s deadline' } })
       if ('closer' in answer) closerPeers = answer.closer.length
       else ctx.log.emit({ type: 'log', level: 'warn', message: `the bootstrap did not answer FIND_NODE: ${answer.error}` })
-      const graceEnd = Math.min(identifiedAt + admissionGraceMs(handshakeMs), deadline - DEADLINE_MARGIN_MS)
+      // The bootstrap judges us by our answer to its identify request, which a loaded client may send well after
+      // it had the bootstrap's own answer: the grace runs from whichever came later.
+      const answeredAt = survived ? undefined : await ourIdentifyAnswer(ctx, connection, Math.min(deadline - DEADLINE_MARGIN_MS, Date.now() + ANSWER_WAIT_MS), lost, signal)
+      const graceEnd = Math.min(Math.max(identifiedAt, answeredAt ?? 0) + admissionGraceMs(handshakeMs), deadline - DEADLINE_MARGIN_MS)
       if (!lost() && graceEnd > Date.now()) await waitForClose(connection, graceEnd - Date.now(), signal)
       if (lost()) throw rejected('after identify, although a DHT stream was open')
     }
@@ -164,6 +158,37 @@ export function trackIdentify (libp2p: NodeContext['libp2p']): void {
     const { connection, agentVersion, protocols } = ev.detail
     seen.set(connection, { ...(agentVersion != null ? { agentVersion } : {}), protocols })
   })
+  // When this node answered the remote's identify request on each connection: libp2p has no event for it. The
+  // identify service registers its (instance-bound) handler when libp2p starts, so wrapping it before then sees
+  // every answer; a libp2p without that shape is left alone and the grace runs from our own identify.
+  const answered = new WeakMap<Connection, number>()
+  identifyAnswers.set(libp2p, answered)
+  const service = (libp2p.services as { identify?: { handleProtocol?: (stream: Stream, connection: Connection) => Promise<void> } }).identify
+  const handle = service?.handleProtocol
+  if (service == null || typeof handle !== 'function') return
+  service.handleProtocol = async (stream, connection) => {
+    try {
+      await handle.call(service, stream, connection)
+    } finally {
+      answered.set(connection, Date.now())
+    }
+  }
+}
+
+const identifyAnswers = new WeakMap<object, WeakMap<Connection, number>>()
+
+/** How long to wait for the remote to ask for our identify before the grace runs from its own answer alone. */
+const ANSWER_WAIT_MS = 2_000
+
+/**
+ * When this node's answer to the remote's identify request on `connection` went out, waiting for it until `until`;
+ * undefined when it did not go out by then (a remote that does not ask cannot judge us by our agent).
+ */
+async function ourIdentifyAnswer (ctx: NodeContext, connection: Connection, until: number, lost: () => boolean, signal: AbortSignal): Promise<number | undefined> {
+  const answered = identifyAnswers.get(ctx.libp2p)
+  if (answered == null) return undefined
+  while (!answered.has(connection) && !lost() && Date.now() < until) await sleep(Math.min(10, Math.max(1, until - Date.now())), signal)
+  return answered.get(connection)
 }
 
 /**

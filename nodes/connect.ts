@@ -61,14 +61,12 @@ export async function connectWithTimeout (
 }
 
 /**
- * Connections an admission check may take when each is closed after identify but before our DHT stream is open.
- * A bootstrap that refuses our agent does that on every connection; an idle-closing one only when it wins a race
- * against our stream (about one connection in six on a quiet machine against rust-libp2p 0.54, most of them
- * before identify, which do not count): five in a row is a rejection, not bad luck.
+ * Connections an admission check may take when each is closed before our DHT stream is open. A bootstrap that
+ * refuses our agent does that on every connection; an idle-closing one only when it wins a race against our stream
+ * (about one connection in six against rust-libp2p 0.54, which can close a connection at its very start): five in
+ * a row is a rejection, not bad luck.
  */
 const ADMISSION_CONNECTIONS = 5
-/** Closes before identify do not count toward ADMISSION_CONNECTIONS; this bounds them all the same. */
-const MAX_ADMISSION_CONNECTIONS = 12
 
 async function attemptOnce (ctx: NodeContext, addr: string, attempt: number, timeoutMs: number, outer?: AbortSignal): Promise<ConnectionAttempt> {
   const startedAt = Date.now()
@@ -87,21 +85,20 @@ async function attemptOnce (ctx: NodeContext, addr: string, attempt: number, tim
     return result
   }
   const early = openOnArrival(ctx, { peerId: peerIdOfAddr(addr), addr }, ctx.config.dht.protocol, signal)
+  let closedOnUs: RejectedAfterIdentifyError | undefined
   try {
     const connection = await ctx.libp2p.dial(multiaddr(addr), { signal })
     const handshakeMs = Date.now() - startedAt
     // A close before our DHT stream was open is what an idle-closing bootstrap does too: only a close with the
     // stream open, or the same on every one of ADMISSION_CONNECTIONS connections, is a rejection.
-    for (let tried = 1, afterIdentify = 0, current = connection; ; tried++) {
+    for (let tried = 1, current = connection; ; tried++) {
       try {
         await admit(ctx, current, signal, startedAt + timeoutMs, handshakeMs, early.take(current))
         break
       } catch (err) {
         if (!(err instanceof RejectedAfterIdentifyError) || signal.aborted || err.streamWasOpen) throw err
-        if (!err.beforeIdentify) afterIdentify++
-        if (afterIdentify >= ADMISSION_CONNECTIONS || tried >= MAX_ADMISSION_CONNECTIONS) {
-          throw new RejectedAfterIdentifyError(`${err.message}; on each of ${tried} connections before our DHT stream was open (an idle-closing bootstrap would keep one that carries a stream)`, { streamWasOpen: false, beforeIdentify: afterIdentify === 0 })
-        }
+        closedOnUs = new RejectedAfterIdentifyError(`${err.message}; on each of ${tried} connections before our DHT stream was open (an idle-closing bootstrap would keep one that carries a stream)`, { streamWasOpen: false })
+        if (tried >= ADMISSION_CONNECTIONS) throw closedOnUs
         ctx.log.emit({ type: 'log', level: 'warn', message: `${err.message}; before our DHT stream was open, as an idle-closing bootstrap also does: trying again on a new connection` })
         current = await ctx.libp2p.dial(multiaddr(addr), { signal, force: true })
       }
@@ -109,8 +106,11 @@ async function attemptOnce (ctx: NodeContext, addr: string, attempt: number, tim
     // The handshake, not the admission wait: what failover ranks bootstraps by.
     ctx.bootstrapLatency.set(addr, handshakeMs)
     return finish('success')
-  } catch (err) {
-    const error = categorizeBootstrapError(err, { timedOut: timedOut(), timeoutMs })
+  } catch (caught) {
+    // Connections the bootstrap took and closed on us are what it did, even when the deadline then ran out on the
+    // next one: a loaded client's retries must not turn "closed the connection" into "not responding".
+    const err = closedOnUs != null && timedOut() ? closedOnUs : caught
+    const error = categorizeBootstrapError(err, { timedOut: timedOut() && err === caught, timeoutMs })
     ctx.bootstrapLatency.set(addr, Number.POSITIVE_INFINITY)
     const id = peerIdOfAddr(addr)
     // A connection that raced the deadline must not outlive the reported failure.

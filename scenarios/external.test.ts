@@ -139,7 +139,7 @@ describe('external bootstrap scenarios', () => {
   it('is skipped in memory mode, saying which modes run it', async () => {
     const record = await runScenario(scenarios[0]!.scenario, { mode: 'memory', seed: 1, createBackend })
     expect(record.status).toBe('skipped')
-    expect(record.reason).toMatch(/--mode tcp, process or docker/)
+    expect(record.reason).toMatch(/--mode tcp, shards, process or docker/)
   })
 })
 
