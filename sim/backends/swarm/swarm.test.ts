@@ -47,6 +47,31 @@ function runContainers (dockerHost: string | undefined, runId: string): number {
   return out.split('\n').filter(Boolean).length
 }
 
+/**
+ * A harness that makes a run with one placed node (and its Toxiproxy), then dies by SIGKILL, so that no exit hook
+ * runs: what it made stays on the swarm. Returns its run id.
+ */
+async function killedRun (options: { toxiproxy: boolean }): Promise<string> {
+  const script = `
+    const { SwarmBackend } = await import(${JSON.stringify(`${REPO}sim/backends/swarm/swarm.ts`)})
+    const b = await SwarmBackend.create()
+    await b.place({ name: 'boot', role: 'bootstrap' }, AbortSignal.timeout(120000))
+    ${options.toxiproxy ? 'await b.startToxiproxy(AbortSignal.timeout(120000))' : ''}
+    console.log('RUN ' + b.runId)
+    setInterval(() => {}, 1 << 30)
+  `
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
+  let out = ''
+  child.stdout.on('data', (d: Buffer) => { out += d.toString() })
+  const deadline = Date.now() + 180_000
+  while (!/RUN (\S+)/.test(out) && Date.now() < deadline && child.exitCode == null) await new Promise(resolve => setTimeout(resolve, 200))
+  const runId = /RUN (\S+)/.exec(out)?.[1]
+  child.kill('SIGKILL')
+  await once(child, 'exit')
+  if (runId == null) throw new Error(`the harness to be killed did not make its run within 180 s: ${out}`)
+  return runId
+}
+
 const reason = whyNot()
 const plan = await loadBuiltin(['plan'])
 /** Faults between nodes on both engines, through the run's own Toxiproxy service (the node count keeps them short). */
@@ -180,29 +205,12 @@ describe.skipIf(reason != null)(`the plan in swarm mode on two engines${reason !
     const live = await SwarmBackend.create()
     try {
       await live.place({ name: 'boot', role: 'bootstrap' } as Parameters<SwarmBackend['place']>[0], AbortSignal.timeout(120_000))
-      // A harness that makes a run with a placed node and its Toxiproxy, then dies by SIGKILL: no exit hook runs.
-      const script = `
-        const { SwarmBackend } = await import(${JSON.stringify(`${REPO}sim/backends/swarm/swarm.ts`)})
-        const b = await SwarmBackend.create()
-        await b.place({ name: 'boot', role: 'bootstrap' }, AbortSignal.timeout(120000))
-        await b.startToxiproxy(AbortSignal.timeout(120000))
-        console.log('RUN ' + b.runId)
-        setInterval(() => {}, 1 << 30)
-      `
-      const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
-      let out = ''
-      child.stdout.on('data', (d: Buffer) => { out += d.toString() })
-      const deadline = Date.now() + 180_000
-      while (!/RUN (\S+)/.test(out) && Date.now() < deadline && child.exitCode == null) await new Promise(resolve => setTimeout(resolve, 200))
-      const runId = /RUN (\S+)/.exec(out)?.[1]
-      child.kill('SIGKILL')
-      await once(child, 'exit')
-      expect(runId).toBeDefined()
-      expect((await of(runId!)).length).toBe(5)
+      const runId = await killedRun({ toxiproxy: true })
+      expect((await of(runId)).length).toBe(5)
       const result = await clean({ all: false })
       expect(result.ok, result.lines.join('\n')).toBe(true)
       expect(result.lines.find(l => l.startsWith('swarm:'))).toMatch(/^swarm: removed 2 service\(s\): .*; 2 secret\(s\): .*; 1 network\(s\): chiral-sim-/)
-      expect(await of(runId!)).toEqual([])
+      expect(await of(runId)).toEqual([])
       expect((await of(live.runId)).length).toBe(3)
     } finally {
       await live[Symbol.asyncDispose]()
@@ -210,23 +218,7 @@ describe.skipIf(reason != null)(`the plan in swarm mode on two engines${reason !
   }, 300_000)
 
   it('reaps what a killed run left (services, network) when the next run starts', async () => {
-    // A harness that makes a run with one placed node, then dies by SIGKILL: no exit hook runs.
-    const script = `
-      const { SwarmBackend } = await import(${JSON.stringify(`${REPO}sim/backends/swarm/swarm.ts`)})
-      const b = await SwarmBackend.create()
-      await b.place({ name: 'boot', role: 'bootstrap' }, AbortSignal.timeout(120000))
-      console.log('RUN ' + b.runId)
-      setInterval(() => {}, 1 << 30)
-    `
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
-    let out = ''
-    child.stdout.on('data', (d: Buffer) => { out += d.toString() })
-    const deadline = Date.now() + 180_000
-    while (!/RUN (\S+)/.test(out) && Date.now() < deadline && child.exitCode == null) await new Promise(resolve => setTimeout(resolve, 200))
-    const runId = /RUN (\S+)/.exec(out)?.[1]
-    child.kill('SIGKILL')
-    await once(child, 'exit')
-    expect(runId).toBeDefined()
+    const runId = await killedRun({ toxiproxy: false })
     const docker = (await getContainerRuntimeClient()).container.dockerode
     const filters = { label: [`${RUN_LABEL}=${runId}`] }
     expect((await docker.listServices({ filters })).length).toBe(1)
