@@ -50,6 +50,7 @@ type config struct {
 	name                    string
 	timingJSON              string
 	autoMonitor             bool
+	agentVersionSet         bool
 }
 
 // parseArgs takes the same flags as the rust node (one or two leading dashes), so a scenario swaps binaries only.
@@ -110,6 +111,7 @@ func parseArgs(argv []string) (config, error) {
 			c.identifyProtocolVersion, err = value()
 		case "--agent-version":
 			c.agentVersion, err = value()
+			c.agentVersionSet = true
 		case "--admit-agent-prefix":
 			var v string
 			v, err = value()

@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -19,9 +20,12 @@ type monitor struct {
 	cancel  context.CancelFunc
 	slowRun int
 	downAt  int64
+	status  string
+	alert   bool
+	warning bool
 }
 
-func newMonitor(p *peerNode) *monitor { return &monitor{p: p} }
+func newMonitor(p *peerNode) *monitor { return &monitor{p: p, status: "unknown"} }
 
 func (m *monitor) start(addr string) {
 	m.mu.Lock()
@@ -31,6 +35,7 @@ func (m *monitor) start(addr string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	m.cancel, m.running, m.address = cancel, true, addr
 	m.mu.Unlock()
+	m.p.events.emit("monitor:started", map[string]any{"address": addr, "intervalMs": m.p.t.HealthCheckIntervalMs})
 	go func() {
 		for {
 			r := m.p.checkHealth(ctx, addr)
@@ -53,31 +58,56 @@ func (m *monitor) halt() {
 	if m.cancel != nil {
 		m.cancel()
 		m.cancel = nil
+		m.p.events.emit("monitor:stopped", map[string]any{})
 	}
 	m.running = false
 }
 
+// record is nodes/health/monitor.ts's state transition for one check, with the same events.
 func (m *monitor) record(r healthResult) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	t := m.p.t
+	at := nowMs()
 	m.history = append(m.history, r)
-	if n := m.p.t.HealthHistorySize; n > 0 && len(m.history) > n {
+	if n := t.HealthHistorySize; n > 0 && len(m.history) > n {
 		m.history = m.history[len(m.history)-n:]
 	}
-	switch {
-	case !r.IsReachable:
-		if m.downAt == 0 {
-			m.downAt = r.LastCheckTimestamp
-		}
-	default:
-		m.downAt = 0
+	from := m.status
+	m.status = m.statusLocked()
+	m.p.events.emit("health:check", map[string]any{"health": r, "status": m.status})
+	if from != m.status {
+		m.p.events.emit("health:status", map[string]any{"from": from, "to": m.status, "address": m.address})
 	}
-	if r.IsReachable && r.LatencyMs != nil && *r.LatencyMs > int64(m.p.t.DegradedLatencyMs) {
+	if !r.IsReachable {
+		m.slowRun = 0
+		if m.downAt == 0 {
+			m.downAt = at
+		}
+		down := at - m.downAt
+		if !m.alert && down >= int64(t.UnreachableAlertMs) {
+			m.alert = true
+			m.p.events.emit("health:alert", map[string]any{"address": m.address, "unreachableForMs": down,
+				"message": "Bootstrap unreachable - limited connectivity. Try refreshing the connection or wait for recovery"})
+		}
+		return
+	}
+	if from == "red" && m.downAt != 0 {
+		m.p.events.emit("health:recovered", map[string]any{"address": m.address, "downtimeMs": at - m.downAt})
+	}
+	m.downAt = 0
+	m.alert = false
+	if r.LatencyMs != nil && *r.LatencyMs > int64(t.DegradedLatencyMs) {
 		m.slowRun++
+		if !m.warning && m.slowRun >= t.HighLatencyConsecutiveChecks {
+			m.warning = true
+			m.p.events.emit("health:warning", map[string]any{"address": m.address, "consecutive": m.slowRun, "latencyMs": *r.LatencyMs,
+				"message": fmt.Sprintf("Bootstrap latency above %d ms on %d consecutive checks - network may be slow", t.DegradedLatencyMs, m.slowRun)})
+		}
 	} else {
 		m.slowRun = 0
+		m.warning = false
 	}
-	m.p.events.emit("health:check", map[string]any{"health": r, "status": m.statusLocked()})
 }
 
 func (m *monitor) statusLocked() string {
@@ -123,7 +153,6 @@ func (m *monitor) state() map[string]any {
 	return map[string]any{
 		"running": m.running, "status": m.statusLocked(), "address": address, "history": history, "uptimePercent": uptime,
 		"consecutiveHighLatency": m.slowRun, "unreachableSince": since,
-		"warningActive": m.slowRun >= m.p.t.HighLatencyConsecutiveChecks,
-		"alertActive":   m.downAt != 0 && nowMs()-m.downAt >= int64(m.p.t.UnreachableAlertMs),
+		"warningActive": m.warning, "alertActive": m.alert,
 	}
 }

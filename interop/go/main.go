@@ -79,9 +79,13 @@ func run(cfg config) error {
 		libp2p.Transport(tcp.NewTCPTransport),
 		libp2p.Security(noise.ID, noise.New),
 		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
-		libp2p.UserAgent(cfg.agentVersion),
 		libp2p.ProtocolVersion(cfg.identifyProtocolVersion),
 		libp2p.DisableRelay(),
+	}
+	// A harness peer told no agent says what go-libp2p itself says (as a js peer says js-libp2p's), not a name an
+	// admission policy for the reference nodes would let in.
+	if cfg.controlTokenFile == "" || cfg.agentVersionSet {
+		opts = append(opts, libp2p.UserAgent(cfg.agentVersion))
 	}
 	if cfg.maxConnections > 0 || cfg.maxConnectionsPerPeer > 0 {
 		limits := rcmgr.PartialLimitConfig{}
@@ -168,7 +172,11 @@ func run(cfg config) error {
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if err := watchIdentify(ctx, h, cfg); err != nil {
+	var onIdentified func(peer.ID)
+	if peerCmds != nil {
+		onIdentified = peerCmds.onIdentified
+	}
+	if err := watchIdentify(ctx, h, cfg, onIdentified); err != nil {
 		return err
 	}
 	if cfg.idleTimeout >= 0 {
@@ -223,7 +231,7 @@ func direction(c network.Conn) string {
 
 // watchIdentify applies the admission policy once identify has told the peer's agent, the way deployed nodes do:
 // the connection is already up (and the peer may already be in the routing table) when it is closed.
-func watchIdentify(ctx context.Context, h host.Host, cfg config) error {
+func watchIdentify(ctx context.Context, h host.Host, cfg config, onIdentified func(peer.ID)) error {
 	sub, err := h.EventBus().Subscribe(new(event.EvtPeerIdentificationCompleted))
 	if err != nil {
 		return err
@@ -236,6 +244,9 @@ func watchIdentify(ctx context.Context, h host.Host, cfg config) error {
 				return
 			case e := <-sub.Out():
 				ev := e.(event.EvtPeerIdentificationCompleted)
+				if onIdentified != nil {
+					onIdentified(ev.Peer)
+				}
 				speaks := false
 				for _, p := range ev.Protocols {
 					speaks = speaks || string(p) == cfg.dhtProtocol

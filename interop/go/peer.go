@@ -24,10 +24,12 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 	"github.com/libp2p/go-msgio"
 	mh "github.com/multiformats/go-multihash"
+	msmux "github.com/multiformats/go-multistream"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -138,12 +140,13 @@ type peerNode struct {
 	queries, queriesOK  int
 	lastWrite, lastRead int64
 	monitor             *monitor
+	identifiedAt        map[peer.ID]time.Time
 	rtSize              int
 	rtAdds              int
 }
 
 func newPeerNode(name string, cfg config, t timing, h host.Host, kad *dht.IpfsDHT, events *eventLog, stop chan<- string) *peerNode {
-	p := &peerNode{name: name, cfg: cfg, t: t, h: h, kad: kad, events: events, stop: stop, bootstrapIDs: map[peer.ID]bool{}, discovered: map[peer.ID]bool{}}
+	p := &peerNode{name: name, cfg: cfg, t: t, h: h, kad: kad, events: events, stop: stop, bootstrapIDs: map[peer.ID]bool{}, discovered: map[peer.ID]bool{}, identifiedAt: map[peer.ID]time.Time{}}
 	for _, b := range cfg.bootstrap {
 		if ai, err := peer.AddrInfoFromString(b); err == nil {
 			p.bootstrapIDs[ai.ID] = true
@@ -178,6 +181,20 @@ func (p *peerNode) onRoutingRemove(id peer.ID) {
 	size := p.rtSize
 	p.mu.Unlock()
 	p.events.emit("routing:remove", map[string]any{"peerId": id.String(), "size": size})
+}
+
+// onIdentified: identify completed with `id` (main.go's event subscription).
+func (p *peerNode) onIdentified(id peer.ID) {
+	p.mu.Lock()
+	p.identifiedAt[id] = time.Now()
+	p.mu.Unlock()
+}
+
+func (p *peerNode) identifiedSince(id peer.ID, since time.Time) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	at, ok := p.identifiedAt[id]
+	return ok && !at.Before(since)
 }
 
 func (p *peerNode) query(ok bool) {
@@ -600,33 +617,51 @@ func (p *peerNode) connectOnce(ctx context.Context, addr string, timeoutMs int) 
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	var closedDetail string
-	for try := 0; try < 2; try++ {
-		if err := p.h.Connect(ctx, *ai); err != nil {
-			c := categorizeDial(err, time.Now().After(deadline))
-			return c.Category, c
-		}
-		s, err := p.h.NewStream(network.WithNoDial(ctx, "connect probe"), ai.ID, protocol.ID(p.cfg.dhtProtocol))
+	rejections := 0
+	// A close counts as a refusal only once the bootstrap accepted our DHT stream or its identify reached us on that
+	// connection (an admission policy acts after identify; an idle-closing node can close a fresh connection before
+	// any stream, and never one with a stream open).
+	for try := 0; try < 4 && rejections < 2; try++ {
+		attemptStart := time.Now()
+		p.h.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstore.TempAddrTTL)
+		conn, err := p.h.Network().DialPeer(dialNow(ctx), ai.ID)
 		if err != nil {
-			if p.h.Network().Connectedness(ai.ID) != network.Connected && ctx.Err() == nil {
-				closedDetail = "the bootstrap closed the connection before our DHT stream opened: " + err.Error()
-				continue
-			}
 			c := categorizeDial(err, time.Now().After(deadline))
-			if strings.Contains(err.Error(), "protocols not supported") || strings.Contains(err.Error(), "protocol not supported") {
-				c = categorize("protocol", fmt.Sprintf("the bootstrap does not serve %s: %v", p.cfg.dhtProtocol, err))
-			}
 			return c.Category, c
 		}
-		_ = s.SetDeadline(deadline)
-		closer, err := findNodeOn(s, p.h.ID())
+		conns := []network.Conn{conn}
+		var closer []*peer.AddrInfo
+		negotiated := false
+		// The DHT stream is opened on the raw connection at once, before identify ends: a bootstrap that closes idle
+		// connections (rust-libp2p's idle timeout 0) finds this one busy, and one that rejects our agent closes it
+		// with the stream open.
+		var s network.Stream
+		s, err = conn.NewStream(ctx)
 		if err == nil {
-			// Hold the stream until identify told the bootstrap who we are, plus a grace: an admission policy acts then.
-			waitUntil(ctx, 2*time.Second, func() bool { return identified(p.h, ai.ID) })
-			waitUntil(ctx, 500*time.Millisecond, func() bool { return p.h.Network().Connectedness(ai.ID) != network.Connected })
+			_ = s.SetDeadline(deadline)
+			if err = msmux.SelectProtoOrFail(p.cfg.dhtProtocol, s); err == nil {
+				negotiated = true
+				_ = s.SetProtocol(protocol.ID(p.cfg.dhtProtocol))
+				if closer, err = findNodeOn(s, p.h.ID()); err == nil {
+					// Hold the stream until identify told the bootstrap who we are, plus a grace: an admission policy acts then.
+					waitUntil(ctx, 2*time.Second, func() bool { return p.identifiedSince(ai.ID, attemptStart) })
+					waitUntil(ctx, 500*time.Millisecond, func() bool { return closedAll(conns) })
+				}
+			}
 		}
-		stillConnected := p.h.Network().Connectedness(ai.ID) == network.Connected
-		_ = s.Close()
-		if err == nil && stillConnected {
+		if err != nil {
+			// A failure on a connection the bootstrap is closing is the close, whatever error it surfaced as.
+			waitUntil(ctx, 300*time.Millisecond, func() bool { return closedAll(conns) })
+		}
+		closed := closedAll(conns)
+		if s != nil {
+			_ = s.Close()
+		}
+		if err != nil && s != nil && strings.Contains(err.Error(), "protocols not supported") && !closed {
+			c := categorize("protocol", fmt.Sprintf("the bootstrap does not serve %s: %v", p.cfg.dhtProtocol, err))
+			return c.Category, c
+		}
+		if err == nil && !closed {
 			p.mu.Lock()
 			p.lastRead = nowMs()
 			p.mu.Unlock()
@@ -641,18 +676,53 @@ func (p *peerNode) connectOnce(ctx context.Context, addr string, timeoutMs int) 
 			c := categorize("timeout", fmt.Sprintf("no DHT answer from the bootstrap within %d ms", timeoutMs))
 			return c.Category, c
 		}
-		if !stillConnected {
-			closedDetail = "the bootstrap closed the connection after identify while our DHT stream was open: agent rejected?"
+		if closed {
+			if !negotiated && !p.identifiedSince(ai.ID, attemptStart) {
+				closedDetail = "the bootstrap closed each connection before our DHT stream or its identify got through (not an admission decision)"
+				continue
+			}
+			rejections++
+			closedDetail = "the bootstrap closed the connection after identify while our DHT stream was open or opening: agent rejected?"
 			if err != nil {
 				closedDetail += " (" + err.Error() + ")"
 			}
 			continue
 		}
-		c := categorize("protocol", "the bootstrap answered our DHT request with something that is not a DHT answer: "+err.Error())
+		// Still connected: the bootstrap is there and does not answer our DHT protocol.
+		if identified(p.h, ai.ID) {
+			if ok, _ := p.h.Peerstore().SupportsProtocols(ai.ID, protocol.ID(p.cfg.dhtProtocol)); len(ok) == 0 {
+				c := categorize("protocol", fmt.Sprintf("the bootstrap's identify lists no %s (%v)", p.cfg.dhtProtocol, err))
+				return c.Category, c
+			}
+		}
+		c := categorizeDial(err, false)
+		if c.Category == "unknown" && s != nil && s.Protocol() != "" {
+			c = categorize("protocol", "the bootstrap answered our DHT request with something that is not a DHT answer: "+err.Error())
+		}
+		return c.Category, c
+	}
+	if rejections < 2 {
+		c := categorize("unknown", closedDetail)
 		return c.Category, c
 	}
 	c := categorize("rejected", closedDetail+" (twice, on fresh connections)")
 	return c.Category, c
+}
+
+// dialNow: a check dials the network as it is now. go-libp2p's swarm otherwise refuses, for up to minutes, to redial
+// an address that failed ("dial backoff"), and a restarted bootstrap would stay red long after it is back.
+func dialNow(ctx context.Context) context.Context {
+	return network.WithForceDirectDial(ctx, "chiral-sim check")
+}
+
+// closedAll: every one of the connections is closed (the bootstrap dropped us).
+func closedAll(conns []network.Conn) bool {
+	for _, c := range conns {
+		if !c.IsClosed() {
+			return false
+		}
+	}
+	return len(conns) > 0
 }
 
 func waitUntil(ctx context.Context, limit time.Duration, cond func() bool) {
@@ -729,7 +799,7 @@ func (p *peerNode) checkHealth(ctx context.Context, addr string) healthResult {
 	}
 	ctx, cancel := context.WithTimeout(ctx, ms(p.t.HealthPingTimeoutMs))
 	defer cancel()
-	if err := p.h.Connect(ctx, *ai); err != nil {
+	if err := p.h.Connect(dialNow(ctx), *ai); err != nil {
 		c := categorizeDial(err, ctx.Err() != nil)
 		return fail(fmt.Sprintf("%s: %s", c.Category, c.Detail))
 	}
@@ -771,22 +841,30 @@ func (p *peerNode) testDiscovery(ctx context.Context, content string) map[string
 	p.mu.Lock()
 	p.lastWrite = nowMs()
 	p.mu.Unlock()
+	// ADD_PROVIDER has no answer: a peer may still be storing the record when it is asked, so ask again until the
+	// query deadline.
 	all, _ := p.routingPeers()
 	var lastErr error
-	for _, id := range all {
-		provs, err := p.ask(ctx, id, pb.NewMessage(pb.Message_GET_PROVIDERS, c.Hash(), 0))
-		if err != nil {
-			lastErr = err
-			continue
-		}
-		for _, ai := range provs {
-			if ai.ID == p.h.ID() {
-				p.query(true)
-				p.mu.Lock()
-				p.lastRead = nowMs()
-				p.mu.Unlock()
-				return map[string]any{"success": true, "latencyMs": lat()}
+	for ctx.Err() == nil {
+		for _, id := range all {
+			provs, err := p.ask(ctx, id, pb.NewMessage(pb.Message_GET_PROVIDERS, c.Hash(), 0))
+			if err != nil {
+				lastErr = err
+				continue
 			}
+			for _, ai := range provs {
+				if ai.ID == p.h.ID() {
+					p.query(true)
+					p.mu.Lock()
+					p.lastRead = nowMs()
+					p.mu.Unlock()
+					return map[string]any{"success": true, "latencyMs": lat()}
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(200 * time.Millisecond):
 		}
 	}
 	p.query(false)
@@ -800,15 +878,12 @@ func (p *peerNode) testDiscovery(ctx context.Context, content string) map[string
 func (p *peerNode) verifyReachable(ctx context.Context, id peer.ID, fresh bool) map[string]any {
 	ctx, cancel := context.WithTimeout(ctx, ms(p.t.PeerDialTimeoutMs))
 	defer cancel()
-	if fresh {
-		ctx = network.WithForceDirectDial(ctx, "fresh reachability probe")
-	}
 	addrs := p.h.Peerstore().Addrs(id)
 	if fresh && p.h.Network().Connectedness(id) == network.Connected {
 		// go-libp2p reuses a connection; a fresh probe must test the path as it is now.
 		_ = p.h.Network().ClosePeer(id)
 	}
-	if err := p.h.Connect(ctx, peer.AddrInfo{ID: id, Addrs: addrs}); err != nil {
+	if err := p.h.Connect(dialNow(ctx), peer.AddrInfo{ID: id, Addrs: addrs}); err != nil {
 		c := categorizeDial(err, ctx.Err() != nil)
 		p.mu.Lock()
 		p.dialFailures = append(p.dialFailures, dialFailure{id.String(), c.Category, c.Detail, nowMs()})
@@ -876,7 +951,7 @@ func (p *peerNode) verifyDiscovery(ctx context.Context) map[string]any {
 	if addr := p.bootstrapAddress(); connectedAt != 0 && addr != "" {
 		ai, _ := peer.AddrInfoFromString(addr)
 		dctx, cancel := context.WithTimeout(ctx, ms(p.t.PeerDialTimeoutMs))
-		bootstrapConnected = p.h.Connect(dctx, *ai) == nil
+		bootstrapConnected = p.h.Connect(dialNow(dctx), *ai) == nil
 		cancel()
 	}
 	all, others := p.routingPeers()

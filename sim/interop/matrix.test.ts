@@ -7,7 +7,7 @@ import { matrixHtml, matrixMarkdown, summarizeMatrix } from './render.ts'
 const cell = (over: Partial<Cell>): Cell => ({ bootstrap: 'rust', config: 'nice', peer: 'js', test: 'test-1', expected: 'pass', status: 'passed', asExpected: true, ...over })
 const matrixOf = (cells: Cell[]): InteropMatrix => ({
   schemaVersion: 1, generatedAt: '2026-12-01T00:00:00.000Z', mode: 'tcp', seed: 1, versions: { rust: 'rust-libp2p 0.54.1' },
-  configs: { nice: 'nice' }, tests: { 'test-1': 'plan/1-normal-connection.yaml' }, peersUnavailable: { go: 'no go peer' }, cells
+  configs: { nice: 'nice' }, tests: { 'test-1': 'plan/1-normal-connection.yaml' }, peersUnavailable: { rust: 'no rust peer' }, cells
 })
 
 describe('interop matrix: cells', () => {
@@ -26,6 +26,17 @@ describe('interop matrix: cells', () => {
     const mismatch = (await cellScenario('test-1', 'go', 'protocol-mismatch'))!.nodes.find(n => n.name === 'boot') as { command: string[], dhtProtocol: string }
     expect(mismatch.command.join(' ')).toContain('--dht-protocol /other/kad/1.0.0')
     expect(mismatch.dhtProtocol).toBe('/ipfs/kad/1.0.0')
+  })
+
+  it('runs every peer as the peer implementation, and says which knob a peer implementation lacks', async () => {
+    const s = await cellScenario('test-3', 'go', 'nice', 'go')
+    expect(s != null && 'nodes' in s ? s.nodes.filter(n => n.role === 'peer').map(n => [n.name, 'implementation' in n ? n.implementation : undefined]) : s)
+      .toEqual([['A', 'go'], ['B', 'go']])
+    // The address-mapper reproduction sets a mapper the go peer has (removePrivate = --routable-only); client mode too.
+    expect(await cellScenario('asym-address-mapper', 'go', 'nice', 'go')).toHaveProperty('nodes')
+    expect(await cellScenario('asym-client-mode', 'go', 'nice', 'go')).toHaveProperty('nodes')
+    // Test 4's and 5's kills and restarts are the bootstrap's; nothing there is beyond a go peer.
+    expect(await cellScenario('test-5', 'rust', 'nice', 'go')).toHaveProperty('nodes')
   })
 
   it('has no cell for a knob an implementation lacks', async () => {
@@ -52,11 +63,12 @@ describe('interop matrix: rendering', () => {
     cell({ config: 'routable-only', test: 'test-1', expected: 'fail', status: 'passed', asExpected: false, detail: 'verified <you might be first> | both' }),
     cell({ config: 'agent-admission', expected: 'fail', status: 'failed', asExpected: true, detail: 'connect refused' }),
     cell({ bootstrap: 'js', config: 'routable-only', status: 'not-applicable', asExpected: undefined }),
-    cell({ peer: 'go', status: 'not-available', asExpected: undefined, detail: 'no go peer' })
+    cell({ peer: 'rust', status: 'not-available', asExpected: undefined, detail: 'no rust peer' }),
+    cell({ peer: 'go', test: 'test-1', status: 'incomplete', asExpected: undefined, assertions: { passed: 5, total: 5 }, uncheckable: ['A shares doc.txt as doc: command "shareFile" is not implemented by chiral-go-node'] })
   ])
 
   it('counts false passes apart from other surprises', () => {
-    expect(summarizeMatrix(m)).toEqual({ run: 3, asExpected: 2, unexpected: 1, falsePasses: 1, notRun: 2 })
+    expect(summarizeMatrix(m)).toEqual({ run: 3, asExpected: 2, unexpected: 1, falsePasses: 1, notRun: 3, incomplete: 1 })
   })
 
   it('renders markdown for a CI step summary: one row per bootstrap/config, a column per test, the surprises listed', () => {
@@ -67,8 +79,13 @@ describe('interop matrix: rendering', () => {
     expect(md).toContain('| rust / agent-admission | ✅ fails |')
     expect(md).toContain('rust / routable-only / test-1 (peers js), passed: verified <you might be first> \\| both')
     expect(md).not.toContain('js / routable-only') // no such knob: no row
-    expect(md).not.toContain('**Peers: go**') // no go peer ran
-    expect(md).toContain('peers go: no go peer')
+    expect(md).not.toContain('**Peers: rust**') // no rust peer ran
+    expect(md).toContain('peers rust: no rust peer')
+    // A check the go peer could not make: its own mark, no verdict, and the check named.
+    expect(md).toContain('**Peers: go**')
+    expect(md).toContain('| rust / nice | ◐ not checkable |')
+    expect(md).toContain('- rust / nice / test-1 (peers go), 5/5 checks held before: A shares doc.txt as doc: command "shareFile" is not implemented by chiral-go-node')
+    expect(md).toContain('1 of them ran but a peer could not make one of their checks')
   })
 
   it('renders self-contained, escaped HTML', () => {

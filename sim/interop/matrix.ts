@@ -30,12 +30,11 @@ export const PEER_IMPLS = ['js', 'rust', 'go'] as const
 export type PeerImpl = typeof PEER_IMPLS[number]
 
 /**
- * Peers other than chiral-sim's own need a node that serves chiral-sim's control channel (issue 9, item 2); none
- * exists yet, so their columns say so instead of pretending.
+ * Peers other than chiral-sim's own need a node that serves chiral-sim's control channel (issue 9, item 2): the go
+ * reference node does (`implementation: go`); the rust one does not yet, so its column says so instead of pretending.
  */
 const PEER_UNAVAILABLE: Partial<Record<PeerImpl, string>> = {
-  rust: 'no rust-libp2p peer serving chiral-sim\'s control channel yet',
-  go: 'no go-libp2p peer serving chiral-sim\'s control channel yet'
+  rust: 'no rust-libp2p peer serving chiral-sim\'s control channel yet'
 }
 
 /** The bootstrap configurations: what deployed nodes turn, each on top of `nice`. */
@@ -103,8 +102,11 @@ export const CellSchema = z.object({
   peer: z.enum(PEER_IMPLS),
   test: z.enum(TEST_NAMES as [TestName, ...TestName[]]),
   expected: z.enum(['pass', 'fail']),
-  /** `not-applicable`: the implementation has no such knob; `not-available`: its binary or peer is missing. */
-  status: z.enum(['passed', 'failed', 'error', 'skipped', 'not-applicable', 'not-available']),
+  /**
+   * `not-applicable`: the implementation has no such knob; `not-available`: its binary or peer is missing;
+   * `incomplete`: a peer could not make one of the test's checks (`uncheckable`), so the cell has no verdict.
+   */
+  status: z.enum(['passed', 'failed', 'error', 'skipped', 'not-applicable', 'not-available', 'incomplete']),
   /** The measured outcome is what a correct harness concludes; undefined when nothing ran. */
   asExpected: z.boolean().optional(),
   durationMs: z.number().optional(),
@@ -116,7 +118,9 @@ export const CellSchema = z.object({
    * Peers whose kad-dht never admitted the bootstrap after they connected to it (known-races.ts): evidence for a
    * failed cell, e.g. rust-libp2p's ping handler dropping kad-dht's admission ping.
    */
-  racedPeers: z.array(z.string()).optional()
+  racedPeers: z.array(z.string()).optional(),
+  /** The checks a peer could not make (the step and the peer's not-supported answer). */
+  uncheckable: z.array(z.string()).optional()
 })
 export type Cell = z.infer<typeof CellSchema>
 
@@ -136,7 +140,7 @@ export type InteropMatrix = z.infer<typeof InteropMatrixSchema>
 export const VERSIONS: Record<BootstrapImpl, string> = {
   js: 'js-libp2p 3.x + @libp2p/kad-dht 16 (scenarios/external/js-libp2p-bootstrap.mjs)',
   rust: 'rust-libp2p 0.54.1 (interop/rust)',
-  go: 'go-libp2p v0.49.0 + go-libp2p-kad-dht v0.42.2 (interop/go)'
+  go: 'go-libp2p v0.49.0 + go-libp2p-kad-dht v0.42.2 (interop/go; as a peer: its control channel, interop/go/control.go)'
 }
 
 /**
@@ -162,8 +166,14 @@ export async function bootstrapNode (impl: BootstrapImpl, config: ConfigName): P
   }
 }
 
-/** The test's scenario with `boot` replaced; undefined when `boot` is more than a plain bootstrap (e.g. supervised). */
-export async function cellScenario (test: TestName, impl: BootstrapImpl, config: ConfigName): Promise<Scenario | undefined> {
+/**
+ * The test's scenario with `boot` replaced and every peer run by `peer`'s implementation; undefined when the
+ * bootstrap has no such knob. A peer implementation that lacks a knob the test sets is `{ notApplicable }`, saying
+ * which (validate's own message).
+ */
+export async function cellScenario (test: TestName, impl: BootstrapImpl, config: ConfigName): Promise<Scenario | undefined>
+export async function cellScenario (test: TestName, impl: BootstrapImpl, config: ConfigName, peer: PeerImpl): Promise<Scenario | { notApplicable: string } | undefined>
+export async function cellScenario (test: TestName, impl: BootstrapImpl, config: ConfigName, peer: PeerImpl = 'js'): Promise<Scenario | { notApplicable: string } | undefined> {
   const file = path.join(BUILTIN_DIR, TESTS[test])
   const raw = YAML.parse(await readFile(file, 'utf8')) as { name: string, nodes: Array<Record<string, unknown>>, [k: string]: unknown }
   const boot = raw.nodes.find(n => n.name === BOOT)
@@ -172,17 +182,20 @@ export async function cellScenario (test: TestName, impl: BootstrapImpl, config:
   }
   const external = await bootstrapNode(impl, config)
   if (external == null) return undefined
-  return ScenarioSchema.parse({
+  const parsed = ScenarioSchema.safeParse({
     ...raw,
-    name: `interop-${impl}-${config}-${test}`,
+    name: `interop-${impl}-${config}-${test}${peer === 'js' ? '' : `-${peer}-peers`}`,
     tags: [...new Set([...(raw.tags as string[] | undefined ?? []), 'interop'])],
-    nodes: raw.nodes.map(n => n.name === BOOT ? external : n),
+    nodes: raw.nodes.map(n => n.name === BOOT ? external : n.role === 'peer' && peer !== 'js' ? { ...n, implementation: peer } : n),
     steps: (raw.steps as Array<Record<string, unknown>>).map(firstPeerUnknown),
     // The bootstrap is a process on this machine or a container of the run: every mode the external runner
     // supports, whatever the file says.
     modes: undefined,
     modesReason: undefined
   })
+  if (parsed.success) return parsed.data
+  if (peer === 'js') throw parsed.error
+  return { notApplicable: parsed.error.issues.map(i => `${i.path.join('.')}: ${i.message}`).join('; ') }
 }
 
 /**
@@ -225,27 +238,31 @@ export async function runInteropMatrix (opts: InteropOptions): Promise<InteropMa
       for (const peer of opts.peers ?? PEER_IMPLS) {
         for (const test of opts.tests ?? TEST_NAMES) {
           const base = { bootstrap, config, peer, test, expected: expectedOutcome(config, test) }
-          const unavailable = PEER_UNAVAILABLE[peer] ?? missing
+          const unavailable = PEER_UNAVAILABLE[peer] ?? missing ?? (peer === 'js' ? undefined : referenceBinaryMissing(peer))
           if (unavailable != null) { push({ ...base, status: 'not-available', detail: unavailable }); continue }
-          const scenario = await cellScenario(test, bootstrap, config)
+          const scenario = await cellScenario(test, bootstrap, config, peer)
           if (scenario == null) { push({ ...base, status: 'not-applicable', detail: `the ${bootstrap} bootstrap has no "${config}" knob` }); continue }
+          if ('notApplicable' in scenario) { push({ ...base, status: 'not-applicable', detail: `the ${peer} peer cannot be set up as this test needs: ${scenario.notApplicable}` }); continue }
           opts.signal?.throwIfAborted()
           const record = await runScenario(scenario, {
             mode: opts.mode, seed: opts.seed, file: path.join(BUILTIN_DIR, TESTS[test]), createBackend, ...(opts.signal != null ? { signal: opts.signal } : {})
           })
-          const measured = record.status === 'passed' ? 'pass' : record.status === 'failed' || record.status === 'error' ? 'fail' : undefined
+          // A check a peer could not make leaves the cell unjudged: counting it as "fails" would be a verdict nobody made.
+          const incomplete = (record.uncheckable ?? []).length > 0
+          const measured = incomplete ? undefined : record.status === 'passed' ? 'pass' : record.status === 'failed' || record.status === 'error' ? 'fail' : undefined
           const detail = summarize(record)
           const bootId = record.nodes.find(n => n.name === BOOT)?.peerId
           const raced = record.status !== 'passed' && bootId != null ? peersThatNeverAdmittedBootstrap(record, bootId) : []
           push({
             ...base,
-            status: record.status,
+            status: incomplete ? 'incomplete' : record.status,
             ...(measured != null ? { asExpected: measured === base.expected } : {}),
             durationMs: record.durationMs,
             assertions: { passed: record.assertions.filter(a => a.passed).length, total: record.assertions.length },
             ...(detail != null ? { detail } : {}),
             scenario: scenario.name,
-            ...(raced.length > 0 ? { racedPeers: raced } : {})
+            ...(raced.length > 0 ? { racedPeers: raced } : {}),
+            ...(incomplete ? { uncheckable: record.uncheckable!.map(u => `${u.label}: ${u.message}`) } : {})
           })
         }
       }

@@ -12,13 +12,14 @@ export function cellMark (c: Cell): Mark {
     case 'not-applicable': return { symbol: '—', text: 'no such knob', tone: 'none' }
     case 'not-available': return { symbol: '·', text: 'not available', tone: 'none' }
     case 'skipped': return { symbol: '⏭', text: 'skipped', tone: 'none' }
+    case 'incomplete': return { symbol: '◐', text: 'not checkable', tone: 'none' }
     case 'passed': return c.asExpected === true ? { symbol: '✅', text: 'pass', tone: 'ok' } : { symbol: '❌', text: 'false pass', tone: 'bad' }
     case 'failed': case 'error':
       return c.asExpected === true ? { symbol: '✅', text: 'fails', tone: 'ok' } : { symbol: '❌', text: c.status === 'error' ? 'error' : 'fail', tone: 'bad' }
   }
 }
 
-export interface MatrixSummary { run: number, asExpected: number, unexpected: number, falsePasses: number, notRun: number }
+export interface MatrixSummary { run: number, asExpected: number, unexpected: number, falsePasses: number, notRun: number, incomplete: number }
 
 export function summarizeMatrix (m: InteropMatrix): MatrixSummary {
   const ran = m.cells.filter(c => c.asExpected != null)
@@ -27,7 +28,8 @@ export function summarizeMatrix (m: InteropMatrix): MatrixSummary {
     asExpected: ran.filter(c => c.asExpected === true).length,
     unexpected: ran.filter(c => c.asExpected === false).length,
     falsePasses: ran.filter(c => c.asExpected === false && c.status === 'passed').length,
-    notRun: m.cells.length - ran.length
+    notRun: m.cells.length - ran.length,
+    incomplete: m.cells.filter(c => c.status === 'incomplete').length
   }
 }
 
@@ -56,7 +58,7 @@ const oneLine = (s: string, max = 240): string => {
 export function summaryText (m: InteropMatrix): string {
   const s = summarizeMatrix(m)
   return `${s.run} cells run: ${s.asExpected} as a correct harness concludes, ${s.unexpected} not (${s.falsePasses} false passes)` +
-    (s.notRun > 0 ? `, ${s.notRun} not run` : '')
+    (s.notRun > 0 ? `, ${s.notRun} not run` : '') + (s.incomplete > 0 ? ` (${s.incomplete} of them ran but a peer could not make one of their checks)` : '')
 }
 
 const raced = (c: Cell): string => (c.racedPeers ?? []).length > 0 ? ` (kad-dht of ${c.racedPeers!.join(', ')} never admitted the bootstrap)` : ''
@@ -70,11 +72,18 @@ export function matrixMarkdown (m: InteropMatrix): string {
     out.push('')
   }
   out.push('✅ pass / ✅ fails: what a correct harness concludes (the configuration breaks discovery, and the test says so). ' +
-    '❌ fail: the bootstrap is usable but the test failed. ❌ false pass: the test passed where discovery cannot work. — the implementation has no such knob.', '')
+    '❌ fail: the bootstrap is usable but the test failed. ❌ false pass: the test passed where discovery cannot work. — the implementation has no such knob. ' +
+    '◐ not checkable: the peer does not implement a command the test needs (listed below).', '')
   const unexpected = m.cells.filter(c => c.asExpected === false)
   if (unexpected.length > 0) {
     out.push('**Not as expected**', '')
     for (const c of unexpected) out.push(`- ${c.bootstrap} / ${c.config} / ${c.test} (peers ${c.peer}), ${c.status}: ${md(oneLine(c.detail ?? ''))}${raced(c)}`)
+    out.push('')
+  }
+  const incomplete = m.cells.filter(c => c.status === 'incomplete')
+  if (incomplete.length > 0) {
+    out.push('**Checks a peer could not make** (◐: no verdict, neither pass nor fail)', '')
+    for (const c of incomplete) out.push(`- ${c.bootstrap} / ${c.config} / ${c.test} (peers ${c.peer}), ${c.assertions?.passed ?? 0}/${c.assertions?.total ?? 0} checks held before: ${md(oneLine((c.uncheckable ?? []).join('; ')))}`)
     out.push('')
   }
   const evidence = m.cells.filter(c => c.asExpected === true && c.status !== 'passed')
