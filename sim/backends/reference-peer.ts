@@ -1,10 +1,8 @@
-import { z } from 'zod'
 import { scaled, type NodeConfig } from '../../nodes/config.ts'
-import { READY_PREFIX } from '../../nodes/main.ts'
 import { CONTROL_TOKEN_FLAG, writeControlTokenFile } from '../../nodes/control/token.ts'
 import { tcpHostPort } from '../../nodes/supervisor/probes.ts'
 import { referencePeerUnsupported, type PeerImplementation } from '../../scenarios/reference-peer.ts'
-import { ChildNode, type NodeReady } from '../host/child.ts'
+import { ChildNode, nodeReadyLine, type NodeReady } from '../host/child.ts'
 import { referenceBinaryMissing, referenceBinaryPath } from '../interop/binaries.ts'
 
 /**
@@ -12,8 +10,6 @@ import { referenceBinaryMissing, referenceBinaryPath } from '../interop/binaries
  * chiral node (a fresh token in a 0600 file that is deleted once it is ready, loopback control port, the same
  * CHIRAL_READY line, exit when its stdin closes), so the backend wraps it in the same handle as its own nodes.
  */
-
-const ReadyLineSchema = z.object({ control: z.string(), peerId: z.string(), multiaddrs: z.array(z.string()) })
 
 /** The node's flags for `config`; throws, naming the field, for what it cannot be configured with. */
 export function referencePeerArgs (impl: PeerImplementation, config: NodeConfig): string[] {
@@ -58,9 +54,7 @@ export async function spawnReferencePeer (impl: PeerImplementation, config: Node
       file: referenceBinaryPath(impl),
       args: [...args, CONTROL_TOKEN_FLAG, tokenFile.path],
       ...(options.env != null ? { env: options.env } : {}),
-      readyLine: line => line.startsWith(READY_PREFIX)
-        ? { ...ReadyLineSchema.parse(JSON.parse(line.slice(READY_PREFIX.length))), token: tokenFile.token }
-        : undefined,
+      readyLine: nodeReadyLine(tokenFile.token),
       // Its stdin tie covers a harness that exits; the kernel's covers one killed outright.
       dieWithParent: true,
       startTimeoutMs: options.startTimeoutMs,

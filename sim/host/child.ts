@@ -25,6 +25,13 @@ export interface NodeReady extends ReadyLine {
 
 const ReadyLineSchema = z.object({ control: z.string(), peerId: z.string(), multiaddrs: z.array(z.string()) })
 
+/** Reads a node's CHIRAL_READY line (any implementation's) into what the harness keeps, with the token it handed over. */
+export function nodeReadyLine (token: string): (line: string) => NodeReady | undefined {
+  return line => line.startsWith(READY_PREFIX)
+    ? { ...ReadyLineSchema.parse(JSON.parse(line.slice(READY_PREFIX.length))), token }
+    : undefined
+}
+
 export interface SpawnNodeOptions {
   config: NodeConfigInput
   /** Default `process.execPath`: the Node that runs the harness, which must already strip types. */
@@ -160,9 +167,7 @@ export class ChildNode<R = NodeReady> implements AsyncDisposable {
           '--exit-on-stdin-close'
         ],
         ...(options.env != null ? { env: options.env } : {}),
-        readyLine: line => line.startsWith(READY_PREFIX)
-          ? { ...ReadyLineSchema.parse(JSON.parse(line.slice(READY_PREFIX.length))), token: tokenFile.token }
-          : undefined,
+        readyLine: nodeReadyLine(tokenFile.token),
         startTimeoutMs: options.startTimeoutMs ?? 30_000,
         signal: options.signal
       })

@@ -247,8 +247,9 @@ export async function runInteropMatrix (opts: InteropOptions): Promise<InteropMa
           const record = await runScenario(scenario, {
             mode: opts.mode, seed: opts.seed, file: path.join(BUILTIN_DIR, TESTS[test]), createBackend, ...(opts.signal != null ? { signal: opts.signal } : {})
           })
-          // A check a peer could not make leaves the cell unjudged: counting it as "fails" would be a verdict nobody made.
-          const incomplete = (record.uncheckable ?? []).length > 0
+          // A check a peer could not make leaves the cell unjudged (counting it as "fails" would be a verdict nobody
+          // made), unless a check made before it already failed: that failure is the verdict.
+          const incomplete = (record.uncheckable ?? []).length > 0 && record.assertions.every(a => a.passed)
           const measured = incomplete ? undefined : record.status === 'passed' ? 'pass' : record.status === 'failed' || record.status === 'error' ? 'fail' : undefined
           const detail = summarize(record)
           const bootId = record.nodes.find(n => n.name === BOOT)?.peerId
@@ -262,7 +263,7 @@ export async function runInteropMatrix (opts: InteropOptions): Promise<InteropMa
             ...(detail != null ? { detail } : {}),
             scenario: scenario.name,
             ...(raced.length > 0 ? { racedPeers: raced } : {}),
-            ...(incomplete ? { uncheckable: record.uncheckable!.map(u => `${u.label}: ${u.message}`) } : {})
+            ...((record.uncheckable ?? []).length > 0 ? { uncheckable: record.uncheckable!.map(u => `${u.label}: ${u.message}`) } : {})
           })
         }
       }
