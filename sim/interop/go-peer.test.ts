@@ -118,7 +118,7 @@ describe.skipIf(gate)(`the go reference node as a peer${why}`, () => {
     expect((err as CommandError).message).toMatch(/shareFile.*not implemented by chiral-go-node/)
   }, 60_000)
 
-  it('runs in a scenario next to js peers; the runner names the check the go peer could not make', async () => {
+  it.each(['tcp', 'process'] as const)('runs in a scenario next to js peers (%s mode); the runner names the check the go peer could not make', async mode => {
     const scenario = ScenarioSchema.parse({
       name: 'go-peer-in-a-scenario',
       title: 'a go peer and a js peer discover each other through a go bootstrap',
@@ -137,7 +137,7 @@ describe.skipIf(gate)(`the go reference node as a peer${why}`, () => {
         { action: 'search', node: 'J', file: 'doc', expect: { providers: ['G'] } }
       ]
     })
-    const record = await runScenario(scenario, { mode: 'tcp', seed: 11, createBackend })
+    const record = await runScenario(scenario, { mode, seed: 11, createBackend })
     // Everything up to the share was checked and held; the share could not be made, so the run is no pass.
     const failed = record.assertions.filter(a => !a.passed)
     expect(failed, JSON.stringify(failed)).toEqual([])
