@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/ipfs/go-cid"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	pb "github.com/libp2p/go-libp2p-kad-dht/pb"
+	recpb "github.com/libp2p/go-libp2p-record/pb"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -738,12 +740,23 @@ func findNodeOn(s network.Stream, key peer.ID) ([]*peer.AddrInfo, error) {
 }
 
 func askOn(s network.Stream, req *pb.Message) ([]*peer.AddrInfo, error) {
+	res, err := exchange(s, req)
+	if err != nil {
+		return nil, err
+	}
+	if req.GetType() == pb.Message_GET_PROVIDERS {
+		return pb.PBPeersToPeerInfos(res.GetProviderPeers()), nil
+	}
+	return pb.PBPeersToPeerInfos(res.GetCloserPeers()), nil
+}
+
+// exchange writes one length-prefixed DHT message and reads the answer.
+func exchange(s network.Stream, req *pb.Message) (*pb.Message, error) {
 	b, err := proto.Marshal(req)
 	if err != nil {
 		return nil, err
 	}
-	w := msgio.NewVarintWriter(s)
-	if err := w.WriteMsg(b); err != nil {
+	if err := msgio.NewVarintWriter(s).WriteMsg(b); err != nil {
 		return nil, err
 	}
 	r := msgio.NewVarintReaderSize(bufio.NewReader(s), network.MessageSizeMax)
@@ -759,10 +772,7 @@ func askOn(s network.Stream, req *pb.Message) ([]*peer.AddrInfo, error) {
 	if err := proto.Unmarshal(raw, &res); err != nil {
 		return nil, err
 	}
-	if req.GetType() == pb.Message_GET_PROVIDERS {
-		return pb.PBPeersToPeerInfos(res.GetProviderPeers()), nil
-	}
-	return pb.PBPeersToPeerInfos(res.GetCloserPeers()), nil
+	return &res, nil
 }
 
 // ask opens a DHT stream to `to` (dialling if needed) and asks it one question.
@@ -824,42 +834,53 @@ func (p *peerNode) checkHealth(ctx context.Context, addr string) healthResult {
 	return res
 }
 
-// testDiscovery: the plan's DHT read/write test. A provider record is written to the network and read back from
-// another peer's answer; the node's own provider store does not count as a read.
+// testDiscovery: the plan's DHT read/write test, read back from other peers' answers (the node's own stores do not
+// count). Two records, since no one kind is read back everywhere: a provider record (go-libp2p-kad-dht's Provide;
+// rust-libp2p never returns a provider record to the provider itself) and a value record written with PUT_VALUE
+// (go-libp2p-kad-dht refuses values outside its validators' namespaces; rust-libp2p stores any). Either one read
+// back from another peer is a working read and write.
 func (p *peerNode) testDiscovery(ctx context.Context, content string) map[string]any {
 	started := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, ms(p.t.DhtQueryTimeoutMs))
 	defer cancel()
+	lat := func() int64 { return time.Since(started).Milliseconds() }
+	all, _ := p.routingPeers()
+	if len(all) == 0 {
+		p.query(false)
+		return map[string]any{"success": false, "latencyMs": 0, "error": "the DHT routing table is empty: no peer to store the test record on"}
+	}
 	sum := sha256.Sum256([]byte(content + "/" + p.h.ID().String()))
 	hash, _ := mh.Encode(sum[:], mh.SHA2_256)
 	c := cid.NewCidV1(cid.Raw, hash)
-	lat := func() int64 { return time.Since(started).Milliseconds() }
-	if err := p.kad.Provide(ctx, c, true); err != nil {
+	provideErr := p.kad.Provide(ctx, c, true)
+	key := []byte("/chiral-test/" + content + "-" + p.h.ID().String())
+	value := []byte(strconv.FormatInt(nowMs(), 10))
+	put := pb.NewMessage(pb.Message_PUT_VALUE, key, 0)
+	put.Record = &recpb.Record{Key: key, Value: value}
+	stored := 0
+	for _, id := range all {
+		if _, err := p.ask(ctx, id, put); err == nil {
+			stored++
+		}
+	}
+	if provideErr != nil && stored == 0 {
 		p.query(false)
-		return map[string]any{"success": false, "latencyMs": lat(), "error": "DHT write failed: " + err.Error()}
+		return map[string]any{"success": false, "latencyMs": lat(), "error": "DHT write failed: " + provideErr.Error()}
 	}
 	p.mu.Lock()
 	p.lastWrite = nowMs()
 	p.mu.Unlock()
 	// ADD_PROVIDER has no answer: a peer may still be storing the record when it is asked, so ask again until the
 	// query deadline.
-	all, _ := p.routingPeers()
 	var lastErr error
 	for ctx.Err() == nil {
 		for _, id := range all {
-			provs, err := p.ask(ctx, id, pb.NewMessage(pb.Message_GET_PROVIDERS, c.Hash(), 0))
-			if err != nil {
-				lastErr = err
-				continue
-			}
-			for _, ai := range provs {
-				if ai.ID == p.h.ID() {
-					p.query(true)
-					p.mu.Lock()
-					p.lastRead = nowMs()
-					p.mu.Unlock()
-					return map[string]any{"success": true, "latencyMs": lat()}
-				}
+			if p.readsBack(ctx, id, c, key, value, &lastErr) {
+				p.query(true)
+				p.mu.Lock()
+				p.lastRead = nowMs()
+				p.mu.Unlock()
+				return map[string]any{"success": true, "latencyMs": lat()}
 			}
 		}
 		select {
@@ -868,11 +889,46 @@ func (p *peerNode) testDiscovery(ctx context.Context, content string) map[string
 		}
 	}
 	p.query(false)
-	why := fmt.Sprintf("DHT read failed: none of the %d routing-table peers returned our provider record", len(all))
+	why := fmt.Sprintf("DHT read failed: none of the %d routing-table peers returned our provider record or our value record (stored on %d)", len(all), stored)
 	if lastErr != nil {
 		why += " (last error: " + lastErr.Error() + ")"
 	}
 	return map[string]any{"success": false, "latencyMs": lat(), "error": why}
+}
+
+func (p *peerNode) readsBack(ctx context.Context, id peer.ID, c cid.Cid, key, value []byte, lastErr *error) bool {
+	provs, err := p.ask(ctx, id, pb.NewMessage(pb.Message_GET_PROVIDERS, c.Hash(), 0))
+	if err != nil {
+		*lastErr = err
+	}
+	for _, ai := range provs {
+		if ai.ID == p.h.ID() {
+			return true
+		}
+	}
+	rec, err := p.askRecord(ctx, id, key)
+	if err != nil {
+		*lastErr = err
+		return false
+	}
+	return rec != nil && string(rec.GetValue()) == string(value)
+}
+
+// askRecord: one GET_VALUE to `to`, the record of its answer (nil when it has none).
+func (p *peerNode) askRecord(ctx context.Context, to peer.ID, key []byte) (*recpb.Record, error) {
+	s, err := p.h.NewStream(ctx, to, protocol.ID(p.cfg.dhtProtocol))
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	if d, ok := ctx.Deadline(); ok {
+		_ = s.SetDeadline(d)
+	}
+	res, err := exchange(s, pb.NewMessage(pb.Message_GET_VALUE, key, 0))
+	if err != nil {
+		return nil, err
+	}
+	return res.GetRecord(), nil
 }
 
 func (p *peerNode) verifyReachable(ctx context.Context, id peer.ID, fresh bool) map[string]any {
