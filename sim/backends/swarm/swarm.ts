@@ -298,7 +298,7 @@ export class SwarmBackend implements SupervisingBackend {
     const made = await this.#createService({ name: 'toxiproxy', image, engine: manager, script: FRONT_SCRIPT, ports: [TOXIPROXY_FRONT_PORT], signal })
     const front = `http://${manager.addr}:${publishedPort(made.task, TOXIPROXY_FRONT_PORT)}`
     const forwarder = await startLoopbackForwarder(front, made.token, 20_000)
-    const removeService = async (): Promise<void> => {
+    const release = async (): Promise<void> => {
       await forwarder.close()
       await this.#docker.getService(made.serviceId).remove().catch(ignoreStatus(404))
     }
@@ -308,12 +308,12 @@ export class SwarmBackend implements SupervisingBackend {
       inner = await startToxiproxy({ url: forwarder.url, signal, startTimeoutMs: this.#engineTimeoutMs })
     } catch (err) {
       const logs = await this.#logsSuffix(made)
-      await removeService().catch(() => {})
+      await release().catch(() => {})
       throw new Error(`the run's Toxiproxy (service ${made.serviceName} on ${describe(manager)}) does not answer at ${front}: ${(err as Error).message}${logs}`)
     }
     let closed: Promise<void> | undefined
     const close = async (): Promise<void> => {
-      closed ??= (async () => { try { await inner.close() } finally { await removeService() } })()
+      closed ??= (async () => { try { await inner.close() } finally { await release() } })()
       await closed
     }
     return { server: { ...inner, close, [Symbol.asyncDispose]: close }, listenHost: made.ip, front }
