@@ -61,3 +61,17 @@ describe('bench measurements at tiny sizes', () => {
     expect(text).toContain('RTT added by a clean proxy')
   }, 60_000)
 })
+
+describe('sharded bench at a tiny size', () => {
+  it('shards: N=4 over 2 shards converge, newcomers are measured, CPU and memory come from the shards', async () => {
+    const { measureShardScale } = await import('./shards.ts')
+    const r = await measureShardScale({ n: 4, shards: 2, seed: 11, deadlineMs: 60_000, newcomers: 2, log: () => {} })
+    expect(r.error).toBeUndefined()
+    expect(r.verified).toBe(4)
+    expect(r.convergeMs).toBeGreaterThan(0)
+    expect(r.newcomers.tried).toBe(2)
+    expect(r.memory.shardPeakRssMiB).toHaveLength(2)
+    expect(r.cpu.shardsMs).toBeGreaterThan(0)
+    expect(r.verifiedPerCoreMinute).toBeGreaterThan(0)
+  }, 120_000)
+})

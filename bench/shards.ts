@@ -34,6 +34,8 @@ export interface ShardScaleResult {
   convergeMs: number | null
   verified: number
   connectFailures: number
+  /** Categories of the connects that failed twice. */
+  connectErrors: Record<string, number>
   /** testPeerDiscovery calls that failed (each retried after 1 s) and the first few errors. */
   dhtReadWrite: { failures: number, errors: string[] }
   newcomers: { tried: number, mutual: number, mutualMs: Summary }
@@ -124,15 +126,23 @@ export async function measureShardScale (opts: { n: number, shards: number, seed
       }
     }
     const verifications: Array<Promise<void>> = []
+    const connectErrors = new Map<string, number>()
+    // Join: batches of dials to the one bootstrap, as bench/scale.ts does; a failed connect is tried once more after
+    // the batches (a busy bootstrap under load), and what failed twice is counted with its category.
+    const connect = async (p: typeof peers[number], last: boolean): Promise<boolean> => {
+      const r: { success: boolean, error?: { category: string } | undefined } = await p.node.handle.call('connectWithTimeout', {}, { signal: overall }).catch(() => ({ success: false, error: { category: 'no answer' } }))
+      if (r.success) verifications.push(verify(p))
+      else if (last) connectErrors.set(r.error?.category ?? 'failed', (connectErrors.get(r.error?.category ?? 'failed') ?? 0) + 1)
+      return r.success
+    }
+    const retry: Array<typeof peers[number]> = []
     for (let b = 0; b < n && !overall.aborted; b += 25) {
       const batch = peers.slice(b, b + 25)
-      await Promise.all(batch.map(async p => {
-        const r = await p.node.handle.call('connectWithTimeout', {}, { signal: overall }).catch(() => ({ success: false }))
-        if (r.success) verifications.push(verify(p))
-        else connectFailures++
-      }))
+      await Promise.all(batch.map(async p => { if (!await connect(p, false)) retry.push(p) }))
       if ((b / 25) % 4 === 0) log(`N=${n} K=${shards}: ${Math.min(n, b + 25)} dialled at ${Math.round(performance.now() - tJoin)} ms, ${peers.filter(p => p.verified).length} verified`)
     }
+    for (const p of retry) if (!overall.aborted && !await connect(p, true)) connectFailures++
+    result.connectErrors = Object.fromEntries(connectErrors)
     await Promise.all(verifications)
     const verified = peers.filter(p => p.verified).length
     result.verified = verified
@@ -178,6 +188,7 @@ export async function measureShardScale (opts: { n: number, shards: number, seed
     convergeMs: result.convergeMs ?? null,
     verified: result.verified ?? 0,
     connectFailures: result.connectFailures ?? 0,
+    connectErrors: result.connectErrors ?? {},
     dhtReadWrite: result.dhtReadWrite ?? { failures: 0, errors: [] },
     newcomers: result.newcomers ?? { tried: 0, mutual: 0, mutualMs: summarize([]) },
     cpu: { harnessMs, shardsMs: Math.round(shardCpuMs), totalMs },
