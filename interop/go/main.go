@@ -1,10 +1,12 @@
 // Command chiral-go-node is a go-libp2p node configured the way deployed go-libp2p bootstraps are: TCP, noise,
 // yamux, identify, ping, go-libp2p-kad-dht on a chosen protocol name, an agent-version admission policy, an
 // optional routable-only address filter and connection limits. chiral-sim runs it as `role: external` and reaches
-// it only through libp2p.
+// it only through libp2p, or, with --control-token-file, as a scenario peer (`implementation: go`) that serves
+// chiral-sim's control channel (control.go, peer.go, health.go; nodes/contract.schema.json) and connects when told.
 //
-// Prints `listening on <multiaddr>/p2p/<peer id>` on stdout once it accepts connections; logs what it does on
-// stderr, one event a line. Stops on SIGTERM/SIGINT, and with -exit-on-stdin-close when its stdin closes.
+// Prints `listening on <multiaddr>/p2p/<peer id>` on stdout once it accepts connections (and, as a peer, the
+// `CHIRAL_READY {...}` line once its control channel listens); logs what it does on stderr, one event a line. Stops
+// on SIGTERM/SIGINT, on the shutdown command, and with -exit-on-stdin-close when its stdin closes.
 package main
 
 import (

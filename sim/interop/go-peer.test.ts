@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { CommandError } from '../../nodes/commands.ts'
+import { CommandError, commandNames } from '../../nodes/commands.ts'
 import { NodeConfigSchema } from '../../nodes/config.ts'
 import { RemoteNode } from '../../nodes/control/client.ts'
 import { ScenarioSchema } from '../../scenarios/schema.ts'
@@ -84,6 +84,14 @@ describe.skipIf(gate)(`the go reference node as a peer${why}`, () => {
     expect(await ask({ ...auth, 'content-type': 'text/plain' }, '{}')).toEqual([415, 'bad-request'])
     expect(await ask({ ...auth, 'content-type': 'application/json' }, '{"nope":1}')).toEqual([400, 'bad-request'])
     expect(await ask(auth)).toEqual([200, 'ok'])
+
+    // Every command of the contract is known to it: implemented, or answered not-supported, never "unknown command"
+    // (a command added to nodes/commands.ts and not to the go node fails here).
+    for (const name of commandNames) {
+      const res = await fetch(`${a.url}/commands/${name}`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: '{"__probe":1}' })
+      const body = (await res.json()) as { error?: { code: string } }
+      expect([name, body.error?.code]).toEqual([name, name === 'shareFile' || name === 'downloadFile' ? 'not-supported' : 'bad-request'])
+    }
   }, 60_000)
 
   it('categorizes connect failures it can tell apart, and answers not-supported for what it does not implement', async () => {
