@@ -597,6 +597,7 @@ func (p *peerNode) connect(ctx context.Context, addrs []string, timeoutMs int) m
 			if p.cfg.autoMonitor {
 				p.monitor.start(a)
 			}
+			p.events.emit("connect:done", map[string]any{"success": true, "bootstrap": a, "attempts": len(attempts)})
 			return map[string]any{"success": true, "bootstrap": a, "attempts": attempts}
 		}
 		last = cat
@@ -604,6 +605,11 @@ func (p *peerNode) connect(ctx context.Context, addrs []string, timeoutMs int) m
 			break
 		}
 	}
+	done := map[string]any{"success": false, "attempts": len(attempts)}
+	if last != nil {
+		done["error"] = last
+	}
+	p.events.emit("connect:done", done)
 	return map[string]any{"success": false, "attempts": attempts, "error": last}
 }
 
@@ -840,6 +846,12 @@ func (p *peerNode) checkHealth(ctx context.Context, addr string) healthResult {
 // (go-libp2p-kad-dht refuses values outside its validators' namespaces; rust-libp2p stores any). Either one read
 // back from another peer is a working read and write.
 func (p *peerNode) testDiscovery(ctx context.Context, content string) map[string]any {
+	r := p.testDiscoveryOnce(ctx, content)
+	p.events.emit("dht:test", r)
+	return r
+}
+
+func (p *peerNode) testDiscoveryOnce(ctx context.Context, content string) map[string]any {
 	started := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, ms(p.t.DhtQueryTimeoutMs))
 	defer cancel()
@@ -944,7 +956,10 @@ func (p *peerNode) verifyReachable(ctx context.Context, id peer.ID, fresh bool) 
 		p.mu.Lock()
 		p.dialFailures = append(p.dialFailures, dialFailure{id.String(), c.Category, c.Detail, nowMs()})
 		p.mu.Unlock()
-		return map[string]any{"reachable": false, "error": c.Category + ": " + c.Detail}
+		p.events.emit("dial:failed", map[string]any{"peerId": id.String(), "category": c.Category, "detail": c.Detail})
+		out := map[string]any{"reachable": false, "error": c.Category + ": " + c.Detail}
+		p.events.emit("peer:verified", map[string]any{"peerId": id.String(), "reachable": false, "error": out["error"]})
+		return out
 	}
 	out := map[string]any{"reachable": true}
 	if conns := p.h.Network().ConnsToPeer(id); len(conns) > 0 {
@@ -953,6 +968,11 @@ func (p *peerNode) verifyReachable(ctx context.Context, id peer.ID, fresh bool) 
 	if r := <-ping.Ping(ctx, p.h, id); r.Error == nil {
 		out["latencyMs"] = r.RTT.Milliseconds()
 	}
+	ev := map[string]any{"peerId": id.String()}
+	for k, v := range out {
+		ev[k] = v
+	}
+	p.events.emit("peer:verified", ev)
 	return out
 }
 
@@ -1068,6 +1088,7 @@ func (p *peerNode) verifyDiscovery(ctx context.Context) map[string]any {
 		"dhtReadWrite": dhtReadWrite, "peerDialing": peerDialing, "fileDiscovery": false, "overall": overall, "firstPeer": false,
 		"routingTableSize": len(others), "discoveredPeers": ids(others), "skipped": skipped, "message": message,
 	}
+	p.events.emit("discovery:status", map[string]any{"status": status})
 	return status
 }
 

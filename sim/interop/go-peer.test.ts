@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { CommandError, commandNames } from '../../nodes/commands.ts'
 import { NodeConfigSchema } from '../../nodes/config.ts'
 import { RemoteNode } from '../../nodes/control/client.ts'
+import type { NodeEvent } from '../../nodes/events.ts'
 import { ScenarioSchema } from '../../scenarios/schema.ts'
 import { createBackend } from '../backends/index.ts'
 import { spawnReferencePeer } from '../backends/reference-peer.ts'
@@ -48,6 +49,8 @@ describe.skipIf(gate)(`the go reference node as a peer${why}`, () => {
     expect(missing).toBeUndefined()
     const boot = await goBootstrap()
     const a = await goPeer('A', [boot])
+    const events: NodeEvent[] = []
+    const unsubscribe = a.subscribe(ev => { events.push(ev) })
     const info = await a.call('info', {})
     expect(info).toMatchObject({ name: 'A', role: 'peer', dhtProtocol: '/ipfs/kad/1.0.0' })
     expect(info.versions.libp2p).toBe('go-libp2p v0.49.0')
@@ -72,6 +75,19 @@ describe.skipIf(gate)(`the go reference node as a peer${why}`, () => {
     // A peer alone behind a bootstrap that does not say who else is online cannot claim "you might be first".
     const alone = await a.call('verifyPeerDiscovery', {})
     expect(alone).toMatchObject({ overall: 'unknown', firstPeer: false, bootstrapConnected: true, dhtReadWrite: true })
+
+    // Its events pass the contract's event schema (the client drops any that do not): what the runner's evidence,
+    // the timeline and the KPIs read.
+    const seen = async (type: string): Promise<boolean> => {
+      const until = Date.now() + 5_000
+      while (!events.some(e => e.type === type) && Date.now() < until) await new Promise(resolve => setTimeout(resolve, 50))
+      return events.some(e => e.type === type)
+    }
+    for (const type of ['routing:add', 'bootstrap:identified', 'connect:done', 'monitor:started', 'health:check', 'health:status', 'dht:test', 'discovery:status']) {
+      expect([type, await seen(type)]).toEqual([type, true])
+    }
+    expect(events.every(e => e.node === 'A')).toBe(true)
+    unsubscribe()
 
     const ask = async (headers: Record<string, string>, body?: string): Promise<[number, string]> => {
       const res = await fetch(`${a.url}/commands/getMetrics`, { method: 'POST', headers, ...(body != null ? { body } : {}) })
