@@ -7,7 +7,9 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -815,18 +817,14 @@ func (p *peerNode) checkHealth(ctx context.Context, addr string) healthResult {
 	}
 	ctx, cancel := context.WithTimeout(ctx, ms(p.t.HealthPingTimeoutMs))
 	defer cancel()
-	if err := p.h.Connect(dialNow(ctx), *ai); err != nil {
-		c := categorizeDial(err, ctx.Err() != nil)
-		return fail(fmt.Sprintf("%s: %s", c.Category, c.Detail))
-	}
-	r := <-ping.Ping(ctx, p.h, ai.ID)
-	if r.Error != nil {
+	rtt, err := p.pingNow(ctx, *ai)
+	if err != nil {
 		if ctx.Err() != nil {
 			return fail(fmt.Sprintf("no ping answer within %d ms", p.t.HealthPingTimeoutMs))
 		}
-		return fail("ping failed: " + r.Error.Error())
+		return fail("ping failed: " + err.Error())
 	}
-	lat := r.RTT.Milliseconds()
+	lat := rtt.Milliseconds()
 	res.LatencyMs = &lat
 	res.IsReachable = true
 	res.LastCheckTimestamp = nowMs()
@@ -838,6 +836,73 @@ func (p *peerNode) checkHealth(ctx context.Context, addr string) healthResult {
 		}
 	}
 	return res
+}
+
+// pingNow: one libp2p ping (/ipfs/ping/1.0.0), on the open connection or a fresh one, with the streams opened on the
+// raw connection at once. go-libp2p's own ping opens its stream only after identify, and a ping stream does not keep
+// a rust-libp2p connection alive: a bootstrap that closes idle connections (idle timeout 0) closed every fresh
+// connection before the ping was answered, and a restarted one stayed red.
+func (p *peerNode) pingNow(ctx context.Context, ai peer.AddrInfo) (time.Duration, error) {
+	var lastErr error
+	for try := 0; try < 4 && ctx.Err() == nil; try++ {
+		p.h.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstore.TempAddrTTL)
+		conn, err := p.h.Network().DialPeer(dialNow(ctx), ai.ID)
+		if err != nil {
+			c := categorizeDial(err, ctx.Err() != nil)
+			return 0, fmt.Errorf("%s: %s", c.Category, c.Detail)
+		}
+		// A DHT stream held open keeps the connection alive through the ping: rust-libp2p counts every open stream
+		// except ping's (its handler opts out), so a ping alone is cut off by an idle timeout of 0.
+		if hold, err := conn.NewStream(ctx); err == nil {
+			if msmux.SelectProtoOrFail(p.cfg.dhtProtocol, hold) == nil {
+				defer hold.Close()
+			} else {
+				_ = hold.Reset()
+			}
+		}
+		rtt, err := pingOn(ctx, conn)
+		if err == nil {
+			return rtt, nil
+		}
+		lastErr = err
+		// The connection closed under the ping (an idle-closing node): once more on a fresh one.
+		waitUntil(ctx, 300*time.Millisecond, conn.IsClosed)
+		if !conn.IsClosed() {
+			break
+		}
+	}
+	return 0, lastErr
+}
+
+func pingOn(ctx context.Context, conn network.Conn) (time.Duration, error) {
+	s, err := conn.NewStream(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer s.Close()
+	if d, ok := ctx.Deadline(); ok {
+		_ = s.SetDeadline(d)
+	}
+	if err := msmux.SelectProtoOrFail(ping.ID, s); err != nil {
+		return 0, err
+	}
+	_ = s.SetProtocol(ping.ID)
+	payload := make([]byte, ping.PingSize)
+	if _, err := rand.Read(payload); err != nil {
+		return 0, err
+	}
+	started := time.Now()
+	if _, err := s.Write(payload); err != nil {
+		return 0, err
+	}
+	echo := make([]byte, ping.PingSize)
+	if _, err := io.ReadFull(s, echo); err != nil {
+		return 0, err
+	}
+	if !bytes.Equal(echo, payload) {
+		return 0, errors.New("the ping answer is not the payload sent")
+	}
+	return time.Since(started), nil
 }
 
 // testDiscovery: the plan's DHT read/write test, read back from other peers' answers (the node's own stores do not

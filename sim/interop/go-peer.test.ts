@@ -7,6 +7,7 @@ import { ScenarioSchema } from '../../scenarios/schema.ts'
 import { createBackend } from '../backends/index.ts'
 import { spawnReferencePeer } from '../backends/reference-peer.ts'
 import { ChildNode } from '../host/child.ts'
+import { freePort } from '../host/free-port.ts'
 import { runScenario } from '../runner/run-scenario.ts'
 import { referenceBinaryMissing, referenceBinaryPath } from './binaries.ts'
 
@@ -189,6 +190,31 @@ describe.skipIf(rustGate)(`the go peer against the rust reference bootstrap${rus
     expect(test.error).toBeUndefined()
     expect(test.success).toBe(true)
   }, 60_000)
+
+  it('finds a restarted rust bootstrap that closes idle connections (idle timeout 0) reachable at its first health check', async () => {
+    const port = await freePort()
+    const start = async (): Promise<ChildNode<string>> => {
+      const child = await ChildNode.spawnCommand({
+        name: 'rust-idle-0', file: referenceBinaryPath('rust'), args: ['--port', String(port), '--seed', 'go-peer-test-idle', '--idle-timeout', '0', '--exit-on-stdin-close'],
+        readyLine: line => /^listening on (\S+)$/.exec(line)?.[1], dieWithParent: true, startTimeoutMs: 15_000
+      })
+      started.push(child)
+      return child
+    }
+    let rust = await start()
+    const a = await goPeer('A', [rust.ready])
+    expect((await a.call('connectWithTimeout', {})).success).toBe(true)
+    // Found: a ping stream does not keep a rust-libp2p connection alive, and go-libp2p opens it after identify, so
+    // every fresh connection was closed under the ping and a restarted bootstrap stayed red (Test 4, rust idle-0).
+    for (let restart = 0; restart < 4; restart++) {
+      await rust.kill()
+      expect((await a.call('checkBootstrapHealth', {})).isReachable).toBe(false)
+      rust = await start()
+      const health = await a.call('checkBootstrapHealth', {})
+      expect([restart, health.errorMessage]).toEqual([restart, null])
+      expect(health.isReachable).toBe(true)
+    }
+  }, 90_000)
 })
 
 describe('a go peer in a scenario: what validate and the runner refuse before starting anything', () => {
