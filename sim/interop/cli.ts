@@ -13,7 +13,8 @@ Runs the interop matrix: the plan's Tests 1, 3, 4, 5, 6 and the asymmetry reprod
 replaced by a plain js-libp2p node and the rust-libp2p and go-libp2p reference nodes (build them with
 \`bash scripts/setup-interop.sh\`), in each configuration real deployments use. Writes interop-matrix.json,
 interop-matrix.html and interop-matrix.md to the report folder, prints the markdown, and appends it to
-$GITHUB_STEP_SUMMARY when that is set. Exit 0 when every cell that ran concludes what a correct harness concludes.
+$GITHUB_STEP_SUMMARY when that is set. Exit 0 when every cell that ran concludes what a correct harness concludes
+(a cell whose peer could not make one of its checks, ◐, has no verdict and is listed with the check, not counted).
 
 Options:
   --mode MODE          tcp (default) | process | docker (the rust and go bootstraps as containers, from
@@ -22,7 +23,8 @@ Options:
   --bootstraps LIST    comma-separated, of ${BOOTSTRAP_IMPLS.join(', ')} (default: all)
   --configs LIST       of ${CONFIGS.join(', ')} (default: all)
   --tests LIST         of ${TEST_NAMES.join(', ')} (default: all)
-  --peers LIST         of ${PEER_IMPLS.join(', ')} (default: all; only js peers exist yet)
+  --peers LIST         of ${PEER_IMPLS.join(', ')} (default: all; js: chiral-sim's own, go: the go
+                       reference node serving the control channel, tcp and process modes; no rust peer yet)
   --report-dir DIR     where the matrix goes (default: chiral-reports)
   -h, --help           this help`
 
