@@ -289,39 +289,11 @@ func (p *peerNode) commands() map[string]handlerFunc {
 			}
 			return p.connect(ctxOf(done), addrs, timeout), nil
 		},
-		"checkBootstrapHealth": func(raw json.RawMessage, done <-chan struct{}) (any, error) {
-			var req struct {
-				Address string `json:"address"`
-			}
-			if err := decode("checkBootstrapHealth", raw, &req); err != nil {
-				return nil, err
-			}
-			addr := req.Address
-			if addr == "" {
-				addr = p.bootstrapAddress()
-			}
-			if addr == "" {
-				return nil, badRequest("address", "checkBootstrapHealth: not connected to a bootstrap; give an address")
-			}
-			return p.checkHealth(ctxOf(done), addr), nil
-		},
-		"startHealthMonitoring": func(raw json.RawMessage, _ <-chan struct{}) (any, error) {
-			var req struct {
-				Address string `json:"address"`
-			}
-			if err := decode("startHealthMonitoring", raw, &req); err != nil {
-				return nil, err
-			}
-			addr := req.Address
-			if addr == "" {
-				addr = p.bootstrapAddress()
-			}
-			if addr == "" {
-				return nil, badRequest("address", "startHealthMonitoring: not connected to a bootstrap; give an address")
-			}
+		"checkBootstrapHealth": withAddress("checkBootstrapHealth", p, func(ctx context.Context, addr string) any { return p.checkHealth(ctx, addr) }),
+		"startHealthMonitoring": withAddress("startHealthMonitoring", p, func(_ context.Context, addr string) any {
 			p.monitor.start(addr)
-			return p.monitor.state(), nil
-		},
+			return p.monitor.state()
+		}),
 		"stopHealthMonitoring": none("stopHealthMonitoring", func(context.Context) any { p.monitor.halt(); return p.monitor.state() }),
 		"getHealth":            none("getHealth", func(context.Context) any { return p.monitor.state() }),
 		"getDhtRoutingTableSize": none("getDhtRoutingTableSize", func(context.Context) any {
@@ -449,6 +421,26 @@ func (p *peerNode) commands() map[string]handlerFunc {
 			go func() { time.Sleep(50 * time.Millisecond); p.stop <- "shutdown command" }()
 			return map[string]any{"ok": true}
 		}),
+	}
+}
+
+// withAddress: a command on one bootstrap ({ address? }), by default the one connected to (or the first configured).
+func withAddress(command string, p *peerNode, f func(ctx context.Context, addr string) any) handlerFunc {
+	return func(raw json.RawMessage, done <-chan struct{}) (any, error) {
+		var req struct {
+			Address string `json:"address"`
+		}
+		if err := decode(command, raw, &req); err != nil {
+			return nil, err
+		}
+		addr := req.Address
+		if addr == "" {
+			addr = p.bootstrapAddress()
+		}
+		if addr == "" {
+			return nil, badRequest("address", "%s: not connected to a bootstrap; give an address", command)
+		}
+		return f(ctxOf(done), addr), nil
 	}
 }
 
