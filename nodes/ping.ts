@@ -85,11 +85,14 @@ async function pingWithRetries (ctx: NodeContext, target: PeerId | Multiaddr, ou
 }
 
 /**
- * When a second ping goes out beside an unanswered first: a quarter of the deadline, at most 1 s. A ping round
- * trip is milliseconds even on a loaded machine; a longer wait is a dropped stream far more often than a slow one.
+ * When a second ping goes out beside an unanswered first: a quarter of the deadline, at most 250 ms. A ping round
+ * trip is milliseconds; an unanswered one is far more often a dropped stream (rust-libp2p's replaced ping stream;
+ * a stalled stream on js-libp2p's memory transport, once per verification of a fresh population, which cost the
+ * release profile 1 s each at a 1 s hedge) than a slow remote, and a slow one only costs a second stream, since
+ * each ping times its own round trip.
  */
 export function hedgeAfterMs (deadlineMs: number): number {
-  return Math.min(1_000, Math.floor(deadlineMs / 4))
+  return Math.min(250, Math.floor(deadlineMs / 4))
 }
 
 /**
