@@ -9,6 +9,7 @@ import { getContainerRuntimeClient, type ContainerRuntimeClient } from 'testcont
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { NodeConfig } from '../../../nodes/config.ts'
+import { stopInOrder } from '../stop-order.ts'
 import { RemoteNode } from '../../../nodes/control/client.ts'
 import { generateControlToken } from '../../../nodes/control/token.ts'
 import { probePort } from '../../../nodes/supervisor/probes.ts'
@@ -367,8 +368,7 @@ export class SwarmBackend implements SupervisingBackend {
   }
 
   async #dispose (): Promise<void> {
-    await Promise.allSettled([...this.#supervised].map(async s => { await s.stop() }))
-    await Promise.allSettled([...this.#nodes].map(async n => { await n[Symbol.asyncDispose]() }))
+    await stopInOrder({ supervised: this.#supervised, nodes: this.#nodes })
     await Promise.allSettled([...this.#handles].map(async h => { await h.close() }))
     let failure: unknown
     try {
