@@ -83,10 +83,10 @@ for (const impl of REFERENCE_IMPLS) {
       expect({ status: record.status, reason: record.reason, failed }).toEqual({ status: 'passed', reason: undefined, failed: [] })
       const probes = record.events.filter(e => e.type === 'external:probe')
       for (const p of probes) expect(p).toMatchObject({ ok: true, speaksDht: true, agentVersion: expect.stringContaining(`chiral-interop-${impl}`) })
-      // This scenario's node only (its seed): the matrix test may run the same binary in another worker meanwhile.
-      const command = (scenario.nodes[0] as { command: string[] }).command
-      expect(command[0]).toMatch(new RegExp(`chiral-${impl}-node$`))
-      expect(pidsWithArgs([command[0]!, 'chiral-external-demo'])).toEqual([])
+      // The scenario names the reference node (`reference:`), whose binary the harness runs with the command as
+      // its arguments. This scenario's node only (its seed): the matrix test may run the same binary meanwhile.
+      expect(scenario.nodes[0]).toMatchObject({ role: 'external', reference: impl })
+      expect(pidsWithArgs([referenceBinaryPath(impl), 'chiral-external-demo'])).toEqual([])
     }, 120_000)
   })
 }
