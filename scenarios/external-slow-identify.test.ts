@@ -1,8 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process'
 import path from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { BUILTIN_DIR } from './load.ts'
 import { LocalNode } from '../nodes/node.ts'
+import { startListening } from '../nodes/test-support.ts'
 
 /**
  * A loaded client answers the bootstrap's identify request late: here 600 ms after it had the bootstrap's own
@@ -13,39 +13,24 @@ import { LocalNode } from '../nodes/node.ts'
 const LATE_ANSWER_MS = 600
 
 vi.mock('../nodes/libp2p.ts', async (importOriginal) => {
-  const original = await importOriginal<typeof import('../nodes/libp2p.ts')>()
-  return {
-    ...original,
-    createChiralLibp2p: async (...args: Parameters<typeof original.createChiralLibp2p>) => {
-      const libp2p = await original.createChiralLibp2p(...args)
-      const service = (libp2p.services as unknown as { identify: { handleProtocol: (...a: unknown[]) => Promise<void> } }).identify
-      const handle = service.handleProtocol
-      service.handleProtocol = async (...a: unknown[]) => {
-        await new Promise(resolve => setTimeout(resolve, LATE_ANSWER_MS))
-        await handle.apply(service, a)
-      }
-      return libp2p
+  const { adjustedLibp2p } = await import('../nodes/test-support.ts')
+  return await adjustedLibp2p(importOriginal, libp2p => {
+    const service = (libp2p.services as unknown as { identify: { handleProtocol: (...a: unknown[]) => Promise<void> } }).identify
+    const handle = service.handleProtocol
+    service.handleProtocol = async (...a: unknown[]) => {
+      await new Promise(resolve => setTimeout(resolve, LATE_ANSWER_MS))
+      await handle.apply(service, a)
     }
-  }
+  })
 })
 
-let child: ChildProcess | undefined
 const stops: Array<() => Promise<void>> = []
-afterEach(async () => {
-  for (const stop of stops.splice(0).reverse()) await stop()
-  child?.kill('SIGKILL')
-  child = undefined
-})
+afterEach(async () => { for (const stop of stops.splice(0).reverse()) await stop() })
 
 async function startDemo (args: string[]): Promise<string> {
-  child = spawn(process.execPath, [path.join(BUILTIN_DIR, 'external', 'js-libp2p-bootstrap.mjs'), '--port', '0', '--protocol', '/chiral/kad/1.0.0', ...args], { stdio: ['ignore', 'pipe', 'ignore'] })
-  return await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => { reject(new Error('no ready line in 15 s')) }, 15_000)
-    child!.stdout!.on('data', (d: Buffer) => {
-      const m = /listening on (\S+)/.exec(d.toString())
-      if (m != null) { clearTimeout(timer); resolve(m[1]!) }
-    })
-  })
+  const demo = await startListening(process.execPath, [path.join(BUILTIN_DIR, 'external', 'js-libp2p-bootstrap.mjs'), '--port', '0', '--protocol', '/chiral/kad/1.0.0', ...args])
+  stops.push(async () => { demo.kill() })
+  return demo.address
 }
 
 describe('a client that answers identify late, and a bootstrap that admits by agent version', () => {

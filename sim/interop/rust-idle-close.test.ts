@@ -1,7 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { referenceBinaryMissing, referenceBinaryPath } from './binaries.ts'
 import { LocalNode } from '../../nodes/node.ts'
+import { startListening } from '../../nodes/test-support.ts'
 
 /**
  * A loaded client against a rust-libp2p 0.54 bootstrap that closes idle connections right after identify (its
@@ -12,43 +12,28 @@ import { LocalNode } from '../../nodes/node.ts'
  * a health check must find the bootstrap up (the plan's Test 4 returning to green after a restart).
  */
 vi.mock('../../nodes/libp2p.ts', async (importOriginal) => {
-  const original = await importOriginal<typeof import('../../nodes/libp2p.ts')>()
-  return {
-    ...original,
-    createChiralLibp2p: async (...args: Parameters<typeof original.createChiralLibp2p>) => {
-      const libp2p = await original.createChiralLibp2p(...args)
-      const dial = libp2p.dial.bind(libp2p)
-      libp2p.dial = (async (...dialArgs: Parameters<typeof dial>) => {
-        const connection = await dial(...dialArgs)
-        await new Promise(resolve => setTimeout(resolve, LOADED_CLIENT_MS))
-        return connection
-      }) as typeof libp2p.dial
-      return libp2p
-    }
-  }
+  const { adjustedLibp2p } = await import('../../nodes/test-support.ts')
+  return await adjustedLibp2p(importOriginal, libp2p => {
+    const dial = libp2p.dial.bind(libp2p)
+    libp2p.dial = (async (...dialArgs: Parameters<typeof dial>) => {
+      const connection = await dial(...dialArgs)
+      await new Promise(resolve => setTimeout(resolve, LOADED_CLIENT_MS))
+      return connection
+    }) as typeof libp2p.dial
+  })
 })
 
 const LOADED_CLIENT_MS = 150
 const missing = referenceBinaryMissing('rust')
 const gate = missing != null && process.env.CI !== 'true'
 
-let child: ChildProcess | undefined
 const stops: Array<() => Promise<void>> = []
-afterEach(async () => {
-  for (const stop of stops.splice(0).reverse()) await stop()
-  child?.kill('SIGKILL')
-  child = undefined
-})
+afterEach(async () => { for (const stop of stops.splice(0).reverse()) await stop() })
 
 async function startRust (): Promise<string> {
-  child = spawn(referenceBinaryPath('rust'), ['--port', '0', '--kad-mode', 'server', '--dht-protocol', '/chiral/kad/1.0.0', '--admit-agent-prefix', 'chiral-admitted/', '--exit-on-stdin-close'], { stdio: ['pipe', 'pipe', 'ignore'] })
-  return await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => { reject(new Error('no ready line in 10 s')) }, 10_000)
-    child!.stdout!.on('data', (d: Buffer) => {
-      const m = /listening on (\S+)/.exec(d.toString())
-      if (m != null) { clearTimeout(timer); resolve(m[1]!) }
-    })
-  })
+  const rust = await startListening(referenceBinaryPath('rust'), ['--port', '0', '--kad-mode', 'server', '--dht-protocol', '/chiral/kad/1.0.0', '--admit-agent-prefix', 'chiral-admitted/', '--exit-on-stdin-close'])
+  stops.push(async () => { rust.kill() })
+  return rust.address
 }
 
 async function connectAs (agentVersion: string, address: string, n: number): Promise<LocalNode> {
