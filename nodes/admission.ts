@@ -161,21 +161,24 @@ export function trackIdentify (libp2p: NodeContext['libp2p']): void {
   // When this node answered the remote's identify request on each connection: libp2p has no event for it. The
   // identify service registers its (instance-bound) handler when libp2p starts, so wrapping it before then sees
   // every answer; a libp2p without that shape is left alone and the grace runs from our own identify.
-  const answered = new WeakMap<Connection, number>()
-  identifyAnswers.set(libp2p, answered)
   const service = (libp2p.services as { identify?: { handleProtocol?: (stream: Stream, connection: Connection) => Promise<void> } }).identify
   const handle = service?.handleProtocol
   if (service == null || typeof handle !== 'function') return
+  const answers: IdentifyAnswers = { at: new WeakMap(), events: new EventTarget() }
+  identifyAnswers.set(libp2p, answers)
   service.handleProtocol = async (stream, connection) => {
     try {
       await handle.call(service, stream, connection)
     } finally {
-      answered.set(connection, Date.now())
+      answers.at.set(connection, Date.now())
+      answers.events.dispatchEvent(new Event('answered'))
     }
   }
 }
 
-const identifyAnswers = new WeakMap<object, WeakMap<Connection, number>>()
+/** When this node answered identify on each connection, and an event each time it does. */
+interface IdentifyAnswers { at: WeakMap<Connection, number>, events: EventTarget }
+const identifyAnswers = new WeakMap<object, IdentifyAnswers>()
 
 /** How long to wait for the remote to ask for our identify before the grace runs from its own answer alone. */
 const ANSWER_WAIT_MS = 2_000
@@ -185,10 +188,21 @@ const ANSWER_WAIT_MS = 2_000
  * undefined when it did not go out by then (a remote that does not ask cannot judge us by our agent).
  */
 async function ourIdentifyAnswer (ctx: NodeContext, connection: Connection, until: number, lost: () => boolean, signal: AbortSignal): Promise<number | undefined> {
-  const answered = identifyAnswers.get(ctx.libp2p)
-  if (answered == null) return undefined
-  while (!answered.has(connection) && !lost() && Date.now() < until) await sleep(Math.min(10, Math.max(1, until - Date.now())), signal)
-  return answered.get(connection)
+  const answers = identifyAnswers.get(ctx.libp2p)
+  if (answers == null || answers.at.has(connection) || lost() || Date.now() >= until) return answers?.at.get(connection)
+  const done = new AbortController()
+  const check = (): void => { if (answers.at.has(connection)) done.abort() }
+  const closed = (): void => { done.abort() }
+  answers.events.addEventListener('answered', check)
+  connection.addEventListener('close', closed)
+  try {
+    // Ends at the answer, the connection's close, the deadline or the caller's abort, whichever comes first.
+    await sleep(until - Date.now(), AbortSignal.any([signal, done.signal])).catch(err => { if (signal.aborted) throw err })
+  } finally {
+    answers.events.removeEventListener('answered', check)
+    connection.removeEventListener('close', closed)
+  }
+  return answers.at.get(connection)
 }
 
 /**
