@@ -356,7 +356,7 @@ var contractCommands = []string{"info", "inspect", "connectWithTimeout", "checkB
 	"listDiscoveredPeerIds", "verifyPeerReachable", "findPeer", "getProviderRecords", "provide", "shareFile", "downloadFile",
 	"verifyPeerDiscovery", "waitForBidirectionalDiscovery", "getMetrics", "shutdown"}
 
-func newControl(cfg config, h host.Host, kad *dht.IpfsDHT, stop chan<- string) (*peerNode, *controlServer, error) {
+func newControl(cfg config, h host.Host, kad *dht.IpfsDHT, asks *identifyAsks, stop chan<- string) (*peerNode, *controlServer, error) {
 	token, err := readTokenFile(cfg.controlTokenFile)
 	if err != nil {
 		return nil, nil, err
@@ -369,7 +369,7 @@ func newControl(cfg config, h host.Host, kad *dht.IpfsDHT, stop chan<- string) (
 		}
 	}
 	events := newEventLog(cfg.name, 10_000)
-	p := newPeerNode(cfg.name, cfg, t, h, kad, events, stop)
+	p := newPeerNode(cfg.name, cfg, t, h, kad, asks, events, stop)
 	return p, &controlServer{name: cfg.name, role: "peer", token: sha256.Sum256([]byte(token)), boundHost: cfg.controlHost,
 		commands: p.commands(), known: contractCommands, events: events}, nil
 }

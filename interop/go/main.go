@@ -89,6 +89,10 @@ func run(cfg config) error {
 	if cfg.controlTokenFile == "" || cfg.agentVersionSet {
 		opts = append(opts, libp2p.UserAgent(cfg.agentVersion))
 	}
+	// go-libp2p's own default resource manager, with the connection limits asked for, seen through askWatcher.
+	base := rcmgr.DefaultLimits
+	libp2p.SetDefaultServiceLimits(&base)
+	concrete := base.AutoScale()
 	if cfg.maxConnections > 0 || cfg.maxConnectionsPerPeer > 0 {
 		limits := rcmgr.PartialLimitConfig{}
 		if cfg.maxConnections > 0 {
@@ -101,12 +105,14 @@ func run(cfg config) error {
 			limits.PeerDefault.Conns = rcmgr.LimitVal(cfg.maxConnectionsPerPeer)
 			limits.PeerDefault.ConnsInbound = rcmgr.LimitVal(cfg.maxConnectionsPerPeer)
 		}
-		rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.Build(rcmgr.DefaultLimits.AutoScale())))
-		if err != nil {
-			return err
-		}
-		opts = append(opts, libp2p.ResourceManager(rm))
+		concrete = limits.Build(concrete)
 	}
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(concrete))
+	if err != nil {
+		return err
+	}
+	asks := newIdentifyAsks()
+	opts = append(opts, libp2p.ResourceManager(askWatcher{rm, asks}))
 	h, err := libp2p.New(opts...)
 	if err != nil {
 		return err
@@ -142,7 +148,7 @@ func run(cfg config) error {
 	var peerCmds *peerNode
 	var control *controlServer
 	if controlled {
-		if peerCmds, control, err = newControl(cfg, h, kad, stop); err != nil {
+		if peerCmds, control, err = newControl(cfg, h, kad, asks, stop); err != nil {
 			return err
 		}
 	}
@@ -174,11 +180,7 @@ func run(cfg config) error {
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var onIdentified func(peer.ID)
-	if peerCmds != nil {
-		onIdentified = peerCmds.onIdentified
-	}
-	if err := watchIdentify(ctx, h, cfg, onIdentified); err != nil {
+	if err := watchIdentify(ctx, h, cfg); err != nil {
 		return err
 	}
 	if cfg.idleTimeout >= 0 {
@@ -233,7 +235,7 @@ func direction(c network.Conn) string {
 
 // watchIdentify applies the admission policy once identify has told the peer's agent, the way deployed nodes do:
 // the connection is already up (and the peer may already be in the routing table) when it is closed.
-func watchIdentify(ctx context.Context, h host.Host, cfg config, onIdentified func(peer.ID)) error {
+func watchIdentify(ctx context.Context, h host.Host, cfg config) error {
 	sub, err := h.EventBus().Subscribe(new(event.EvtPeerIdentificationCompleted))
 	if err != nil {
 		return err
@@ -246,9 +248,6 @@ func watchIdentify(ctx context.Context, h host.Host, cfg config, onIdentified fu
 				return
 			case e := <-sub.Out():
 				ev := e.(event.EvtPeerIdentificationCompleted)
-				if onIdentified != nil {
-					onIdentified(ev.Peer)
-				}
 				speaks := false
 				for _, p := range ev.Protocols {
 					speaks = speaks || string(p) == cfg.dhtProtocol

@@ -128,6 +128,7 @@ type peerNode struct {
 	t      timing
 	h      host.Host
 	kad    *dht.IpfsDHT
+	asks   *identifyAsks
 	events *eventLog
 	stop   chan<- string
 
@@ -144,13 +145,12 @@ type peerNode struct {
 	queries, queriesOK  int
 	lastWrite, lastRead int64
 	monitor             *monitor
-	identifiedAt        map[peer.ID]time.Time
 	rtSize              int
 	rtAdds              int
 }
 
-func newPeerNode(name string, cfg config, t timing, h host.Host, kad *dht.IpfsDHT, events *eventLog, stop chan<- string) *peerNode {
-	p := &peerNode{name: name, cfg: cfg, t: t, h: h, kad: kad, events: events, stop: stop, bootstrapIDs: map[peer.ID]bool{}, discovered: map[peer.ID]bool{}, identifiedAt: map[peer.ID]time.Time{}}
+func newPeerNode(name string, cfg config, t timing, h host.Host, kad *dht.IpfsDHT, asks *identifyAsks, events *eventLog, stop chan<- string) *peerNode {
+	p := &peerNode{name: name, cfg: cfg, t: t, h: h, kad: kad, asks: asks, events: events, stop: stop, bootstrapIDs: map[peer.ID]bool{}, discovered: map[peer.ID]bool{}}
 	for _, b := range cfg.bootstrap {
 		if ai, err := peer.AddrInfoFromString(b); err == nil {
 			p.bootstrapIDs[ai.ID] = true
@@ -185,20 +185,6 @@ func (p *peerNode) onRoutingRemove(id peer.ID) {
 	size := p.rtSize
 	p.mu.Unlock()
 	p.events.emit("routing:remove", map[string]any{"peerId": id.String(), "size": size})
-}
-
-// onIdentified: identify completed with `id` (main.go's event subscription).
-func (p *peerNode) onIdentified(id peer.ID) {
-	p.mu.Lock()
-	p.identifiedAt[id] = time.Now()
-	p.mu.Unlock()
-}
-
-func (p *peerNode) identifiedSince(id peer.ID, since time.Time) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	at, ok := p.identifiedAt[id]
-	return ok && !at.Before(since)
 }
 
 func (p *peerNode) query(ok bool) {
@@ -607,9 +593,16 @@ func (p *peerNode) connect(ctx context.Context, addrs []string, timeoutMs int) m
 	return map[string]any{"success": false, "attempts": attempts, "error": last}
 }
 
+// admissionConnections: fresh connections one connect may take when each is closed with no evidence of an
+// admission decision. A bootstrap that refuses our agent closes every one; an idle-closing one only when it wins a
+// race against our DHT stream (rust-libp2p 0.54 can close a connection at its very start): as for the js node
+// (nodes/connect.ts), five in a row is a rejection, not bad luck.
+const admissionConnections = 5
+
 // connectOnce dials, then asks the bootstrap a FIND_NODE on the DHT protocol while watching whether it keeps the
-// connection once it knows this node. A close while our DHT stream is open is an admission refusal ("rejected"):
-// a bootstrap that only closes idle connections keeps one with an open stream. Tried twice before it is called so.
+// connection once it knows this node. A close that follows the bootstrap's identify of us while our DHT stream was
+// already open is an admission refusal ("rejected"): an idle-closing bootstrap keeps a connection that carries a
+// stream. Two such closes, or closes of every one of admissionConnections fresh connections, are a rejection.
 func (p *peerNode) connectOnce(ctx context.Context, addr string, timeoutMs int) (string, *categorized) {
 	ai, err := peer.AddrInfoFromString(addr)
 	if err != nil {
@@ -618,16 +611,27 @@ func (p *peerNode) connectOnce(ctx context.Context, addr string, timeoutMs int) 
 	deadline := time.Now().Add(ms(timeoutMs))
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	var closedDetail string
-	rejections := 0
-	// A close counts as a refusal only once the bootstrap accepted our DHT stream or its identify reached us on that
-	// connection (an admission policy acts after identify; an idle-closing node can close a fresh connection before
-	// any stream, and never one with a stream open).
-	for try := 0; try < 4 && rejections < 2; try++ {
+	rejections, closes, askedFirst := 0, 0, 0
+	var lastClose string
+	rejected := func() (string, *categorized) {
+		var c *categorized
+		if rejections >= 2 {
+			c = categorize("rejected", lastClose+" (twice, on fresh connections)")
+		} else {
+			c = categorize("rejected", fmt.Sprintf("the bootstrap closed each of %d fresh connections before our DHT stream was open (%d of them after it asked who we are); an idle-closing bootstrap would keep one that carries a stream: agent rejected?", closes, askedFirst))
+		}
+		return c.Category, c
+	}
+	for rejections < 2 && closes < admissionConnections {
 		attemptStart := time.Now()
 		p.h.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstore.TempAddrTTL)
 		conn, err := p.h.Network().DialPeer(dialNow(ctx), ai.ID)
 		if err != nil {
+			if closes > 0 && ctx.Err() != nil {
+				// Connections the bootstrap took and closed on us are what it did, even when the deadline then ran out
+				// on the next one: a loaded client's retries must not turn "closed the connection" into "not responding".
+				return rejected()
+			}
 			c := categorizeDial(err, time.Now().After(deadline))
 			return c.Category, c
 		}
@@ -638,15 +642,17 @@ func (p *peerNode) connectOnce(ctx context.Context, addr string, timeoutMs int) 
 		// connections (rust-libp2p's idle timeout 0) finds this one busy, and one that rejects our agent closes it
 		// with the stream open.
 		var s network.Stream
+		var openedAt time.Time
 		s, err = conn.NewStream(ctx)
 		if err == nil {
+			openedAt = time.Now()
 			_ = s.SetDeadline(deadline)
 			if err = msmux.SelectProtoOrFail(p.cfg.dhtProtocol, s); err == nil {
 				negotiated = true
 				_ = s.SetProtocol(protocol.ID(p.cfg.dhtProtocol))
 				if closer, err = findNodeOn(s, p.h.ID()); err == nil {
 					// Hold the stream until identify told the bootstrap who we are, plus a grace: an admission policy acts then.
-					waitUntil(ctx, 2*time.Second, func() bool { return p.identifiedSince(ai.ID, attemptStart) })
+					waitUntil(ctx, 2*time.Second, func() bool { return p.asks.since(ai.ID, attemptStart) })
 					waitUntil(ctx, 500*time.Millisecond, func() bool { return closedAll(conns) })
 				}
 			}
@@ -674,21 +680,29 @@ func (p *peerNode) connectOnce(ctx context.Context, addr string, timeoutMs int) 
 			p.events.emit("bootstrap:identified", map[string]any{"bootstrap": addr, "agentVersion": agent, "speaksDht": true, "otherPeers": nil, "closerPeers": len(closer)})
 			return "success", nil
 		}
+		if closed {
+			closes++
+			asked := p.asks.since(ai.ID, attemptStart)
+			if asked {
+				askedFirst++
+			}
+			// Our stream was there before the bootstrap asked who we are (or it took our stream): an idle closer keeps
+			// such a connection, so the close is a decision about us.
+			if negotiated || (asked && !openedAt.IsZero() && !p.asks.since(ai.ID, openedAt)) {
+				rejections++
+				lastClose = "the bootstrap closed the connection after identify while our DHT stream was open: agent rejected?"
+				if err != nil {
+					lastClose += " (" + err.Error() + ")"
+				}
+			}
+			if ctx.Err() != nil {
+				return rejected()
+			}
+			continue
+		}
 		if ctx.Err() != nil {
 			c := categorize("timeout", fmt.Sprintf("no DHT answer from the bootstrap within %d ms", timeoutMs))
 			return c.Category, c
-		}
-		if closed {
-			if !negotiated && !p.identifiedSince(ai.ID, attemptStart) {
-				closedDetail = "the bootstrap closed each connection before our DHT stream or its identify got through (not an admission decision)"
-				continue
-			}
-			rejections++
-			closedDetail = "the bootstrap closed the connection after identify while our DHT stream was open or opening: agent rejected?"
-			if err != nil {
-				closedDetail += " (" + err.Error() + ")"
-			}
-			continue
 		}
 		// Still connected: the bootstrap is there and does not answer our DHT protocol.
 		if identified(p.h, ai.ID) {
@@ -703,12 +717,7 @@ func (p *peerNode) connectOnce(ctx context.Context, addr string, timeoutMs int) 
 		}
 		return c.Category, c
 	}
-	if rejections < 2 {
-		c := categorize("unknown", closedDetail)
-		return c.Category, c
-	}
-	c := categorize("rejected", closedDetail+" (twice, on fresh connections)")
-	return c.Category, c
+	return rejected()
 }
 
 // dialNow: a check dials the network as it is now. go-libp2p's swarm otherwise refuses, for up to minutes, to redial

@@ -128,8 +128,9 @@ describe.skipIf(gate)(`the go reference node as a peer${why}`, () => {
     // A bootstrap that drops agents it does not admit, right after identify.
     const strict = await goBootstrap(['--admit-agent-prefix', 'somebody-else'])
     const rejected = await a.call('connectWithTimeout', { bootstrapAddrs: [strict], timeoutMs: 5_000 })
-    expect(rejected.error?.category).toBe('rejected')
-    expect(rejected.error?.detail).toMatch(/closed the connection after identify while our DHT stream was open/)
+    expect(rejected.error?.category, JSON.stringify(rejected.error)).toBe('rejected')
+    // Which of the two depends on whether our DHT stream got out before the bootstrap asked who we are (load).
+    expect(rejected.error?.detail).toMatch(/closed the connection after identify while our DHT stream was open|closed each of 5 fresh connections before our DHT stream was open \([1-5] of them after it asked who we are\)/)
     // One that closes idle connections at once (rust-libp2p 0.53/0.54's default) admits the peer: not a rejection.
     const idle = await goBootstrap(['--idle-timeout', '0'])
     const admitted = await a.call('connectWithTimeout', { bootstrapAddrs: [idle], timeoutMs: 5_000 })
