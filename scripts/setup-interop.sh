@@ -29,11 +29,22 @@ need() {
   exit 1
 }
 
-# Installs $1 as $BIN_DIR/$2 only when it changed, so a rerun does not touch the file the tests run.
+# The sources a binary is built from, as one hash: sim/interop/binaries.ts computes the same to tell a binary built
+# from older sources (a pull since the last set-up) from a current one. Keep the two file lists in step.
+source_hash() {
+  case "$1" in
+    rust) (cd "$REPO_ROOT/interop/rust" && find Cargo.toml Cargo.lock src -type f -name '*' | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -d' ' -f1) ;;
+    go) (cd "$REPO_ROOT/interop/go" && find . -maxdepth 1 -type f \( -name '*.go' -o -name go.mod -o -name go.sum \) | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -d' ' -f1) ;;
+  esac
+}
+
+# Installs $1 as $BIN_DIR/$2 only when it changed, so a rerun does not touch the file the tests run; $3 is the
+# implementation, whose source hash is written next to the binary.
 install_bin() {
   if ! cmp -s "$1" "$BIN_DIR/$2"; then
     cp -f "$1" "$BIN_DIR/$2.tmp" && mv -f "$BIN_DIR/$2.tmp" "$BIN_DIR/$2"
   fi
+  source_hash "$3" > "$BIN_DIR/$2.source"
   echo "$2 ready: $BIN_DIR/$2"
 }
 
@@ -43,7 +54,7 @@ build_rust() {
   echo "building interop/rust (rust-libp2p 0.54.1, cargo $(cargo --version | cut -d' ' -f2)) into $target ..."
   CARGO_TARGET_DIR="$target" cargo build --release --locked --quiet --manifest-path "$REPO_ROOT/interop/rust/Cargo.toml"
   echo "rust build: $((SECONDS - start)) s"
-  install_bin "$target/release/chiral-rust-node" chiral-rust-node
+  install_bin "$target/release/chiral-rust-node" chiral-rust-node rust
 }
 
 build_go() {
@@ -56,7 +67,7 @@ build_go() {
     GOCACHE="$CACHE/go-build" GOMODCACHE="$CACHE/go-mod" GOFLAGS=-mod=readonly CGO_ENABLED=0 \
       go build -trimpath -o "$out" .)
   echo "go build: $((SECONDS - start)) s"
-  install_bin "$out" chiral-go-node
+  install_bin "$out" chiral-go-node go
 }
 
 for w in "${which[@]}"; do
