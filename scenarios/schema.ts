@@ -73,9 +73,9 @@ const PeerNode = z.object({
   autoMonitor: z.boolean().optional(),
   autoVerify: z.boolean().optional(),
   /**
-   * Which node runs this peer: `js` (default) chiral-sim's own, `go` interop/go's go-libp2p node serving the same
-   * control channel (built by scripts/setup-interop.sh; tcp and process modes). Commands it does not implement
-   * (file transfer) end the run with the check named, never a pass.
+   * Which node runs this peer: `js` (default) chiral-sim's own, `go` interop/go's go-libp2p node or `rust`
+   * interop/rust's rust-libp2p node, serving the same control channel (built by scripts/setup-interop.sh; tcp and
+   * process modes). Commands they do not implement (file transfer) end the run with the check named, never a pass.
    */
   implementation: z.enum(PEER_IMPLEMENTATIONS).optional()
 }).strict()
@@ -609,7 +609,7 @@ function nodeConfigIssues (s: ScenarioData, n: Extract<NodeSpec, { role: 'bootst
   })
   if (result.success) {
     if (n.role === 'peer' && n.implementation != null && n.implementation !== 'js') {
-      for (const u of referencePeerUnsupported({ ...result.data, autoVerify: n.autoVerify ?? false })) {
+      for (const u of referencePeerUnsupported(n.implementation, { ...result.data, autoVerify: n.autoVerify ?? false })) {
         issue(['nodes', i, ...u.field.split('.')], `${n.implementation} peer "${n.name}": ${u.message}`)
       }
       if (usesFaultLinks(s)) issue(['nodes', i, 'implementation'], `${n.implementation} peer "${n.name}": this scenario injects faults through proxies, and a ${n.implementation} peer cannot be wired through them; use js peers in fault scenarios`)

@@ -2,7 +2,7 @@ import type { CommandName, NodeHandle } from '../../nodes/commands.ts'
 import type { NodeConfig, Transport } from '../../nodes/config.ts'
 import type { Mode } from '../../scenarios/record.ts'
 import type { ToxiproxyServer } from '../faults/toxiproxy-server.ts'
-import type { PeerImplementation } from '../../scenarios/reference-peer.ts'
+import type { ForeignPeerImplementation } from '../../scenarios/reference-peer.ts'
 
 /**
  * A backend is "how to start a node and reach its commands", nothing more (shape.md). The runner never learns
@@ -81,7 +81,7 @@ export interface Backend extends AsyncDisposable {
    * Backends that run nodes as processes on this machine (tcp, process): a peer of another implementation
    * (interop/), reached through the same control-channel handle as a chiral node of the process backend.
    */
-  startReferencePeer?(implementation: Exclude<PeerImplementation, 'js'>, config: NodeConfig, signal: AbortSignal): Promise<StartedNode>
+  startReferencePeer?(implementation: ForeignPeerImplementation, config: NodeConfig, signal: AbortSignal): Promise<StartedNode>
   startImage?(options: ImageNodeOptions, signal: AbortSignal): Promise<StartedImageNode>
   /**
    * Backends that run containers: an image (its tag) whose entry point is `binary`, a native program of this

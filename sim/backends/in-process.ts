@@ -3,7 +3,7 @@ import { defaultListen } from '../../nodes/libp2p.ts'
 import { startBlackhole } from '../host/blackhole.ts'
 import type { NodeConfig } from '../../nodes/config.ts'
 import { freePort } from '../host/free-port.ts'
-import type { PeerImplementation } from '../../scenarios/reference-peer.ts'
+import type { ForeignPeerImplementation } from '../../scenarios/reference-peer.ts'
 import { spawnReferencePeer } from './reference-peer.ts'
 import type { Backend, StartedBlackhole, StartedNode } from './backend.ts'
 
@@ -44,7 +44,7 @@ export class InProcessBackend implements Backend {
   }
 
   /** A peer of another implementation is a process even here: tcp mode runs it on loopback like a chiral node's peer. */
-  async startReferencePeer (implementation: Exclude<PeerImplementation, 'js'>, config: NodeConfig, signal: AbortSignal): Promise<StartedNode> {
+  async startReferencePeer (implementation: ForeignPeerImplementation, config: NodeConfig, signal: AbortSignal): Promise<StartedNode> {
     if (this.transport === 'memory') throw new Error(`${implementation} peer "${config.name}" is a process reached over TCP: run the scenario with --mode tcp or process`)
     const { ProcessNode } = await import('./process.ts')
     const effective: NodeConfig = { ...config, transport: 'tcp' }

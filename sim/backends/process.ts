@@ -9,7 +9,7 @@ import { ChildNode } from '../host/child.ts'
 import { probePort, tcpHostPort } from '../../nodes/supervisor/probes.ts'
 import type { ProbeResult } from '../../nodes/supervisor/supervisor.ts'
 import { freePort } from '../host/free-port.ts'
-import type { PeerImplementation } from '../../scenarios/reference-peer.ts'
+import type { ForeignPeerImplementation } from '../../scenarios/reference-peer.ts'
 import { spawnReferencePeer } from './reference-peer.ts'
 import type { StartedBlackhole, StartedNode } from './backend.ts'
 import { RemoteStartedNode, shutdownThenForce } from './graceful-stop.ts'
@@ -120,7 +120,7 @@ export class ProcessBackend implements SupervisingBackend {
     return node
   }
 
-  async startReferencePeer (implementation: Exclude<PeerImplementation, 'js'>, config: NodeConfig, signal: AbortSignal): Promise<ProcessNode> {
+  async startReferencePeer (implementation: ForeignPeerImplementation, config: NodeConfig, signal: AbortSignal): Promise<ProcessNode> {
     if (this.#disposed) throw new Error('process backend is disposed')
     const effective: NodeConfig = { ...config, transport: 'tcp' }
     const child = await spawnReferencePeer(implementation, effective, { startTimeoutMs: this.#options.startTimeoutMs, signal, env: this.#options.env })

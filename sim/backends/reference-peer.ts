@@ -1,19 +1,19 @@
 import { scaled, type NodeConfig } from '../../nodes/config.ts'
 import { CONTROL_TOKEN_FLAG, writeControlTokenFile } from '../../nodes/control/token.ts'
 import { tcpHostPort } from '../../nodes/supervisor/probes.ts'
-import { referencePeerUnsupported, type PeerImplementation } from '../../scenarios/reference-peer.ts'
+import { referencePeerUnsupported, type ForeignPeerImplementation } from '../../scenarios/reference-peer.ts'
 import { ChildNode, nodeReadyLine, type NodeReady } from '../host/child.ts'
 import { referenceBinaryMissing, referenceBinaryPath } from '../interop/binaries.ts'
 
 /**
- * A peer of another implementation (interop/go) as a child process serving the control channel: started like a
+ * A peer of another implementation (interop/go, interop/rust) as a child process serving the control channel: started like a
  * chiral node (a fresh token in a 0600 file that is deleted once it is ready, loopback control port, the same
  * CHIRAL_READY line, exit when its stdin closes), so the backend wraps it in the same handle as its own nodes.
  */
 
 /** The node's flags for `config`; throws, naming the field, for what it cannot be configured with. */
-export function referencePeerArgs (impl: PeerImplementation, config: NodeConfig): string[] {
-  const unsupported = referencePeerUnsupported(config)
+export function referencePeerArgs (impl: ForeignPeerImplementation, config: NodeConfig): string[] {
+  const unsupported = referencePeerUnsupported(impl, config)
   if (unsupported.length > 0) {
     throw new Error(`${impl} peer "${config.name}": ${unsupported.map(u => `${u.field}: ${u.message}`).join('; ')}`)
   }
@@ -42,8 +42,7 @@ export interface SpawnReferencePeerOptions {
   env?: NodeJS.ProcessEnv | undefined
 }
 
-export async function spawnReferencePeer (impl: PeerImplementation, config: NodeConfig, options: SpawnReferencePeerOptions): Promise<ChildNode> {
-  if (impl === 'js') throw new Error('spawnReferencePeer: a js peer is a chiral node; start it with the backend\'s startNode')
+export async function spawnReferencePeer (impl: ForeignPeerImplementation, config: NodeConfig, options: SpawnReferencePeerOptions): Promise<ChildNode> {
   const missing = referenceBinaryMissing(impl)
   if (missing != null) throw new Error(`${impl} peer "${config.name}" cannot start: ${missing}`)
   const args = referencePeerArgs(impl, config)

@@ -23,8 +23,8 @@ Options:
   --bootstraps LIST    comma-separated, of ${BOOTSTRAP_IMPLS.join(', ')} (default: all)
   --configs LIST       of ${CONFIGS.join(', ')} (default: all)
   --tests LIST         of ${TEST_NAMES.join(', ')} (default: all)
-  --peers LIST         of ${PEER_IMPLS.join(', ')} (default: all; js: chiral-sim's own, go: the go
-                       reference node serving the control channel, tcp and process modes; no rust peer yet)
+  --peers LIST         of ${PEER_IMPLS.join(', ')} (default: all; js: chiral-sim's own, go and rust: the
+                       reference nodes serving the control channel, tcp and process modes)
   --report-dir DIR     where the matrix goes (default: chiral-reports)
   -h, --help           this help`
 

@@ -14,7 +14,7 @@ import { nodeOutput } from '../backends/output-tail.ts'
 import type { RunNode } from './roster.ts'
 import { scenarioDeadline } from './deadline.ts'
 import { CommandError } from '../../nodes/commands.ts'
-import { REFERENCE_PEER_MODES } from '../../scenarios/reference-peer.ts'
+import { REFERENCE_PEER_MODES, type ForeignPeerImplementation } from '../../scenarios/reference-peer.ts'
 import { referenceBinaryMissing } from '../interop/binaries.ts'
 import { startHarnessHealth } from './harness-health.ts'
 
@@ -31,7 +31,7 @@ export function modeList (modes: Mode[]): string {
   return modes.length <= 1 ? modes.join('') : `${modes.slice(0, -1).join(', ')} or ${modes.at(-1)!}`
 }
 
-type ForeignPeer = Extract<Scenario['nodes'][number], { role: 'peer' }> & { implementation: 'go' }
+type ForeignPeer = Extract<Scenario['nodes'][number], { role: 'peer' }> & { implementation: ForeignPeerImplementation }
 const foreignPeers = (scenario: Scenario): ForeignPeer[] =>
   scenario.nodes.filter((n): n is ForeignPeer => n.role === 'peer' && n.implementation != null && n.implementation !== 'js')
 

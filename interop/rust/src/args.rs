@@ -11,7 +11,10 @@ pub const USAGE: &str = "usage: chiral-rust-node [--host 127.0.0.1] [--port 0] [
   [--routable-only]                   (add only non-private, non-loopback addresses to Kademlia)
   [--max-connections N] [--max-connections-per-peer N] [--max-pending-incoming N]
   [--bootstrap MULTIADDR]...          (dial these and run a Kademlia bootstrap: the node acts as a peer)
-  [--exit-on-stdin-close]";
+  [--exit-on-stdin-close]
+  As a chiral-sim peer, serving the control channel (nodes/contract.schema.json) instead of dialling at start:
+  --control-token-file PATH (or env CHIRAL_CONTROL_TOKEN_FILE) [--control-host 127.0.0.1] [--control-port 0]
+  [--name NAME] [--timing JSON] (the plan's timing, real ms) [--no-auto-monitor]";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KadMode {
@@ -38,6 +41,13 @@ pub struct Args {
     pub max_pending_incoming: Option<u32>,
     pub bootstrap: Vec<String>,
     pub exit_on_stdin_close: bool,
+    pub control_token_file: Option<String>,
+    pub control_host: String,
+    pub control_port: u16,
+    pub name: String,
+    pub timing_json: Option<String>,
+    pub auto_monitor: bool,
+    pub agent_version_set: bool,
 }
 
 pub const DEFAULT_AGENT: &str = concat!("chiral-interop-rust/", env!("CARGO_PKG_VERSION"), " (rust-libp2p 0.54.1)");
@@ -60,6 +70,13 @@ impl Args {
             max_pending_incoming: None,
             bootstrap: vec![],
             exit_on_stdin_close: false,
+            control_token_file: None,
+            control_host: "127.0.0.1".into(),
+            control_port: 0,
+            name: "rust-peer".into(),
+            timing_json: None,
+            auto_monitor: true,
+            agent_version_set: false,
         };
         let mut it = argv.into_iter();
         while let Some(flag) = it.next() {
@@ -92,7 +109,10 @@ impl Args {
                     a.idle_timeout = Some(Duration::from_secs_f64(secs))
                 }
                 "--identify-protocol-version" => a.identify_protocol_version = value(&flag)?,
-                "--agent-version" => a.agent_version = value(&flag)?,
+                "--agent-version" => {
+                    a.agent_version = value(&flag)?;
+                    a.agent_version_set = true
+                }
                 "--admit-agent-prefix" => a.admit_agent_prefixes.push(value(&flag)?),
                 "--routable-only" => a.routable_only = true,
                 "--max-connections" => a.max_connections = Some(number(&flag, &value(&flag)?)?),
@@ -100,11 +120,25 @@ impl Args {
                 "--max-pending-incoming" => a.max_pending_incoming = Some(number(&flag, &value(&flag)?)?),
                 "--bootstrap" => a.bootstrap.push(value(&flag)?),
                 "--exit-on-stdin-close" => a.exit_on_stdin_close = true,
+                "--control-token-file" => a.control_token_file = Some(value(&flag)?),
+                "--control-host" => a.control_host = value(&flag)?,
+                "--control-port" => a.control_port = number(&flag, &value(&flag)?)?,
+                "--name" => a.name = value(&flag)?,
+                "--timing" => a.timing_json = Some(value(&flag)?),
+                "--no-auto-monitor" => a.auto_monitor = false,
                 "--help" | "-h" => return Err(String::new()),
                 other => return Err(format!("unknown flag {other:?}")),
             }
         }
+        if a.control_token_file.is_none() {
+            a.control_token_file = std::env::var("CHIRAL_CONTROL_TOKEN_FILE").ok().filter(|v| !v.is_empty());
+        }
         Ok(a)
+    }
+
+    /// A harness peer: serves the control channel and connects when told, not at start.
+    pub fn controlled(&self) -> bool {
+        self.control_token_file.is_some()
     }
 
     /// One line stating every knob, printed at start so a run's record shows what the node under test did.
@@ -114,7 +148,11 @@ impl Args {
             "kad-mode={:?} dht-protocol={} idle-timeout={} identify-protocol-version={:?} agent-version={:?} admit-agent-prefix={:?} routable-only={} max-connections={} max-connections-per-peer={} max-pending-incoming={}",
             self.kad_mode,
             self.dht_protocol,
-            self.idle_timeout.map_or("library-default(0s)".to_string(), |d| format!("{}s", d.as_secs_f64())),
+            match (self.idle_timeout, self.controlled()) {
+                (Some(d), _) => format!("{}s", d.as_secs_f64()),
+                (None, true) => "3600s(harness peer)".to_string(),
+                (None, false) => "library-default(0s)".to_string(),
+            },
             self.identify_protocol_version,
             self.agent_version,
             self.admit_agent_prefixes,

@@ -6,9 +6,22 @@
 //! Prints `listening on <multiaddr>/p2p/<peer id>` on stdout once it accepts connections; logs what it does
 //! (connections, identify, admission, routing-table changes, FIND_NODE answers) on stderr, one event a line.
 //! Stops on SIGTERM/SIGINT, and with `--exit-on-stdin-close` when its stdin closes (its parent is gone).
+//!
+//! With --control-token-file it is a scenario peer (`implementation: rust`): it serves chiral-sim's control channel
+//! (control.rs, peer.rs and the command modules; nodes/contract.schema.json), prints `CHIRAL_READY {...}` once that
+//! listens, connects when told instead of at start, and stops on the shutdown command too.
 
 mod addr;
 mod args;
+mod connect;
+mod control;
+mod discovery;
+mod events;
+mod health;
+mod kadwire;
+mod node;
+mod peer;
+mod request;
 
 use args::{Args, KadMode};
 use futures::StreamExt;
@@ -22,15 +35,22 @@ use libp2p::{
 };
 use sha2::{Digest, Sha256};
 use std::process::ExitCode;
+use std::sync::Arc;
 use tokio::io::AsyncReadExt;
 
 #[derive(NetworkBehaviour)]
-struct Behaviour {
+pub struct Behaviour {
     limits: connection_limits::Behaviour,
     identify: identify::Behaviour,
     ping: ping::Behaviour,
     kad: kad::Behaviour<MemoryStore>,
+    /// Raw outbound streams for a harness peer's checks (node.rs); it accepts none.
+    streams: libp2p_stream::Behaviour,
 }
+
+/// A harness peer keeps idle connections as js-libp2p and go-libp2p do (an hour), unless --idle-timeout says
+/// otherwise: its routing table and the matrix read its connections.
+const CONTROLLED_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3600);
 
 macro_rules! log {
     ($($t:tt)*) => { eprintln!("chiral-rust-node: {}", format!($($t)*)) };
@@ -88,56 +108,126 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 KadMode::Client => Some(kad::Mode::Client),
                 KadMode::Auto => None,
             });
+            let identify = identify::Config::new(args.identify_protocol_version.clone(), key.public());
+            // A harness peer told no agent says what rust-libp2p itself says (as a js peer says js-libp2p's), not a
+            // name an admission policy for the reference nodes would let in.
+            let identify = if !args.controlled() || args.agent_version_set { identify.with_agent_version(args.agent_version.clone()) } else { identify };
             Behaviour {
                 limits: connection_limits::Behaviour::new(limits),
-                identify: identify::Behaviour::new(
-                    identify::Config::new(args.identify_protocol_version.clone(), key.public())
-                        .with_agent_version(args.agent_version.clone()),
-                ),
+                identify: identify::Behaviour::new(identify),
                 ping: ping::Behaviour::new(ping::Config::new()),
                 kad,
+                streams: libp2p_stream::Behaviour::new(),
             }
         })?
-        .with_swarm_config(|c| match args.idle_timeout {
-            Some(d) => c.with_idle_connection_timeout(d),
-            None => c,
+        .with_swarm_config(|c| match (args.idle_timeout, args.controlled()) {
+            (Some(d), _) => c.with_idle_connection_timeout(d),
+            (None, true) => c.with_idle_connection_timeout(CONTROLLED_IDLE_TIMEOUT),
+            (None, false) => c,
         })
         .build();
 
     log!("rust-libp2p 0.54.1, peer {local}; {}", args.summary());
     swarm.listen_on(format!("/ip4/{}/tcp/{}", args.host, args.port).parse()?)?;
+    let mut boots = Vec::new();
     for b in &args.bootstrap {
         let addr: Multiaddr = b.parse().map_err(|e| format!("--bootstrap {b:?}: {e}"))?;
         let Some(libp2p::multiaddr::Protocol::P2p(peer)) = addr.iter().last() else {
             return Err(format!("--bootstrap {b:?}: the multiaddr must end in /p2p/<peer id>").into());
         };
-        swarm.behaviour_mut().kad.add_address(&peer, addr.clone());
-        swarm.dial(addr)?;
+        boots.push((peer, addr));
     }
 
-    let (closed_tx, mut stdin_closed) = tokio::sync::mpsc::channel::<()>(1);
+    // Signals are caught before the ready line: a parent may stop the node the moment it reads it.
+    use tokio::signal::unix::{signal, SignalKind};
+    let (mut sigterm, mut sigint) = (signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?);
+    let listen = loop {
+        if let SwarmEvent::NewListenAddr { address, .. } = swarm.select_next_some().await {
+            break address;
+        }
+    };
+    println!("listening on {listen}/p2p/{local}");
+
+    let (stop_tx, mut stop_rx) = tokio::sync::mpsc::channel::<String>(4);
+    let (harness, mut swarm_rx) = if args.controlled() {
+        let (peer, rx) = harness_peer(&args, &mut swarm, protocol.clone(), stop_tx.clone())?;
+        let token = control::read_token_file(args.control_token_file.as_deref().unwrap_or_default())?;
+        let url = control::serve(
+            control::Control { name: args.name.clone(), token_hash: control::hash(&token), bound_host: args.control_host.clone(), commands: peer.clone(), events: peer.events.clone() },
+            &args.control_host,
+            args.control_port,
+        )
+        .await?;
+        let ready = serde_json::json!({ "control": url, "peerId": local.to_string(), "multiaddrs": peer::Peer::multiaddrs(&[listen.clone()], local) });
+        println!("CHIRAL_READY {ready}");
+        (Some(peer), rx)
+    } else {
+        // As a plain peer it dials its bootstraps and runs a Kademlia bootstrap once connected.
+        for (peer, addr) in &boots {
+            swarm.behaviour_mut().kad.add_address(peer, addr.clone());
+            swarm.dial(addr.clone())?;
+        }
+        (None, tokio::sync::mpsc::unbounded_channel().1)
+    };
+
     if args.exit_on_stdin_close {
+        let stop = stop_tx.clone();
         tokio::spawn(async move {
             let mut stdin = tokio::io::stdin();
             let mut buf = [0u8; 256];
             while matches!(stdin.read(&mut buf).await, Ok(n) if n > 0) {}
-            let _ = closed_tx.send(()).await;
+            let _ = stop.send("stdin closed (the parent is gone)".into()).await;
         });
-    } else {
-        std::mem::forget(closed_tx);
     }
-    use tokio::signal::unix::{signal, SignalKind};
-    let (mut sigterm, mut sigint) = (signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?);
-    let mut announced = false;
     let mut bootstrapped = false;
     loop {
         tokio::select! {
-            event = swarm.select_next_some() => handle(&mut swarm, &args, &protocol, event, &mut announced, &mut bootstrapped),
-            _ = stdin_closed.recv() => { log!("stdin closed (the parent is gone): stopping"); return Ok(()) }
+            event = swarm.select_next_some() => {
+                if let Some(p) = &harness {
+                    node::observe(&p.node.net, &event);
+                }
+                handle(&mut swarm, &args, &protocol, event, harness.as_deref(), &mut bootstrapped)
+            }
+            Some(f) = swarm_rx.recv() => f(&mut swarm),
+            Some(why) = stop_rx.recv() => { log!("{why}: stopping"); return Ok(()) }
             _ = sigterm.recv() => { log!("SIGTERM: stopping"); return Ok(()) }
             _ = sigint.recv() => { log!("SIGINT: stopping"); return Ok(()) }
         }
     }
+}
+
+/// The scenario peer's command side: timing from --timing, the event log, the shared state.
+fn harness_peer(
+    args: &Args,
+    swarm: &mut Swarm<Behaviour>,
+    protocol: StreamProtocol,
+    stop: tokio::sync::mpsc::Sender<String>,
+) -> Result<(Arc<peer::Peer>, tokio::sync::mpsc::UnboundedReceiver<node::SwarmFn>), String> {
+    let t: peer::Timing = match &args.timing_json {
+        // Unknown fields are ignored: the harness sends its whole timing object, of which this node uses a part.
+        Some(j) => serde_json::from_str(j).map_err(|e| format!("--timing: not a JSON timing object: {e}"))?,
+        None => peer::Timing::default(),
+    };
+    let (n, rx) = node::Node::new(*swarm.local_peer_id(), protocol, swarm.behaviour().streams.new_control(), args.kad_mode == KadMode::Server);
+    let events = Arc::new(events::EventLog::new(&args.name, 10_000));
+    let mut bootstrap_ids = std::collections::BTreeSet::new();
+    for b in &args.bootstrap {
+        if let Some(p) = b.parse::<Multiaddr>().ok().as_ref().and_then(connect::peer_of) {
+            bootstrap_ids.insert(p);
+        }
+    }
+    let p = Arc::new_cyclic(|this| peer::Peer {
+        name: args.name.clone(),
+        args: args.clone(),
+        t,
+        node: n,
+        events,
+        state: std::sync::Mutex::new(peer::State { bootstrap_ids, ..Default::default() }),
+        monitor: health::Monitor::default(),
+        stop,
+        this: this.clone(),
+    });
+    Ok((p, rx))
 }
 
 fn handle(
@@ -145,20 +235,14 @@ fn handle(
     args: &Args,
     protocol: &StreamProtocol,
     event: SwarmEvent<BehaviourEvent>,
-    announced: &mut bool,
+    harness: Option<&peer::Peer>,
     bootstrapped: &mut bool,
 ) {
     match event {
-        SwarmEvent::NewListenAddr { address, .. } => {
-            if !*announced {
-                *announced = true;
-                println!("listening on {address}/p2p/{}", swarm.local_peer_id());
-            }
-        }
         SwarmEvent::ConnectionEstablished { peer_id, endpoint, num_established, .. } => {
             let side = if endpoint.is_dialer() { "outbound" } else { "inbound" };
             log!("connection established: {peer_id} {side} {} ({num_established} open)", endpoint.get_remote_address());
-            if endpoint.is_dialer() && !*bootstrapped && !args.bootstrap.is_empty() {
+            if endpoint.is_dialer() && !*bootstrapped && !args.bootstrap.is_empty() && harness.is_none() {
                 *bootstrapped = swarm.behaviour_mut().kad.bootstrap().is_ok();
             }
         }
@@ -179,8 +263,12 @@ fn handle(
             log!("identify with {peer_id} failed: {error}");
         }
         SwarmEvent::Behaviour(BehaviourEvent::Kad(event)) => match event {
-            kad::Event::RoutingUpdated { peer, addresses, is_new_peer, .. } => {
+            kad::Event::RoutingUpdated { peer, addresses, is_new_peer, old_peer, .. } => {
                 log!("routing table {}: {peer} at {:?}", if is_new_peer { "added" } else { "updated" }, addresses.iter().collect::<Vec<_>>());
+                if let Some(h) = harness {
+                    let size = swarm.behaviour_mut().kad.kbuckets().map(|b| b.num_entries()).sum();
+                    h.on_routing_update(peer, is_new_peer, old_peer, size);
+                }
             }
             kad::Event::UnroutablePeer { peer } => log!("kad: {peer} speaks the DHT but no address of it is known: not in the routing table"),
             kad::Event::InboundRequest { request: kad::InboundRequest::FindNode { num_closer_peers } } => {
