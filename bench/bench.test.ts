@@ -62,6 +62,50 @@ describe('bench measurements at tiny sizes', () => {
   }, 60_000)
 })
 
+describe('verify gate', () => {
+  it('halves the verifications in flight after a timed-out one, adds one after a quick one, never exceeds the limit', async () => {
+    const { VerifyGate } = await import('./verify-gate.ts')
+    const gate = new VerifyGate(4)
+    let inFlight = 0
+    let peak = 0
+    const attempt = (timedOut: boolean) => async () => {
+      inFlight++
+      peak = Math.max(peak, inFlight)
+      await new Promise(resolve => setImmediate(resolve))
+      inFlight--
+      return { timedOut, ms: timedOut ? 10_000 : 100, deadlineMs: 10_000 }
+    }
+    await Promise.all(Array.from({ length: 12 }, async () => await gate.run(attempt(false), r => r)))
+    expect(peak).toBe(4)
+    await gate.run(attempt(true), r => r)
+    expect(gate.limit).toBe(2)
+    await gate.run(attempt(true), r => r)
+    await gate.run(attempt(true), r => r)
+    expect(gate.limit).toBe(1)
+    expect(gate.lowest).toBe(1)
+    peak = 0
+    await Promise.all(Array.from({ length: 6 }, async () => await gate.run(attempt(false), r => r)))
+    expect(peak).toBeLessThanOrEqual(4)
+    expect(gate.limit).toBe(4)
+  })
+})
+
+describe('newcomer visibility', () => {
+  it('ranks a peer by Kademlia distance to the newcomer and names why a pair missed', async () => {
+    const { kadRank, missOf } = await import('./newcomers.ts')
+    const { privateKeyFromSeed } = await import('../nodes/libp2p.ts')
+    const { peerIdFromPrivateKey } = await import('@libp2p/peer-id')
+    const ids = await Promise.all(['a', 'b', 'c', 'd', 'e'].map(async s => peerIdFromPrivateKey(await privateKeyFromSeed(`rank-${s}`)).toString()))
+    const [newcomer, ...existing] = ids as [string, ...string[]]
+    const ranks = existing.map(x => kadRank(newcomer, x, existing))
+    expect([...ranks].sort()).toEqual([1, 2, 3, 4])
+    expect(missOf({ nx: null, xn: null, conn: null })).toBe('never-in-contact')
+    expect(missOf({ nx: 5, xn: null, conn: null })).toBe('newcomer-only')
+    expect(missOf({ nx: null, xn: 5, conn: null })).toBe('x-only')
+    expect(missOf({ nx: 5, xn: null, conn: 3 })).toBe('connected-not-admitted')
+  })
+})
+
 describe('sharded bench at a tiny size', () => {
   it('shards: N=4 over 2 shards converge, newcomers are measured, CPU and memory come from the shards', async () => {
     const { measureShardScale } = await import('./shards.ts')
@@ -69,7 +113,12 @@ describe('sharded bench at a tiny size', () => {
     expect(r.error).toBeUndefined()
     expect(r.verified).toBe(4)
     expect(r.convergeMs).toBeGreaterThan(0)
-    expect(r.newcomers.tried).toBe(2)
+    expect(r.newcomers?.tried).toBe(2)
+    // With N < K every existing peer is among a newcomer's closest; a pair that missed says why.
+    for (const pair of r.newcomers?.pairs ?? []) {
+      expect(pair.kadRank).toBeLessThanOrEqual(4)
+      expect(pair.miss != null).toBe(pair.mutualMs == null)
+    }
     expect(r.memory.shardPeakRssMiB).toHaveLength(2)
     expect(r.cpu.shardsMs).toBeGreaterThan(0)
     expect(r.verifiedPerCoreMinute).toBeGreaterThan(0)

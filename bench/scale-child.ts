@@ -16,7 +16,8 @@ const { values } = parseArgs({
     pairs: { type: 'string' },
     'verify-concurrency': { type: 'string' },
     monitor: { type: 'boolean', default: false },
-    'skip-dht-rw': { type: 'boolean', default: false }
+    'skip-dht-rw': { type: 'boolean', default: false },
+    newcomers: { type: 'string' }
   }
 })
 const num = (s: string | undefined): number | undefined => s == null ? undefined : Number(s)
@@ -34,6 +35,7 @@ const result = await measureScale({
   verifyConcurrency: num(values['verify-concurrency']),
   autoMonitor: values.monitor,
   skipDhtReadWrite: values['skip-dht-rw'],
+  newcomers: num(values.newcomers),
   onProgress: msg => { process.stderr.write(`  ${msg}\n`) }
 })
 process.stdout.write(`RESULT ${JSON.stringify(result)}\n`)

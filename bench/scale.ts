@@ -3,6 +3,8 @@ import type { DhtOptions, NodeConfigInput } from '../nodes/config.ts'
 import { prng } from '../sim/seed.ts'
 import { pool, ResourceSampler, round, summarize, waitUntil, type Summary } from './util.ts'
 import { withDeadline } from '../nodes/util.ts'
+import { LagWatch, VerifyGate } from './verify-gate.ts'
+import { measureNewcomers, type NewcomerResult } from './newcomers.ts'
 
 /**
  * The scale bench: N peers and one bootstrap in this process (memory transport).
@@ -51,6 +53,8 @@ export interface ScaleOptions {
   autoMonitor?: boolean
   /** Skip the DHT read/write check: verified = bootstrapConnected && routingTablePopulated (for experiments). */
   skipDhtReadWrite?: boolean
+  /** Newcomers joining the converged network one at a time, each against a random existing peer (default 0). */
+  newcomers?: number
   onProgress?: (msg: string) => void
 }
 
@@ -69,6 +73,10 @@ export interface ScaleResult {
   verified: number
   connectFailures: number
   dhtReadWriteFailures: number
+  /** Of those, attempts during which this process's event loop was overloaded (sim/runner/harness-health.ts's rule). */
+  dhtReadWriteOverloadFailures: number
+  /** verifyConcurrency is the gate's ceiling (bench/verify-gate.ts); the lowest it backed off to. */
+  verifyConcurrencyLowest: number
   dhtReadWriteErrors: string[]
   dhtReadWriteMs: Summary
   connectMs: Summary
@@ -78,6 +86,8 @@ export interface ScaleResult {
   connectionsOpened: number
   visibility: { pairs: number, mutual: number, share: number, afterJoinMs: Summary }
   findPeer: { pairs: number, found: number, share: number, latencyMs: Summary }
+  /** bench/newcomers.ts; absent when none were asked for or the population did not converge. */
+  newcomers?: NewcomerResult
   resources: ReturnType<ResourceSampler['stop']> & { baselineRssMiB: number, /** (peak − baseline) / N */ rssPerPeerMiB: number, cpuSecondsPerPeer: number }
   unhandled: string[]
   error?: string
@@ -178,31 +188,33 @@ export async function measureScale (opts: ScaleOptions): Promise<ScaleResult> {
     const dhtErrors: string[] = []
     const dhtLatencies: number[] = []
     const verifyQueue: Array<Promise<void>> = []
-    let inFlightVerify = 0
-    const verifyWaiters: Array<() => void> = []
+    const gate = new VerifyGate(verifyConcurrency)
+    const lag = new LagWatch().start()
+    stack.defer(() => { lag.stop() })
+    let dhtOverloadFailures = 0
     const verify = async (p: PeerState): Promise<void> => {
-      while (inFlightVerify >= verifyConcurrency) await new Promise<void>(resolve => verifyWaiters.push(resolve))
-      inFlightVerify++
-      try {
-        const populated = await waitUntil(async () => (await p.node.call('getDhtRoutingTableSize', {})).size > 0, Math.max(0, convergeDeadlineMs - (performance.now() - tJoin)), 100, overall)
-        if (!populated) return
-        let ok = skipDhtReadWrite
-        while (!ok && !overall.aborted) {
-          const r: { success: boolean, latencyMs?: number, error?: string } = await p.node.call('testPeerDiscovery', { testContent: 'scale-verify' }, { signal: overall }).catch((err: unknown) => ({ success: false, error: String(err) }))
-          ok = r.success
-          if (r.latencyMs != null) dhtLatencies.push(r.latencyMs)
-          if (!ok) {
-            dhtFailures++
-            if (dhtErrors.length < 5) dhtErrors.push(r.error ?? 'unknown')
-            // Back off before retrying: an immediate retry only adds load to a saturated event loop.
-            await new Promise(resolve => setTimeout(resolve, 1_000))
-          }
+      const populated = await waitUntil(async () => (await p.node.call('getDhtRoutingTableSize', {})).size > 0, Math.max(0, convergeDeadlineMs - (performance.now() - tJoin)), 100, overall)
+      if (!populated) return
+      const deadlineMs = p.node.config.timing.dhtQueryTimeoutMs
+      let ok = skipDhtReadWrite
+      while (!ok && !overall.aborted) {
+        const t = performance.now()
+        type Attempt = { success: boolean, latencyMs?: number, error?: string }
+        const r = await gate.run<Attempt>(
+          async () => await p.node.call('testPeerDiscovery', { testContent: 'scale-verify' }, { signal: overall }).catch((err: unknown) => ({ success: false, error: String(err) })),
+          r => ({ timedOut: !r.success && (r.latencyMs ?? 0) >= deadlineMs, ms: r.latencyMs ?? 0, deadlineMs }))
+        ok = r.success
+        if (r.latencyMs != null) dhtLatencies.push(r.latencyMs)
+        if (!ok) {
+          dhtFailures++
+          const overload = lag.during(t, performance.now())
+          if (overload.overloaded) dhtOverloadFailures++
+          if (dhtErrors.length < 5) dhtErrors.push(`${r.error ?? 'unknown'}${overload.overloaded ? ` [harness overloaded: ${overload.overloadReason}]` : ''}`)
+          // Back off before retrying: an immediate retry only adds load to a saturated event loop.
+          await new Promise(resolve => setTimeout(resolve, 1_000))
         }
-        if (ok && p.bootstrapOpen) p.verifiedAt = performance.now()
-      } finally {
-        inFlightVerify--
-        verifyWaiters.shift()?.()
       }
+      if (ok && p.bootstrapOpen) p.verifiedAt = performance.now()
     }
 
     // Join: batches of dials to the one bootstrap, each with the plan's connect deadline; one retry for failures.
@@ -255,11 +267,27 @@ export async function measureScale (opts: ScaleOptions): Promise<ScaleResult> {
     const found = lookups.filter(l => l.found)
     progress(`N=${n}: findPeer ${found.length}/${pairs.length}`)
 
+    if ((opts.newcomers ?? 0) > 0 && converged) {
+      result.newcomers = await measureNewcomers({
+        count: opts.newcomers!,
+        existing: peers.map(p => ({ peerId: p.id, handle: p.node })),
+        rand,
+        start: async i => {
+          const node = await LocalNode.start(config(n + i))
+          stack.defer(async () => { await node.stop().catch(() => {}) })
+          return { peerId: node.peerId.toString(), handle: node }
+        },
+        onProgress: msg => { progress(`N=${n}: ${msg}`) }
+      })
+    }
+
     Object.assign(result, {
       converged,
       verified: verifiedPeers.length,
       connectFailures,
       dhtReadWriteFailures: dhtFailures,
+      dhtReadWriteOverloadFailures: dhtOverloadFailures,
+      verifyConcurrencyLowest: gate.lowest,
       dhtReadWriteErrors: dhtErrors,
       dhtReadWriteMs: summarize(dhtLatencies),
       connectMs: summarize(connectTimes.map(x => round(x, 1))),
@@ -288,6 +316,8 @@ export async function measureScale (opts: ScaleOptions): Promise<ScaleResult> {
     verified: result.verified ?? 0,
     connectFailures: result.connectFailures ?? n,
     dhtReadWriteFailures: result.dhtReadWriteFailures ?? 0,
+    dhtReadWriteOverloadFailures: result.dhtReadWriteOverloadFailures ?? 0,
+    verifyConcurrencyLowest: result.verifyConcurrencyLowest ?? verifyConcurrency,
     dhtReadWriteErrors: result.dhtReadWriteErrors ?? [],
     dhtReadWriteMs: result.dhtReadWriteMs ?? empty,
     connectMs: result.connectMs ?? empty,
@@ -296,6 +326,7 @@ export async function measureScale (opts: ScaleOptions): Promise<ScaleResult> {
     connectionsOpened: result.connectionsOpened ?? 0,
     visibility: result.visibility ?? { pairs: 0, mutual: 0, share: 0, afterJoinMs: empty },
     findPeer: result.findPeer ?? { pairs: 0, found: 0, share: 0, latencyMs: empty },
+    ...(result.newcomers != null ? { newcomers: result.newcomers } : {}),
     resources: { ...resources, baselineRssMiB: round(baselineRss / 1048576, 1), rssPerPeerMiB: round((resources.peakRssMiB - baselineRss / 1048576) / Math.max(1, n), 2), cpuSecondsPerPeer: round(resources.cpuMs / 1000 / Math.max(1, n), 3) },
     unhandled: unhandled.slice(0, 10),
     ...(error != null ? { error } : {})

@@ -9,8 +9,8 @@
  * - convergeMs: from the first dial until every peer is verified, where verified = connectWithTimeout succeeded &&
  *   routingTablePopulated && dhtReadWrite (testPeerDiscovery put+get), as in bench/scale.ts except that the
  *   bootstrap connection is not re-checked from an event stream (N streams would load the harness, not the nodes);
- * - newcomers: after convergence, a newcomer joins and a random existing peer is picked (seeded); the time from
- *   the newcomer's connect until each lists the other among its discovered peers (polled every 50 ms), median of K;
+ * - newcomers: after convergence, newcomers join one at a time, each against a seeded random existing peer
+ *   (bench/newcomers.ts: from the nodes' own peer:discovered events, with the reason for each miss);
  * - verifiedPerCoreMinute: verified peers ÷ CPU minutes used by the shards and the harness together;
  * - peakRssPerPeerMiB: the shards' peak RSS (VmHWM) summed, minus an idle shard's RSS each, ÷ (N + 1).
  */
@@ -21,7 +21,9 @@ import { NodeConfigSchema, type NodeConfigInput } from '../nodes/config.ts'
 import type { StartedNode } from '../sim/backends/backend.ts'
 import { ShardBackend } from '../sim/backends/shard/shard.ts'
 import { prng } from '../sim/seed.ts'
-import { round, summarize, waitUntil, type Summary } from './util.ts'
+import { VerifyGate } from './verify-gate.ts'
+import { measureNewcomers, type NewcomerResult } from './newcomers.ts'
+import { round, waitUntil } from './util.ts'
 
 export interface ShardScaleResult {
   n: number
@@ -37,8 +39,9 @@ export interface ShardScaleResult {
   /** Categories of the connects that failed twice. */
   connectErrors: Record<string, number>
   /** testPeerDiscovery calls that failed (each retried after 1 s) and the first few errors. */
-  dhtReadWrite: { failures: number, errors: string[] }
-  newcomers: { tried: number, mutual: number, mutualMs: Summary }
+  dhtReadWrite: { failures: number, errors: string[], /** The verify gate's ceiling is 4 per shard (bench/verify-gate.ts); how low it backed off. */ concurrencyLowest?: number }
+  /** bench/newcomers.ts; absent when none were asked for or the population did not converge. */
+  newcomers?: NewcomerResult
   cpu: { harnessMs: number, shardsMs: number, totalMs: number }
   verifiedPerCoreMinute: number
   memory: { shardPeakRssMiB: number[], idleShardRssMiB: number, peakRssPerPeerMiB: number }
@@ -105,24 +108,19 @@ export async function measureShardScale (opts: { n: number, shards: number, seed
     let dhtFailures = 0
     const dhtErrors: string[] = []
     let lastVerifiedAt = 0
-    const verifyConcurrency = 4 * shards
-    let inFlight = 0
-    const waiters: Array<() => void> = []
+    const gate = new VerifyGate(4 * shards)
+    const deadlineOfPut = peerConfig(0).timing.dhtQueryTimeoutMs
     const verify = async (p: typeof peers[number]): Promise<void> => {
-      while (inFlight >= verifyConcurrency) await new Promise<void>(resolve => waiters.push(resolve))
-      inFlight++
-      try {
-        const populated = await waitUntil(async () => (await p.node.handle.call('getDhtRoutingTableSize', {}, { signal: overall }).catch(() => ({ size: 0 }))).size > 0, Math.max(0, deadlineMs - (performance.now() - tJoin)), 100, overall)
-        while (populated && !overall.aborted) {
-          const r: { success: boolean, error?: string } = await p.node.handle.call('testPeerDiscovery', { testContent: 'shard-verify' }, { signal: overall }).catch((err: unknown) => ({ success: false, error: String(err) }))
-          if (r.success) { p.verified = true; lastVerifiedAt = performance.now() - tJoin; break }
-          dhtFailures++
-          if (dhtErrors.length < 5) dhtErrors.push(r.error ?? 'unknown')
-          await new Promise(resolve => setTimeout(resolve, 1_000))
-        }
-      } finally {
-        inFlight--
-        waiters.shift()?.()
+      const populated = await waitUntil(async () => (await p.node.handle.call('getDhtRoutingTableSize', {}, { signal: overall }).catch(() => ({ size: 0 }))).size > 0, Math.max(0, deadlineMs - (performance.now() - tJoin)), 100, overall)
+      while (populated && !overall.aborted) {
+        type Attempt = { success: boolean, latencyMs?: number, error?: string }
+        const r = await gate.run<Attempt>(
+          async () => await p.node.handle.call('testPeerDiscovery', { testContent: 'shard-verify' }, { signal: overall }).catch((err: unknown) => ({ success: false, error: String(err) })),
+          r => ({ timedOut: !r.success && (r.latencyMs ?? 0) >= deadlineOfPut, ms: r.latencyMs ?? 0, deadlineMs: deadlineOfPut }))
+        if (r.success) { p.verified = true; lastVerifiedAt = performance.now() - tJoin; break }
+        dhtFailures++
+        if (dhtErrors.length < 5) dhtErrors.push(r.error ?? 'unknown')
+        await new Promise(resolve => setTimeout(resolve, 1_000))
       }
     }
     const verifications: Array<Promise<void>> = []
@@ -147,25 +145,23 @@ export async function measureShardScale (opts: { n: number, shards: number, seed
     const verified = peers.filter(p => p.verified).length
     result.verified = verified
     result.connectFailures = connectFailures
-    result.dhtReadWrite = { failures: dhtFailures, errors: dhtErrors }
+    result.dhtReadWrite = { failures: dhtFailures, errors: dhtErrors, concurrencyLowest: gate.lowest }
     result.convergeMs = verified === n ? Math.round(lastVerifiedAt) : null
     log(`N=${n} K=${shards}: ${verified}/${n} verified, converge ${result.convergeMs ?? 'not reached'} ms`)
 
-    // Newcomers: each joins the converged network; a seeded random existing peer; both must list each other.
-    const mutualMs: number[] = []
-    const tried = verified === n ? opts.newcomers : 0
-    for (let i = 0; i < tried; i++) {
-      const newcomer = await backend.startNode(peerConfig(n + i), signal)
-      const other = peers[Math.floor(rand() * peers.length)]!.node
-      const t = performance.now()
-      const connected = await newcomer.handle.call('connectWithTimeout', {}, { signal }).catch(() => ({ success: false }))
-      const lists = async (a: StartedNode, b: StartedNode): Promise<boolean> => (await a.handle.call('listDiscoveredPeerIds', {}, { signal }).catch(() => ({ peerIds: [] as string[] }))).peerIds.includes(b.peerId)
-      const mutual = connected.success && await waitUntil(async () => await lists(newcomer, other) && await lists(other, newcomer), 15_000, 50)
-      if (mutual) mutualMs.push(performance.now() - t)
-      log(`N=${n} K=${shards}: newcomer ${i + 1}/${tried} ${mutual ? `mutually visible in ${Math.round(performance.now() - t)} ms` : 'not mutually visible within 15 s'}`)
-      peers.push({ node: newcomer, verified: false })
+    // Newcomers: each joins the converged network against a seeded random existing peer (bench/newcomers.ts).
+    if (verified === n && opts.newcomers > 0) {
+      result.newcomers = await measureNewcomers({
+        count: opts.newcomers,
+        existing: peers.map(p => ({ peerId: p.node.peerId, handle: p.node.handle })),
+        rand,
+        start: async i => {
+          const node = await backend.startNode(peerConfig(n + i), signal)
+          return { peerId: node.peerId, handle: node.handle }
+        },
+        onProgress: m => { log(`N=${n} K=${shards}: ${m}`) }
+      })
     }
-    result.newcomers = { tried, mutual: mutualMs.length, mutualMs: summarize(mutualMs.map(x => round(x, 0))) }
   } catch (err) {
     error = String((err as Error)?.stack ?? err)
   } finally {
@@ -190,7 +186,7 @@ export async function measureShardScale (opts: { n: number, shards: number, seed
     connectFailures: result.connectFailures ?? 0,
     connectErrors: result.connectErrors ?? {},
     dhtReadWrite: result.dhtReadWrite ?? { failures: 0, errors: [] },
-    newcomers: result.newcomers ?? { tried: 0, mutual: 0, mutualMs: summarize([]) },
+    ...(result.newcomers != null ? { newcomers: result.newcomers } : {}),
     cpu: { harnessMs, shardsMs: Math.round(shardCpuMs), totalMs },
     verifiedPerCoreMinute: round((result.verified ?? 0) / Math.max(1e-9, totalMs / 60_000), 1),
     memory: {
