@@ -17,9 +17,14 @@ const { values } = parseArgs({
     'verify-concurrency': { type: 'string' },
     monitor: { type: 'boolean', default: false },
     'skip-dht-rw': { type: 'boolean', default: false },
-    newcomers: { type: 'string' }
+    newcomers: { type: 'string' },
+    'stack-traces': { type: 'boolean', default: false }
   }
 })
+// Every Error captures a stack when built, and js-libp2p builds them by the thousand as control flow (noise's length
+// decoder throws a RangeError for each frame it has to wait for, aborted operations an AbortError): with stacks,
+// 30 % more CPU at N = 100 (bench/RESULTS.md). No code under test reads a stack; --stack-traces keeps them.
+if (!values['stack-traces']) Error.stackTraceLimit = 0
 const num = (s: string | undefined): number | undefined => s == null ? undefined : Number(s)
 if (!(SCALE_PROFILE_NAMES as string[]).includes(values.profile)) {
   process.stderr.write(`--profile: unknown profile "${values.profile}"; use ${SCALE_PROFILE_NAMES.join(' or ')}\n`)

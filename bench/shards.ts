@@ -69,13 +69,14 @@ function statusMiB (pid: number, field: 'VmHWM' | 'VmRSS'): number {
   } catch { return 0 }
 }
 
-export async function measureShardScale (opts: { n: number, shards: number, seed: number, deadlineMs: number, newcomers: number, log: (m: string) => void }): Promise<ShardScaleResult> {
+export async function measureShardScale (opts: { n: number, shards: number, seed: number, deadlineMs: number, newcomers: number, stackTraces?: boolean, log: (m: string) => void }): Promise<ShardScaleResult> {
   const { n, shards, seed, deadlineMs, log } = opts
   const rand = prng(`shards/${seed}/${n}`)
   const tag = `s${seed}-n${n}`
   const loadAtStart = round(os.loadavg()[0] ?? 0, 2)
   const harnessCpu0 = process.cpuUsage()
-  const backend = new ShardBackend({ shards })
+  // Stack-less errors in the shards, as in the one-process bench (bench/scale-child.ts): no code under test reads one.
+  const backend = new ShardBackend({ shards, stackTraceLimit: opts.stackTraces === true ? undefined : 0 })
   const signal = AbortSignal.timeout(deadlineMs + 600_000)
   const result: Partial<ShardScaleResult> = {}
   let error: string | undefined
@@ -200,7 +201,7 @@ export async function measureShardScale (opts: { n: number, shards: number, seed
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({ options: { n: { type: 'string' }, shards: { type: 'string' }, seed: { type: 'string' }, 'deadline-s': { type: 'string' }, newcomers: { type: 'string' } } })
+  const { values } = parseArgs({ options: { n: { type: 'string' }, shards: { type: 'string' }, seed: { type: 'string' }, 'deadline-s': { type: 'string' }, newcomers: { type: 'string' }, 'stack-traces': { type: 'boolean', default: false } } })
   const n = Number(values.n ?? 100)
   const shards = Number(values.shards ?? os.availableParallelism())
   if (!Number.isInteger(n) || n < 2 || !Number.isInteger(shards) || shards < 1) {
@@ -213,6 +214,7 @@ if (import.meta.main) {
     seed: Number(values.seed ?? 42),
     deadlineMs: Number(values['deadline-s'] ?? 120) * 1000,
     newcomers: Number(values.newcomers ?? 0),
+    stackTraces: values['stack-traces'],
     log: m => { process.stderr.write(`[shards] ${m}\n`) }
   })
   process.stdout.write(`${JSON.stringify(result)}\n`)

@@ -1,4 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -18,7 +19,8 @@ function config (name: string, role: 'bootstrap' | 'peer', extra: Partial<NodeCo
 
 describe('ShardBackend', () => {
   it('spreads nodes over its shards, which find each other over TCP across shards, behind authenticated control channels; disposing ends every shard', async () => {
-    const b = new ShardBackend({ shards: 2 })
+    // Stack-less errors (as the scale bench runs shards) change nothing a node does: the verdicts below still hold.
+    const b = new ShardBackend({ shards: 2, stackTraceLimit: 0 })
     cleanups.push(async () => { await b[Symbol.asyncDispose]() })
     const signal = AbortSignal.timeout(60_000)
     const bootConfig = config('boot', 'bootstrap')
@@ -29,6 +31,7 @@ describe('ShardBackend', () => {
     const c = await b.startNode(config('c', 'peer', { bootstrapAddrs: [bootAddr] }), signal)
     // boot and c on shard 0, a on shard 1: discovery below crosses processes.
     expect(b.pids).toHaveLength(2)
+    for (const pid of b.pids) expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')).toContain('--stack-trace-limit=0')
     for (const peer of [a, c]) expect((await peer.handle.call('connectWithTimeout', {}, { signal })).success).toBe(true)
     const cSeesA = await c.handle.call('waitForBidirectionalDiscovery', { peerIds: [a.peerId], timeoutMs: 20_000 }, { signal })
     expect(cSeesA.missing).toEqual([])

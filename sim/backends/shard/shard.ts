@@ -30,7 +30,16 @@ export interface ShardBackendOptions {
   startTimeoutMs?: number
   /** A shard's V8 heap limit in MiB; default 4096 (1000 nodes took about 3 GiB in one process). */
   maxOldSpaceMiB?: number
+  /**
+   * Frames an Error captures in a shard (V8's --stack-trace-limit); default V8's 10. js-libp2p builds errors as
+   * control flow (one per noise frame it waits for), so 0 saves about 30 % of a large population's CPU
+   * (bench/RESULTS.md) at the price of stack-less errors in the shard's output.
+   */
+  stackTraceLimit?: number
 }
+
+/** The options with their defaults filled in. */
+type ShardSettings = Required<Omit<ShardBackendOptions, 'stackTraceLimit'>> & Pick<ShardBackendOptions, 'stackTraceLimit'>
 
 const HOST = new URL('./host.ts', import.meta.url)
 const STDERR_KEEP_CHARS = 16 * 1024
@@ -44,10 +53,10 @@ class Shard {
   readonly #pending = new Map<number, { resolve: (m: FromShard) => void, reject: (e: Error) => void }>()
   #nextId = 0
 
-  constructor (index: number, options: Required<ShardBackendOptions>) {
+  constructor (index: number, options: ShardSettings) {
     // Its own process group: a terminal's Ctrl-C reaches the harness only, which still needs the shard to stop nodes.
     this.child = fork(HOST, [], {
-      execArgv: [`--max-old-space-size=${options.maxOldSpaceMiB}`],
+      execArgv: [`--max-old-space-size=${options.maxOldSpaceMiB}`, ...(options.stackTraceLimit != null ? [`--stack-trace-limit=${options.stackTraceLimit}`] : [])],
       detached: true,
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
       env: { ...process.env, DEBUG_COLORS: 'no', CHIRAL_SHARD: String(index) }
@@ -150,7 +159,7 @@ class ShardNode extends RemoteStartedNode {
 export class ShardBackend implements Backend {
   readonly mode = 'shards' as const
   readonly transport = 'tcp' as const
-  readonly #options: Required<ShardBackendOptions>
+  readonly #options: ShardSettings
   readonly #shards: Shard[] = []
   /** Where each node name runs (a restart goes back there). */
   readonly #placement = new Map<string, number>()
@@ -164,7 +173,8 @@ export class ShardBackend implements Backend {
     this.#options = {
       shards: Math.max(1, options.shards ?? os.availableParallelism()),
       startTimeoutMs: options.startTimeoutMs ?? 60_000,
-      maxOldSpaceMiB: options.maxOldSpaceMiB ?? 4096
+      maxOldSpaceMiB: options.maxOldSpaceMiB ?? 4096,
+      ...(options.stackTraceLimit != null ? { stackTraceLimit: options.stackTraceLimit } : {})
     }
     // At the harness's exit a signal is all there is time for; a SIGKILLed harness closes the IPC channels instead.
     this.#unhook = onExit(() => { for (const s of this.#shards) { try { s.child.kill('SIGKILL') } catch { /* gone */ } } })
