@@ -1,4 +1,5 @@
 import { multiaddr } from '@multiformats/multiaddr'
+import type { Connection } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { categorizeBootstrapError } from './errors.ts'
 import { admit, RejectedAfterIdentifyError } from './admission.ts'
@@ -86,13 +87,18 @@ async function attemptOnce (ctx: NodeContext, addr: string, attempt: number, tim
   }
   const early = openOnArrival(ctx, { peerId: peerIdOfAddr(addr), addr }, ctx.config.dht.protocol, signal)
   let closedOnUs: RejectedAfterIdentifyError | undefined
+  // A connection the bootstrap closed before dial() returned it (js-libp2p: "Remote closed connection during
+  // opening") had its handshake: on a loaded client the bootstrap may have judged our identify answer by then.
+  const dial = async (force: boolean): Promise<Connection | undefined> => await ctx.libp2p.dial(multiaddr(addr), { signal, ...(force ? { force } : {}) })
+    .catch((err: unknown) => { if (!signal.aborted && (err as Error)?.name === 'ConnectionClosedError') return undefined; throw err })
   try {
-    const connection = await ctx.libp2p.dial(multiaddr(addr), { signal })
+    let current = await dial(false)
     const handshakeMs = Date.now() - startedAt
     // A close before our DHT stream was open is what an idle-closing bootstrap does too: only a close with the
     // stream open, or the same on every one of ADMISSION_CONNECTIONS connections, is a rejection.
-    for (let tried = 1, current = connection; ; tried++) {
+    for (let tried = 1; ; tried++) {
       try {
+        if (current == null) throw new RejectedAfterIdentifyError('the bootstrap closed the connection before our dial returned it', { streamWasOpen: false })
         await admit(ctx, current, signal, startedAt + timeoutMs, handshakeMs, early.take(current))
         break
       } catch (err) {
@@ -100,7 +106,7 @@ async function attemptOnce (ctx: NodeContext, addr: string, attempt: number, tim
         closedOnUs = new RejectedAfterIdentifyError(`${err.message}; on each of ${tried} connections before our DHT stream was open (an idle-closing bootstrap would keep one that carries a stream)`, { streamWasOpen: false })
         if (tried >= ADMISSION_CONNECTIONS) throw closedOnUs
         ctx.log.emit({ type: 'log', level: 'warn', message: `${err.message}; before our DHT stream was open, as an idle-closing bootstrap also does: trying again on a new connection` })
-        current = await ctx.libp2p.dial(multiaddr(addr), { signal, force: true })
+        current = await dial(true)
       }
     }
     // The handshake, not the admission wait: what failover ranks bootstraps by.
