@@ -845,7 +845,8 @@ func (p *peerNode) checkHealth(ctx context.Context, addr string) healthResult {
 // connection before the ping was answered, and a restarted one stayed red.
 func (p *peerNode) pingNow(ctx context.Context, ai peer.AddrInfo) (time.Duration, error) {
 	var lastErr error
-	for try := 0; try < 4 && ctx.Err() == nil; try++ {
+	lost := 0
+	for ; lost < lostConnections && ctx.Err() == nil; lost++ {
 		p.h.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstore.TempAddrTTL)
 		conn, err := p.h.Network().DialPeer(dialNow(ctx), ai.ID)
 		if err != nil {
@@ -869,11 +870,19 @@ func (p *peerNode) pingNow(ctx context.Context, ai peer.AddrInfo) (time.Duration
 		// The connection closed under the ping (an idle-closing node): once more on a fresh one.
 		waitUntil(ctx, 300*time.Millisecond, conn.IsClosed)
 		if !conn.IsClosed() {
-			break
+			return 0, lastErr
 		}
+	}
+	if lost == lostConnections {
+		return 0, fmt.Errorf("the remote closed the connection before answering a ping, on %d fresh connections in a row (it closes connections right after identify?): %v", lostConnections, lastErr)
 	}
 	return 0, lastErr
 }
+
+// lostConnections: fresh connections a ping may take when each is closed under it, as for the js node
+// (nodes/ping.ts): rust-libp2p 0.54 with idle timeout 0 can close a connection at its very start, before any stream
+// of ours arrives, and more often on a loaded machine; five in a row is a bootstrap that closes every connection.
+const lostConnections = 5
 
 func pingOn(ctx context.Context, conn network.Conn) (time.Duration, error) {
 	s, err := conn.NewStream(ctx)

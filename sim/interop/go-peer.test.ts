@@ -81,7 +81,8 @@ describe.skipIf(withRust.gate)(`the go peer against the rust reference bootstrap
     })
     started.push(rust)
     const a = await goPeer('A', [rust.ready])
-    expect((await a.call('connectWithTimeout', {})).success).toBe(true)
+    const connected = await a.call('connectWithTimeout', {})
+    expect(connected.success, JSON.stringify(connected)).toBe(true)
     // Alone with the bootstrap: the only peer to read from is the rust node (found: it answered GET_PROVIDERS for
     // our own record without us, so the test read "failed" while the DHT worked).
     const test = await a.call('testPeerDiscovery', {})
@@ -101,7 +102,8 @@ describe.skipIf(withRust.gate)(`the go peer against the rust reference bootstrap
     }
     let rust = await start()
     const a = await goPeer('A', [rust.ready])
-    expect((await a.call('connectWithTimeout', {})).success).toBe(true)
+    const connected = await a.call('connectWithTimeout', {})
+    expect(connected.success, JSON.stringify(connected)).toBe(true)
     // Found: a ping stream does not keep a rust-libp2p connection alive, and go-libp2p opens it after identify, so
     // every fresh connection was closed under the ping and a restarted bootstrap stayed red (Test 4, rust idle-0).
     for (let restart = 0; restart < 4; restart++) {
