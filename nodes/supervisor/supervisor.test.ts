@@ -71,6 +71,33 @@ function supervisor (target: SupervisedTarget, historyFile: string, clock: Clock
   return s
 }
 
+describe('Supervisor: what failed, and when', () => {
+  it('names a process whose exit is heard of only after its port refused, with the exit time', async () => {
+    const clock = fakeClock()
+    const exitedAt = T0 - 40
+    // The port refuses at once; the process probe learns of the exit one asking later (a loaded machine's order).
+    let processAsks = 0
+    const target: SupervisedTarget = {
+      name: 'boot',
+      checkProcess: async () => ++processAsks === 1 ? { ok: true, detail: 'pid 1' } : { ok: false, detail: 'exited (signal SIGKILL)', since: exitedAt },
+      checkPort: async () => ({ ok: false, detail: 'connection refused' }),
+      checkDht: async () => ({ ok: false, detail: 'not reached' }),
+      restart: async () => {}
+    }
+    const s = supervisor(target, path.join(tempDir(), 'h.json'), clock)
+    await s.checkOnce()
+    expect(s.history().incident).toMatchObject({ failedAt: exitedAt, failedAtExact: true, reason: 'process check failed: exited (signal SIGKILL)' })
+  })
+
+  it('keeps a port failure of a live process as it is', async () => {
+    const clock = fakeClock()
+    const { target } = fakeTarget({ healthy: false, failing: 'port', afterRestart: 'crashes' })
+    const s = supervisor(target, path.join(tempDir(), 'h.json'), clock)
+    await s.checkOnce()
+    expect(s.history().incident).toMatchObject({ failedAt: T0, failedAtExact: false, reason: 'port check failed: port broken' })
+  })
+})
+
 describe('Supervisor: the 3-restarts-in-10-minutes rule', () => {
   it('restarts a crash-looping bootstrap 3 times, alerts on the 4th failure, then stops restarting', async () => {
     const clock = fakeClock()

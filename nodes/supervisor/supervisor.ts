@@ -85,6 +85,12 @@ const CHECKS: ReadonlyArray<{ name: CheckName, method: 'checkProcess' | 'checkPo
   { name: 'dht', method: 'checkDht' }
 ]
 
+interface CheckResult { outcome: CheckOutcome, since?: number, latencyMs?: number }
+
+/** How long a failed port or DHT check waits for the process's exit to be heard of: a few turns, 100 ms at most. */
+const EXIT_SETTLE_TURNS = 5
+const EXIT_SETTLE_TURN_MS = 20
+
 export class Supervisor implements AsyncDisposable {
   readonly name: string
   /** Scaled: the durations the supervisor actually waits. */
@@ -194,12 +200,13 @@ export class Supervisor implements AsyncDisposable {
 
   async #cycle (signal: AbortSignal): Promise<CycleResult> {
     const checks = await this.#check(signal)
-    const failed = checks.find(c => !c.outcome.ok)
+    let failed = checks.find(c => !c.outcome.ok)
     if (failed == null) {
       this.#recovered()
       return { ok: true, action: 'none', checks: checks.map(c => c.outcome) }
     }
     signal.throwIfAborted()
+    if (failed.outcome.name !== 'process' && this.#history.incident == null) failed = await this.#exitBehind(failed, signal)
     const outcomes = checks.map(c => c.outcome)
     const reason = `${failed.outcome.name} check failed: ${failed.outcome.detail}`
     const now = this.#clock.now()
@@ -220,8 +227,8 @@ export class Supervisor implements AsyncDisposable {
   }
 
   /** Runs the checks in the plan's order; a failure ends the list, as the script's checks depend on each other. */
-  async #check (signal: AbortSignal): Promise<Array<{ outcome: CheckOutcome, since?: number, latencyMs?: number }>> {
-    const results: Array<{ outcome: CheckOutcome, since?: number, latencyMs?: number }> = []
+  async #check (signal: AbortSignal): Promise<CheckResult[]> {
+    const results: CheckResult[] = []
     for (const { name, method } of CHECKS) {
       const started = this.#clock.now()
       const probe = await this.#probe(method, signal)
@@ -235,6 +242,20 @@ export class Supervisor implements AsyncDisposable {
       latencyMs: results.find(r => r.outcome.name === 'dht')?.latencyMs ?? null
     })
     return results
+  }
+
+  /**
+   * A killed process's port refuses before the harness has heard of its exit (on a loaded machine the exit event
+   * comes after the refused connect): asked again a few event-loop turns later, the process check names the cause
+   * and its exact time, instead of a port failure at detection time.
+   */
+  async #exitBehind (failed: CheckResult, signal: AbortSignal): Promise<CheckResult> {
+    for (let turn = 0; turn < EXIT_SETTLE_TURNS && !signal.aborted; turn++) {
+      await new Promise(resolve => setTimeout(resolve, EXIT_SETTLE_TURN_MS))
+      const probe = await this.#probe('checkProcess', signal)
+      if (!probe.ok) return { outcome: { name: 'process', ok: false, detail: probe.detail, durationMs: 0 }, ...(probe.since != null ? { since: probe.since } : {}) }
+    }
+    return failed
   }
 
   /** A probe gets the ping deadline and is cut off at it even if it ignores its signal: a check can never hang. */
