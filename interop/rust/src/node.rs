@@ -26,7 +26,6 @@ pub struct ConnInfo {
 }
 
 pub struct Identified {
-    pub at: Instant,
     pub agent: String,
     pub protocols: Vec<String>,
     pub listen: Vec<Multiaddr>,
@@ -41,6 +40,9 @@ pub struct NetState {
     /// as connected (and then closed), not as a dial that never ended.
     pub ended: std::collections::HashSet<ConnectionId>,
     pub identified: HashMap<PeerId, Identified>,
+    /// When we last answered a peer's identify request: the moment that peer learnt our agent and protocols, when an
+    /// admission policy decides.
+    pub asked: HashMap<PeerId, Instant>,
     pub queries: HashMap<kad::QueryId, QueryWatcher>,
     /// Kademlia's mode as it last reported it (rust-libp2p does not expose it otherwise).
     pub kad_server: bool,
@@ -119,8 +121,9 @@ impl Node {
         .await
     }
 
-    pub fn identified_since(&self, peer: &PeerId, since: Instant) -> bool {
-        self.net().identified.get(peer).map_or(false, |i| i.at >= since)
+    /// `peer` asked who we are (and was told) since `since`.
+    pub fn asked_since(&self, peer: &PeerId, since: Instant) -> bool {
+        self.net().asked.get(peer).map_or(false, |at| *at >= since)
     }
 
     pub fn is_open(&self, conn: ConnectionId) -> bool {
@@ -154,12 +157,14 @@ pub fn observe(net: &Mutex<NetState>, event: &SwarmEvent<crate::BehaviourEvent>)
             n.identified.insert(
                 *peer_id,
                 Identified {
-                    at: Instant::now(),
                     agent: info.agent_version.clone(),
                     protocols: info.protocols.iter().map(|p| p.to_string()).collect(),
                     listen: info.listen_addrs.clone(),
                 },
             );
+        }
+        SwarmEvent::Behaviour(crate::BehaviourEvent::Identify(identify::Event::Sent { peer_id, .. })) => {
+            n.asked.insert(*peer_id, Instant::now());
         }
         SwarmEvent::Behaviour(crate::BehaviourEvent::Kad(kad::Event::ModeChanged { new_mode })) => {
             n.kad_server = *new_mode == kad::Mode::Server;
