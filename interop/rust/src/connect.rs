@@ -258,7 +258,9 @@ impl Peer {
             if let Some(mut s) = stream {
                 let _ = s.close().await;
             }
-            if unsupported && !closed {
+            // The bootstrap's own answer that it has no such protocol, whatever it did with the connection after
+            // (an idle-closing one closes it at once, since our stream never opened): not an admission decision.
+            if unsupported {
                 return fail(categorize("protocol", format!("the bootstrap does not serve {dht}: {}", err.unwrap_or_default())));
             }
             if err.is_none() && !closed {
