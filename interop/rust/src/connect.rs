@@ -45,6 +45,9 @@ pub fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
 /// stream. As for the js node (nodes/connect.ts) and the go peer, five in a row is a rejection, not bad luck.
 const ADMISSION_CONNECTIONS: u32 = 5;
 
+/// Fresh connections a health ping may take when each closes under it.
+const PING_CLOSED_TRIES: u32 = 6;
+
 /// A raw stream being opened (node.open in a task of its own).
 pub type Opening = tokio::task::JoinHandle<Result<libp2p::Stream, libp2p_stream::OpenStreamError>>;
 
@@ -316,7 +319,11 @@ impl Peer {
     /// the DHT stream held, for a question after.
     pub async fn ping_now(&self, peer: PeerId, addr: Option<Multiaddr>, deadline: Instant, budget_ms: u64) -> Result<(Duration, Option<libp2p::Stream>), String> {
         let mut last = String::from("no attempt");
-        for _ in 0..4 {
+        // Connections closed under the ping have a budget of their own (as the js node's health ping): an
+        // idle-closing node can close several fresh ones in a row on a loaded machine; any other failure twice is
+        // the answer.
+        let (mut closed_tries, mut other_tries) = (0, 0);
+        while closed_tries < PING_CLOSED_TRIES && other_tries < 2 {
             if Instant::now() >= deadline {
                 break;
             }
@@ -332,12 +339,20 @@ impl Peer {
                 Ok(Ok(rtt)) => return Ok((rtt, hold)),
                 // The connection carrying the ping went away: an idle close, tried again on a fresh connection.
                 Ok(Err((true, e))) => {
+                    closed_tries += 1;
                     last = e;
-                    // Until the loop has seen it close: a stream asked for before that goes to the dead connection.
-                    wait_until(left(deadline).min(Duration::from_millis(300)), || !self.node.is_open(conn)).await;
+                    // Once more on a fresh connection, and the only one: libp2p-stream opens a stream on any connection
+                    // to the peer, and one the node is closing (or one asked for before the loop saw it close) would
+                    // take the next ping down with it.
+                    let _ = conn;
+                    self.node.swarm(move |s| { let _ = s.disconnect_peer_id(peer); }).await;
+                    wait_until(left(deadline).min(Duration::from_millis(300)), || !self.node.connected(&peer)).await;
                     continue;
                 }
-                Ok(Err((false, e))) => last = e,
+                Ok(Err((false, e))) => {
+                    other_tries += 1;
+                    last = e
+                }
                 Err(_) => return Err(format!("no ping answer within {budget_ms} ms")),
             }
             // The connection closed under the ping (an idle-closing node): once more on a fresh one. (Another one to
@@ -354,9 +369,13 @@ impl Peer {
 
     /// One ping; an error says whether the connection went away under it (true) or the ping itself failed.
     async fn ping_once(&self, peer: PeerId) -> Result<Duration, (bool, String)> {
+        // yamux reports a stream of a closed connection as an Other error saying so ("<id>: connection is closed").
         let closed = |e: &std::io::Error| {
             use std::io::ErrorKind::*;
+            let text = e.to_string();
             matches!(e.kind(), UnexpectedEof | ConnectionReset | BrokenPipe | ConnectionAborted | NotConnected)
+                || text.contains("connection is closed")
+                || text.contains("closed by remote")
         };
         let mut s = match self.node.open(peer, PING).await {
             Ok(s) => s,
