@@ -50,6 +50,11 @@ export class RejectedAfterIdentifyError extends Error {
   }
 }
 
+/** The connect budget ran out before the bootstrap could judge us: a timeout, whatever the bootstrap would decide. */
+export class AdmissionUndecidedError extends Error {
+  override readonly name = 'TimeoutError'
+}
+
 export interface Admission {
   hello: HelloAnswer | null
   agentVersion: string | null
@@ -115,7 +120,15 @@ export async function admit (
       else ctx.log.emit({ type: 'log', level: 'warn', message: `the bootstrap did not answer FIND_NODE: ${answer.error}` })
       // The bootstrap judges us by our answer to its identify request, which a loaded client may send well after
       // it had the bootstrap's own answer: the grace runs from whichever came later.
-      const answeredAt = survived ? undefined : await ourIdentifyAnswer(ctx, connection, Math.min(deadline - DEADLINE_MARGIN_MS, Date.now() + ANSWER_WAIT_MS), lost, signal)
+      let answeredAt = survived ? undefined : await ourIdentifyAnswer(ctx, connection, Math.min(deadline - DEADLINE_MARGIN_MS, Date.now() + ANSWER_WAIT_MS), lost, signal)
+      if (!survived && answeredAt == null && !lost() && identifyAnswers.get(ctx.libp2p)?.asked.has(connection) === true) {
+        // Asked and still answering (a loaded client): the bootstrap has not judged us yet, and "admitted" would be
+        // a guess (a refused agent read as connected). Its answer is waited for until the budget runs out.
+        answeredAt = await ourIdentifyAnswer(ctx, connection, deadline - DEADLINE_MARGIN_MS, lost, signal)
+        if (answeredAt == null && !lost()) {
+          throw new AdmissionUndecidedError(`our answer to the bootstrap's identify had not gone out when the connect budget ran out (${Date.now() - started} ms after the handshake): the bootstrap had not judged this node yet`)
+        }
+      }
       const graceEnd = Math.min(Math.max(identifiedAt, answeredAt ?? 0) + admissionGraceMs(handshakeMs), deadline - DEADLINE_MARGIN_MS)
       if (!lost() && graceEnd > Date.now()) await waitForClose(connection, graceEnd - Date.now(), signal)
       if (lost()) throw rejected('after identify, although a DHT stream was open')
@@ -164,9 +177,10 @@ export function trackIdentify (libp2p: NodeContext['libp2p']): void {
   const service = (libp2p.services as { identify?: { handleProtocol?: (stream: Stream, connection: Connection) => Promise<void> } }).identify
   const handle = service?.handleProtocol
   if (service == null || typeof handle !== 'function') return
-  const answers: IdentifyAnswers = { at: new WeakMap(), events: new EventTarget() }
+  const answers: IdentifyAnswers = { asked: new WeakSet(), at: new WeakMap(), events: new EventTarget() }
   identifyAnswers.set(libp2p, answers)
   service.handleProtocol = async (stream, connection) => {
+    answers.asked.add(connection)
     try {
       await handle.call(service, stream, connection)
     } finally {
@@ -176,8 +190,8 @@ export function trackIdentify (libp2p: NodeContext['libp2p']): void {
   }
 }
 
-/** When this node answered identify on each connection, and an event each time it does. */
-interface IdentifyAnswers { at: WeakMap<Connection, number>, events: EventTarget }
+/** The connections whose remote asked our identify, when this node answered on each, and an event each time it does. */
+interface IdentifyAnswers { asked: WeakSet<Connection>, at: WeakMap<Connection, number>, events: EventTarget }
 const identifyAnswers = new WeakMap<object, IdentifyAnswers>()
 
 /** How long to wait for the remote to ask for our identify before the grace runs from its own answer alone. */

@@ -16,6 +16,31 @@ export function deadline (ms: number, parent?: AbortSignal): { signal: AbortSign
 }
 
 /**
+ * deadline() whose end can be pushed back (never brought forward) until it fires: for work whose later part earns
+ * more time once its first part is done. `dispose()` clears the timer when the work ends first.
+ */
+export function extendableDeadline (ms: number, parent?: AbortSignal): { signal: AbortSignal, timedOut: () => boolean, end: () => number, extendTo: (at: number) => void, dispose: () => void } {
+  const controller = new AbortController()
+  let end = Date.now() + ms
+  const fire = (): void => { controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')) }
+  let timer = setTimeout(fire, ms)
+  timer.unref()
+  return {
+    signal: parent == null ? controller.signal : AbortSignal.any([controller.signal, parent]),
+    timedOut: () => controller.signal.aborted,
+    end: () => end,
+    extendTo: (at) => {
+      if (controller.signal.aborted || at <= end) return
+      clearTimeout(timer)
+      end = at
+      timer = setTimeout(fire, at - Date.now())
+      timer.unref()
+    },
+    dispose: () => { clearTimeout(timer) }
+  }
+}
+
+/**
  * `promise`, or a rejection with `message` once `timeoutMs` passed (none: no time limit) or `signal` fired, whichever
  * comes first: the one deadline helper for work that takes no signal of its own. The work itself keeps running.
  */
