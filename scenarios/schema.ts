@@ -276,7 +276,15 @@ const BaseSteps = [
   z.object({ action: z.literal('search'), node: Name, file: Name, ...Common, expect: z.object({ providers: z.array(Name) }).strict().optional() }).strict(),
   z.object({ action: z.literal('download'), node: Name, file: Name, from: Name.optional(), ...Common, expect: z.object({ success: z.boolean() }).strict().optional() }).strict(),
   /** Waits until the condition holds; not holding by the deadline fails the scenario (unless `expect: false`). */
-  z.object({ action: z.literal('wait'), until: ConditionSchema, timeoutMs: PlanMs, expect: z.boolean().default(true), ...Common }).strict(),
+  z.object({
+    action: z.literal('wait'), until: ConditionSchema, timeoutMs: PlanMs, expect: z.boolean().default(true),
+    /**
+     * Real ms (not scaled) added to the scaled timeout, never past `timeoutMs` itself: work inside the wait that
+     * compression does not shorten (a supervised restart, a container's start). At timeScale 1 it changes nothing.
+     */
+    toleranceMs: RealMs.default(0),
+    ...Common
+  }).strict(),
   /** Lets plan time pass (scaled), e.g. to observe that nothing goes wrong; prefer `wait` for conditions. */
   z.object({ action: z.literal('pause'), ms: PlanMs, ...Common }).strict(),
   z.object({ action: z.literal('refresh'), nodes: Refs, ...Common }).strict(),

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { loadBuiltin, loadScenarioFile, parseScenario } from '../../scenarios/load.ts'
 import { createBackend } from '../backends/index.ts'
 import { scenarioDeadline } from './deadline.ts'
+import { waitDeadlineMs } from './steps/conditions.ts'
 import { runScenario } from './run-scenario.ts'
 
 const here = path.dirname(new URL(import.meta.url).pathname)
@@ -46,5 +47,18 @@ steps:
     expect(record.status).toBe('passed')
     expect(record.deadline).toMatchObject({ allowanceMs: 1000 })
     expect(record.deadline!.ms).toBeGreaterThan(1000 + 1500)
+  })
+})
+
+describe('a wait\'s real-time tolerance', () => {
+  it('adds real ms to the compressed timeout, never past the plan time, and to the scenario\'s allowance', async () => {
+    // Plan-5b's restarts: 90 s plan, 5 s real tolerance.
+    expect(waitDeadlineMs({ timeoutMs: 90_000, toleranceMs: 5_000 }, 9_000)).toBe(14_000)
+    expect(waitDeadlineMs({ timeoutMs: 90_000, toleranceMs: 5_000 }, 90_000)).toBe(90_000)
+    expect(waitDeadlineMs({ timeoutMs: 6_000, toleranceMs: 5_000 }, 3_000)).toBe(6_000)
+    expect(waitDeadlineMs({ timeoutMs: 90_000, toleranceMs: 0 }, 9_000)).toBe(9_000)
+    const crashLoop = await loadScenarioFile(scenarioFile('plan/5b-crash-loop.yaml'))
+    const withoutTolerance = { ...crashLoop, steps: crashLoop.steps.map(s => s.action === 'wait' ? { ...s, toleranceMs: 0 } : s) }
+    expect(scenarioDeadline(crashLoop, 0.1).allowanceMs - scenarioDeadline(withoutTolerance, 0.1).allowanceMs).toBe(15_000)
   })
 })

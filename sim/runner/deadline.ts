@@ -22,7 +22,8 @@ export function scenarioDeadline (scenario: Scenario, timeScale: number): Scenar
   const bootstraps = scenario.nodes.filter(n => n.role !== 'peer').length
   const planMs = scenario.steps.reduce((sum, step) => sum + stepPlanMs(step, timing, Math.max(1, bootstraps)), 0)
   // waitBidirectional bounds are real time (nodes/timing.ts): they add to the allowance unscaled.
-  const realMs = scenario.steps.reduce((sum, step) => sum + (step.action === 'waitBidirectional' ? step.withinMs : 0), 0)
+  // A wait's tolerance is real time as well.
+  const realMs = scenario.steps.reduce((sum, step) => sum + (step.action === 'waitBidirectional' ? step.withinMs : step.action === 'wait' ? step.toleranceMs : 0), 0)
   const allowanceMs = scenario.timeoutMs + realMs
   return { ms: allowanceMs + (planMs === 0 ? 0 : toRealMs(planMs, timeScale)), allowanceMs, planMs }
 }

@@ -57,8 +57,13 @@ export async function evaluate (ctx: RunContext, condition: Condition): Promise<
   return { holds: missing.length === 0, seen: missing.length === 0 ? 'all connected' : `not connected to ${missing.join(', ')}` }
 }
 
+/** A wait's real-ms bound: its scaled timeout plus its real-time tolerance, never past the plan time itself. */
+export function waitDeadlineMs (step: { timeoutMs: number, toleranceMs: number }, scaledMs: number): number {
+  return Math.max(scaledMs, Math.min(scaledMs + step.toleranceMs, step.timeoutMs))
+}
+
 async function waitFor (ctx: RunContext, step: StepOf<'wait'>): Promise<void> {
-  const deadlineMs = ctx.scaled(step.timeoutMs)
+  const deadlineMs = waitDeadlineMs(step, ctx.scaled(step.timeoutMs))
   const started = Date.now()
   let last = { holds: false, seen: 'not evaluated' }
   while (true) {
