@@ -1,12 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { CommandError } from '../../nodes/commands.ts'
-import { ScenarioSchema } from '../../scenarios/schema.ts'
-import { createBackend } from '../backends/index.ts'
 import { ChildNode } from '../host/child.ts'
 import { freePort } from '../host/free-port.ts'
-import { runScenario } from '../runner/run-scenario.ts'
 import { referenceBinaryPath } from './binaries.ts'
-import { checkContract, foreignPeerScenario, gateOn, referenceBootstrap, referencePeer, started, stopAll } from './peer-test-support.ts'
+import { checkContract, describeRefusals, gateOn, referenceBootstrap, referencePeer, runForeignPeerScenario, started, stopAll } from './peer-test-support.ts'
 
 /**
  * The go-libp2p reference node as a chiral-sim *peer* (issue 9, item 2): it serves the control channel's contract
@@ -60,15 +57,7 @@ describe.skipIf(gate)(`the go reference node as a peer${why}`, () => {
   }, 60_000)
 
   it.each(['tcp', 'process'] as const)('runs in a scenario next to js peers (%s mode); the runner names the check the go peer could not make', async mode => {
-    const scenario = ScenarioSchema.parse(foreignPeerScenario('go', 'go', '12D3KooWDCsrsRh9Fqui4vywfXgHic7vbDJ35KFHJQnwmojMNufT'))
-    const record = await runScenario(scenario, { mode, seed: 11, createBackend })
-    // Everything up to the share was checked and held; the share could not be made, so the run is no pass.
-    const failed = record.assertions.filter(a => !a.passed)
-    expect(failed, JSON.stringify(failed)).toEqual([])
-    expect(record.assertions.length).toBeGreaterThan(4)
-    expect(record.status).toBe('error')
-    expect(record.reason).toMatch(/could not make the check "F shares doc.txt as doc": command "shareFile" is not implemented by chiral-go-node/)
-    expect(record.uncheckable).toEqual([expect.objectContaining({ step: 5, label: 'F shares doc.txt as doc' })])
+    await runForeignPeerScenario('go', 'go', mode)
   }, 120_000)
 })
 
@@ -117,25 +106,4 @@ describe.skipIf(withRust.gate)(`the go peer against the rust reference bootstrap
   }, 90_000)
 })
 
-describe('a go peer in a scenario: what validate and the runner refuse before starting anything', () => {
-  const base = {
-    name: 'go-peer-refused', title: 't',
-    nodes: [{ role: 'bootstrap', name: 'boot' }, { role: 'peer', name: 'G', implementation: 'go' }],
-    steps: [{ action: 'start', nodes: ['boot', 'G'] }, { action: 'connect', nodes: ['G'], expect: { success: true } }]
-  }
-  it('rejects a knob the go node lacks, naming the field, and fault links it cannot be wired through', () => {
-    const knob = ScenarioSchema.safeParse({ ...base, nodes: [base.nodes[0], { ...base.nodes[1], dht: { addressMapper: 'removePublic' } }] })
-    expect(knob.success).toBe(false)
-    expect(knob.error!.issues.map(i => [i.path.join('.'), i.message])).toEqual([['nodes.1.dht.addressMapper', expect.stringMatching(/^go peer "G": a go peer has no "removePublic" address mapper/)]])
-    const faults = ScenarioSchema.safeParse({ ...base, steps: [...base.steps, { action: 'fault', target: { links: ['G->boot'] }, down: true }] })
-    expect(faults.success).toBe(false)
-    expect(faults.error!.issues.some(i => i.path.join('.') === 'nodes.1.implementation')).toBe(true)
-    expect(ScenarioSchema.safeParse({ ...base, nodes: [base.nodes[0], { ...base.nodes[1], implementation: 'lisp' }] }).success).toBe(false)
-  })
-
-  it('skips it in memory mode, saying which peer needs which mode', async () => {
-    const record = await runScenario(ScenarioSchema.parse(base), { mode: 'memory', seed: 1, createBackend })
-    expect(record.status).toBe('skipped')
-    expect(record.reason).toBe('has peers of another implementation (G: go), processes on this machine: run it with --mode tcp or process')
-  })
-})
+describeRefusals('go', 'G', { dht: { addressMapper: 'removePublic' }, field: 'nodes.1.dht.addressMapper', message: /^go peer "G": a go peer has no "removePublic" address mapper/ })

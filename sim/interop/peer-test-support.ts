@@ -1,11 +1,16 @@
-import { expect } from 'vitest'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { describe, expect, it } from 'vitest'
 import { commandNames } from '../../nodes/commands.ts'
 import { NodeConfigSchema } from '../../nodes/config.ts'
+import { privateKeyFromSeed } from '../../nodes/libp2p.ts'
 import { RemoteNode } from '../../nodes/control/client.ts'
 import type { NodeEvent } from '../../nodes/events.ts'
 import type { ForeignPeerImplementation } from '../../scenarios/reference-peer.ts'
+import { ScenarioSchema } from '../../scenarios/schema.ts'
+import { createBackend } from '../backends/index.ts'
 import { spawnReferencePeer } from '../backends/reference-peer.ts'
 import { ChildNode } from '../host/child.ts'
+import { runScenario } from '../runner/run-scenario.ts'
 import { referenceBinaryMissing, referenceBinaryPath } from './binaries.ts'
 
 /**
@@ -118,13 +123,19 @@ export async function checkContract (impl: ForeignPeerImplementation, boot: stri
   }
 }
 
-/** A scenario with a reference bootstrap `boot`, a peer `F` of `impl` and a js peer `J`, ending in a share F cannot make. */
-export function foreignPeerScenario (impl: ForeignPeerImplementation, bootImpl: ForeignPeerImplementation, bootId: string, bootFlags: string[] = []): unknown {
-  return {
+/**
+ * A scenario with a reference bootstrap `boot` of `bootImpl`, a peer `F` of `impl` and a js peer `J` that discover
+ * each other and verify, run in `mode`: everything up to the share held; the share could not be made, so the run is
+ * no pass, and the runner names the check.
+ */
+export async function runForeignPeerScenario (impl: ForeignPeerImplementation, bootImpl: ForeignPeerImplementation, mode: 'tcp' | 'process', bootFlags: string[] = []): Promise<void> {
+  const seed = `${impl}-peer-test-boot`
+  const bootId = peerIdFromPrivateKey(await privateKeyFromSeed(seed)).toString()
+  const scenario = ScenarioSchema.parse({
     name: `${impl}-peer-in-a-scenario`,
     title: `a ${impl} peer and a js peer discover each other through a ${bootImpl} bootstrap`,
     nodes: [
-      { role: 'external', name: 'boot', command: [referenceBinaryPath(bootImpl), '--host', '{host}', '--port', '{port}', '--seed', `${impl}-peer-test-boot`, '--exit-on-stdin-close', ...bootFlags], readyLine: 'listening on', multiaddr: `/ip4/{host}/tcp/{port}/p2p/${bootId}`, startTimeoutMs: 15_000 },
+      { role: 'external', name: 'boot', command: [referenceBinaryPath(bootImpl), '--host', '{host}', '--port', '{port}', '--seed', seed, '--exit-on-stdin-close', ...bootFlags], readyLine: 'listening on', multiaddr: `/ip4/{host}/tcp/{port}/p2p/${bootId}`, startTimeoutMs: 15_000 },
       { role: 'peer', name: 'F', implementation: impl },
       { role: 'peer', name: 'J' }
     ],
@@ -137,5 +148,42 @@ export function foreignPeerScenario (impl: ForeignPeerImplementation, bootImpl: 
       { action: 'share', node: 'F', as: 'doc', file: { name: 'doc.txt', text: 'hello' } },
       { action: 'search', node: 'J', file: 'doc', expect: { providers: ['F'] } }
     ]
+  })
+  const record = await runScenario(scenario, { mode, seed: 11, createBackend })
+  const failed = record.assertions.filter(a => !a.passed)
+  expect(failed, JSON.stringify(failed)).toEqual([])
+  expect(record.assertions.length).toBeGreaterThan(4)
+  expect(record.status).toBe('error')
+  expect(record.reason).toMatch(new RegExp(`could not make the check "F shares doc.txt as doc": command "shareFile" is not implemented by chiral-${impl}-node`))
+  expect(record.uncheckable).toEqual([expect.objectContaining({ step: 5, label: 'F shares doc.txt as doc' })])
+}
+
+/**
+ * What `validate` and the runner refuse of a peer `name` of `impl` before starting anything: `knob`, a DHT setting
+ * the node lacks (refused at its field with `message`), fault links through Toxiproxy, an unknown implementation,
+ * and memory mode (skipped, saying which peer needs which mode).
+ */
+export function describeRefusals (impl: ForeignPeerImplementation, name: string, knob: { dht: Record<string, unknown>, field: string, message: RegExp }): void {
+  const base = {
+    name: `${impl}-peer-refused`, title: 't',
+    nodes: [{ role: 'bootstrap', name: 'boot' }, { role: 'peer', name, implementation: impl }],
+    steps: [{ action: 'start', nodes: ['boot', name] }, { action: 'connect', nodes: [name], expect: { success: true } }]
   }
+  const withPeer = (over: Record<string, unknown>): unknown => ({ ...base, nodes: [base.nodes[0], { ...base.nodes[1], ...over }] })
+  describe(`a ${impl} peer in a scenario: what validate and the runner refuse before starting anything`, () => {
+    it(`accepts it; rejects a knob the ${impl} node lacks, naming the field, and fault links it cannot be wired through`, () => {
+      expect(ScenarioSchema.safeParse(base).success).toBe(true)
+      const refused = ScenarioSchema.safeParse(withPeer({ dht: knob.dht }))
+      expect(refused.error?.issues.map(i => [i.path.join('.'), i.message])).toEqual([[knob.field, expect.stringMatching(knob.message)]])
+      const faults = ScenarioSchema.safeParse({ ...base, steps: [...base.steps, { action: 'fault', target: { links: [`${name}->boot`] }, down: true }] })
+      expect(faults.error?.issues.some(i => i.path.join('.') === 'nodes.1.implementation')).toBe(true)
+      expect(ScenarioSchema.safeParse(withPeer({ implementation: 'lisp' })).success).toBe(false)
+    })
+
+    it('skips it in memory mode, saying which peer needs which mode', async () => {
+      const record = await runScenario(ScenarioSchema.parse(base), { mode: 'memory', seed: 1, createBackend })
+      expect(record.status).toBe('skipped')
+      expect(record.reason).toBe(`has peers of another implementation (${name}: ${impl}), processes on this machine: run it with --mode tcp or process`)
+    })
+  })
 }

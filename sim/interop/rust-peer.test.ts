@@ -1,11 +1,6 @@
-import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { afterEach, describe, expect, it } from 'vitest'
 import { CommandError } from '../../nodes/commands.ts'
-import { privateKeyFromSeed } from '../../nodes/libp2p.ts'
-import { ScenarioSchema } from '../../scenarios/schema.ts'
-import { createBackend } from '../backends/index.ts'
-import { runScenario } from '../runner/run-scenario.ts'
-import { checkContract, foreignPeerScenario, gateOn, referenceBootstrap, referencePeer, started, stopAll } from './peer-test-support.ts'
+import { checkContract, describeRefusals, gateOn, referenceBootstrap, referencePeer, runForeignPeerScenario, started, stopAll } from './peer-test-support.ts'
 
 /**
  * The rust-libp2p reference node as a chiral-sim *peer* (issue 9, item 2): it serves the control channel's contract
@@ -116,35 +111,8 @@ describe.skipIf(gate)(`the rust reference node as a peer${why}`, () => {
   }, 60_000)
 
   it.each(['tcp', 'process'] as const)('runs in a scenario next to js peers (%s mode); the runner names the check the rust peer could not make', async mode => {
-    const bootId = peerIdFromPrivateKey(await privateKeyFromSeed('rust-peer-test-boot')).toString()
-    const scenario = ScenarioSchema.parse(foreignPeerScenario('rust', 'rust', bootId, ['--idle-timeout', '10']))
-    const record = await runScenario(scenario, { mode, seed: 11, createBackend })
-    const failed = record.assertions.filter(a => !a.passed)
-    expect(failed, JSON.stringify(failed)).toEqual([])
-    expect(record.assertions.length).toBeGreaterThan(4)
-    expect(record.status).toBe('error')
-    expect(record.reason).toMatch(/could not make the check "F shares doc.txt as doc": command "shareFile" is not implemented by chiral-rust-node/)
-    expect(record.uncheckable).toEqual([expect.objectContaining({ step: 5, label: 'F shares doc.txt as doc' })])
+    await runForeignPeerScenario('rust', 'rust', mode, ['--idle-timeout', '10'])
   }, 120_000)
 })
 
-describe('a rust peer in a scenario: what validate refuses before starting anything', () => {
-  const base = {
-    name: 'rust-peer-refused', title: 't',
-    nodes: [{ role: 'bootstrap', name: 'boot' }, { role: 'peer', name: 'R', implementation: 'rust' }],
-    steps: [{ action: 'start', nodes: ['boot', 'R'] }, { action: 'connect', nodes: ['R'], expect: { success: true } }]
-  }
-  it('accepts `implementation: rust`; rejects a knob the rust node lacks, naming the field, and fault links', () => {
-    expect(ScenarioSchema.safeParse(base).success).toBe(true)
-    const knob = ScenarioSchema.safeParse({ ...base, nodes: [base.nodes[0], { ...base.nodes[1], dht: { alpha: 5 } }] })
-    expect(knob.error?.issues.map(i => [i.path.join('.'), i.message])).toEqual([['nodes.1.dht.alpha', expect.stringMatching(/^rust peer "R": a rust peer is not told js-libp2p's alpha/)]])
-    const faults = ScenarioSchema.safeParse({ ...base, steps: [...base.steps, { action: 'fault', target: { links: ['R->boot'] }, down: true }] })
-    expect(faults.error?.issues.some(i => i.path.join('.') === 'nodes.1.implementation')).toBe(true)
-  })
-
-  it('skips it in memory mode, saying which peer needs which mode', async () => {
-    const record = await runScenario(ScenarioSchema.parse(base), { mode: 'memory', seed: 1, createBackend })
-    expect(record.status).toBe('skipped')
-    expect(record.reason).toBe('has peers of another implementation (R: rust), processes on this machine: run it with --mode tcp or process')
-  })
-})
+describeRefusals('rust', 'R', { dht: { alpha: 5 }, field: 'nodes.1.dht.alpha', message: /^rust peer "R": a rust peer is not told js-libp2p's alpha/ })

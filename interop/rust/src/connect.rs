@@ -45,6 +45,9 @@ pub fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
 /// stream. As for the js node (nodes/connect.ts) and the go peer, five in a row is a rejection, not bad luck.
 const ADMISSION_CONNECTIONS: u32 = 5;
 
+/// How long connect holds its DHT stream open for the walk that follows it.
+const WALK_HOLD: Duration = Duration::from_secs(3);
+
 /// Fresh connections a health ping may take when each closes under it.
 const PING_CLOSED_TRIES: u32 = 6;
 
@@ -124,7 +127,8 @@ impl Peer {
         let mut last: Option<Categorized> = None;
         for (i, a) in addrs.iter().enumerate() {
             let started = now_ms();
-            let (outcome, cat) = self.connect_once(a, timeout_ms).await;
+            let mut held = None;
+            let (outcome, cat) = self.connect_once(a, timeout_ms, &mut held).await;
             let ended = now_ms();
             let at = Attempt {
                 attempt: i + 1, bootstrap: a.clone(), timeout_ms, started_at: started, ended_at: ended, duration_ms: ended - started, outcome, error: cat.clone(),
@@ -145,16 +149,29 @@ impl Peer {
                     s.connected_at = ended;
                     s.bootstrap_ids.insert(peer);
                 }
-                // The walk a deployed node runs from its bootstrap; the table fills as answers come in.
+                // The walk a deployed node runs from its bootstrap, with connect's DHT stream still open: an
+                // idle-closing bootstrap (idle timeout 0) closed the connection the moment that stream ended, and the
+                // walk's own stream, on a fresh connection, lost the race to its close about one time in six (seen:
+                // a client-mode peer that never learnt of the others). Waited for up to WALK_HOLD.
                 let addr: Multiaddr = a.parse().expect("checked by the request");
-                let size = self
-                    .node
-                    .swarm(move |s| {
-                        s.behaviour_mut().kad.add_address(&peer, addr);
-                        let _ = s.behaviour_mut().kad.bootstrap();
-                        s.behaviour_mut().kad.kbuckets().map(|b| b.num_entries()).sum::<usize>()
-                    })
-                    .await;
+                self.node.swarm(move |s| s.behaviour_mut().kad.add_address(&peer, addr)).await;
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                let mut tx = Some(tx);
+                let watch = Box::new(move |_: &libp2p::kad::QueryResult, last: bool| {
+                    if last {
+                        if let Some(tx) = tx.take() {
+                            let _ = tx.send(());
+                        }
+                    }
+                    last
+                });
+                if self.node.query(|k| k.bootstrap().ok(), watch).await {
+                    let _ = tokio::time::timeout(WALK_HOLD, rx).await;
+                }
+                if let Some(mut s) = held.take() {
+                    let _ = s.close().await;
+                }
+                let size = self.node.swarm(|s| s.behaviour_mut().kad.kbuckets().map(|b| b.num_entries()).sum::<usize>()).await;
                 {
                     let mut s = self.state.lock().unwrap();
                     if s.first_walk_at == 0 && size > 0 {
@@ -187,7 +204,8 @@ impl Peer {
     /// (idle timeout 0) keeps one that carries a stream. Two such closes, or closes of every one of
     /// ADMISSION_CONNECTIONS fresh connections, are a rejection; a close alone is no evidence (rust-libp2p 0.54 with
     /// idle timeout 0 closes about one connection in six at its very start).
-    async fn connect_once(&self, addr_text: &str, timeout_ms: u64) -> (&'static str, Option<Categorized>) {
+    /// On success `held` is the DHT stream, still open.
+    async fn connect_once(&self, addr_text: &str, timeout_ms: u64, held: &mut Option<libp2p::Stream>) -> (&'static str, Option<Categorized>) {
         let fail = |c: Categorized| (c.category, Some(c));
         let addr: Multiaddr = match addr_text.parse() {
             Ok(a) => a,
@@ -258,15 +276,20 @@ impl Peer {
             let ours_closed = !self.node.is_open(conn);
             let asked = self.node.asked_since(&peer, attempt_start);
             eprintln!("chiral-rust-node: connect try to {peer}: negotiated={negotiated} asked={asked} closed={closed} ours_closed={ours_closed} error={err:?}");
+            let admitted = err.is_none() && !closed;
             if let Some(mut s) = stream {
-                let _ = s.close().await;
+                if admitted {
+                    *held = Some(s);
+                } else {
+                    let _ = s.close().await;
+                }
             }
             // The bootstrap's own answer that it has no such protocol, whatever it did with the connection after
             // (an idle-closing one closes it at once, since our stream never opened): not an admission decision.
             if unsupported {
                 return fail(categorize("protocol", format!("the bootstrap does not serve {dht}: {}", err.unwrap_or_default())));
             }
-            if err.is_none() && !closed {
+            if admitted {
                 self.state.lock().unwrap().last_read = now_ms();
                 let agent = self.node.net().identified.get(&peer).map(|i| i.agent.clone());
                 self.events.emit(

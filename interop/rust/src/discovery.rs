@@ -13,13 +13,35 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+/// The error says the connection went away (yamux, the stream's end, libp2p-stream's dropped handler).
+fn closed_under(e: &str) -> bool {
+    ["connection is closed", "oneshot canceled", "receiver is gone", "ended without an answer", "ended in the middle", "Connection reset", "Broken pipe", "closed by remote"]
+        .iter()
+        .any(|w| e.contains(w))
+}
+
 fn left(deadline: Instant) -> Duration {
     deadline.saturating_duration_since(Instant::now())
 }
 
 impl Peer {
-    /// One question to one peer on a fresh raw DHT stream (dialling it if needed), within the deadline.
+    /// One question to one peer on a fresh raw DHT stream (dialling it if needed), within the deadline; asked again
+    /// (up to three times) when the connection closes under it, as an idle-closing node's do.
     async fn ask(&self, to: PeerId, m: &Message, deadline: Instant) -> Result<Message, String> {
+        let mut last = String::new();
+        for _ in 0..3 {
+            match self.ask_once(to, m, deadline).await {
+                Err(e) if closed_under(&e) && Instant::now() < deadline => {
+                    last = e;
+                    wait_until(left(deadline).min(Duration::from_millis(300)), || !self.node.connected(&to)).await;
+                }
+                r => return r,
+            }
+        }
+        Err(last)
+    }
+
+    async fn ask_once(&self, to: PeerId, m: &Message, deadline: Instant) -> Result<Message, String> {
         let mut s = match tokio::time::timeout(left(deadline), self.node.open(to, self.node.dht.clone())).await {
             Err(_) => return Err("no DHT stream before the deadline".into()),
             Ok(r) => r.map_err(|e| error_chain(&e))?,
@@ -32,8 +54,22 @@ impl Peer {
         r
     }
 
-    /// A message that has no answer (ADD_PROVIDER).
+    /// A message that has no answer (ADD_PROVIDER); sent again when the connection closed under it.
     async fn tell(&self, to: PeerId, m: &Message, deadline: Instant) -> Result<(), String> {
+        let mut last = String::new();
+        for _ in 0..3 {
+            match self.tell_once(to, m, deadline).await {
+                Err(e) if closed_under(&e) && Instant::now() < deadline => {
+                    last = e;
+                    wait_until(left(deadline).min(Duration::from_millis(300)), || !self.node.connected(&to)).await;
+                }
+                r => return r,
+            }
+        }
+        Err(last)
+    }
+
+    async fn tell_once(&self, to: PeerId, m: &Message, deadline: Instant) -> Result<(), String> {
         let mut s = match tokio::time::timeout(left(deadline), self.node.open(to, self.node.dht.clone())).await {
             Err(_) => return Err("no DHT stream before the deadline".into()),
             Ok(r) => r.map_err(|e| error_chain(&e))?,
