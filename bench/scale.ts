@@ -203,6 +203,8 @@ export async function measureScale (opts: ScaleOptions): Promise<ScaleResult> {
         const r = await gate.run<Attempt>(
           async () => await p.node.call('testPeerDiscovery', { testContent: 'scale-verify' }, { signal: overall }).catch((err: unknown) => ({ success: false, error: String(err) })),
           r => ({ timedOut: !r.success && (r.latencyMs ?? 0) >= deadlineMs, ms: r.latencyMs ?? 0, deadlineMs }))
+        // Past the run's deadline an attempt fails at once: that is the bench stopping, not a failed put.
+        if (!r.success && overall.aborted) break
         ok = r.success
         if (r.latencyMs != null) dhtLatencies.push(r.latencyMs)
         if (!ok) {
@@ -239,7 +241,10 @@ export async function measureScale (opts: ScaleOptions): Promise<ScaleResult> {
       connectFailures++
     }
     result.joinMs = connectFailures === 0 ? Math.round(performance.now() - tJoin) : null
-    await Promise.all(verifyQueue)
+    progress(`N=${n}: joined in ${result.joinMs ?? '—'} ms (${connectFailures} failed twice), ${peers.filter(x => x.verifiedAt != null).length} verified`)
+    // A long verification phase says how it goes: verified so far, the gate's limit, failures and how many under overload.
+    const ticker = setInterval(() => { progress(`N=${n}: ${peers.filter(x => x.verifiedAt != null).length} verified at ${Math.round(performance.now() - tJoin)} ms, ${gate.limit} puts at once, ${dhtFailures} failed puts (${dhtOverloadFailures} while overloaded)`) }, 30_000)
+    await Promise.all(verifyQueue).finally(() => { clearInterval(ticker) })
     const verifiedPeers = peers.filter(p => p.verifiedAt != null)
     const converged = verifiedPeers.length === n
     result.convergeMs = converged ? Math.round(Math.max(...verifiedPeers.map(p => p.verifiedAt! - tJoin))) : null
