@@ -1,6 +1,9 @@
 import { randomInt } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { onExit } from './exit-hook.ts'
 
 /**
  * A TCP port that was free a moment ago, for an address that must be fixed before its listener starts (a
@@ -15,11 +18,39 @@ export async function freePort (opts: { host?: string, signal?: AbortSignal } = 
   for (let attempt = 0; attempt < 50; attempt++) {
     opts.signal?.throwIfAborted()
     const port = randomInt(low, high + 1)
-    if (await canBind(host, port)) return port
+    if (reserve(port) && await canBind(host, port)) return port
   }
   // Everything tried was taken (a crowded machine): the kernel's choice is still better than failing.
   opts.signal?.throwIfAborted()
   return await bindAny(host)
+}
+
+/**
+ * Chosen ports are reserved for a while in a directory every chiral-sim process on the machine shares: between
+ * freePort() and the listener's bind lies a node's start (a second or two on a loaded machine), and another run
+ * choosing at the same time (the test files run in parallel) took the same port (CI: EADDRINUSE at a node's start).
+ * The bind check still decides; a reservation only keeps two choosers apart. Our own are removed at exit.
+ */
+const RESERVATIONS = path.join(tmpdir(), `chiral-sim-ports-${process.getuid?.() ?? 'any'}`)
+const RESERVATION_MS = 120_000
+const reserved = new Set<string>()
+
+function reserve (port: number): boolean {
+  const file = path.join(RESERVATIONS, String(port))
+  try {
+    mkdirSync(RESERVATIONS, { recursive: true, mode: 0o700 })
+    writeFileSync(file, `${process.pid}\n`, { flag: 'wx' })
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') return true
+    // Another chooser's, unless it is old enough that its listener is up (or gone) long since.
+    try {
+      if (Date.now() - statSync(file).mtimeMs < RESERVATION_MS) return false
+      writeFileSync(file, `${process.pid}\n`)
+    } catch { return true }
+  }
+  if (reserved.size === 0) onExit(() => { for (const f of reserved) { try { unlinkSync(f) } catch {} } })
+  reserved.add(file)
+  return true
 }
 
 /** Below the kernel's ephemeral range (Linux: /proc/sys/net/ipv4/ip_local_port_range), above well-known services. */
