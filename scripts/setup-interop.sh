@@ -6,7 +6,7 @@
 #
 # Idempotent and quick on rerun: cargo's target dir and Go's build and module caches live OUTSIDE the clone
 # (CHIRAL_INTEROP_CACHE, default /var/cache/chiral-sim, else ~/.cache/chiral-sim when that is not writable), so a
-# fresh clone or a CI rerun reuses them. A cold build takes a minute or a few (rust ≈ 1, go ≈ 1–3 on 2 cores); a warm one
+# fresh clone or a CI rerun reuses them. A cold build takes a few minutes (rust ≈ 3 min of CPU, go ≈ 1–3 on 2 cores); a warm one
 # seconds.
 #
 #   bash scripts/setup-interop.sh            # both
