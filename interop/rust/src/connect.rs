@@ -155,19 +155,7 @@ impl Peer {
                 // a client-mode peer that never learnt of the others). Waited for up to WALK_HOLD.
                 let addr: Multiaddr = a.parse().expect("checked by the request");
                 self.node.swarm(move |s| s.behaviour_mut().kad.add_address(&peer, addr)).await;
-                let (tx, rx) = tokio::sync::oneshot::channel();
-                let mut tx = Some(tx);
-                let watch = Box::new(move |_: &libp2p::kad::QueryResult, last: bool| {
-                    if last {
-                        if let Some(tx) = tx.take() {
-                            let _ = tx.send(());
-                        }
-                    }
-                    last
-                });
-                if self.node.query(|k| k.bootstrap().ok(), watch).await {
-                    let _ = tokio::time::timeout(WALK_HOLD, rx).await;
-                }
+                self.walk(WALK_HOLD).await;
                 if let Some(mut s) = held.take() {
                     let _ = s.close().await;
                 }

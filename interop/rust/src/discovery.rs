@@ -25,12 +25,21 @@ fn left(deadline: Instant) -> Duration {
 }
 
 impl Peer {
-    /// One question to one peer on a fresh raw DHT stream (dialling it if needed), within the deadline; asked again
-    /// (up to three times) when the connection closes under it, as an idle-closing node's do.
+    /// One question to one peer on a fresh raw DHT stream (dialling it if needed), within the deadline.
     async fn ask(&self, to: PeerId, m: &Message, deadline: Instant) -> Result<Message, String> {
+        self.again_if_closed(to, deadline, || self.ask_once(to, m, deadline)).await
+    }
+
+    /// A message that has no answer (ADD_PROVIDER).
+    async fn tell(&self, to: PeerId, m: &Message, deadline: Instant) -> Result<(), String> {
+        self.again_if_closed(to, deadline, || self.tell_once(to, m, deadline)).await
+    }
+
+    /// `once`, again (up to three times in all) while the connection closes under it, as an idle-closing node's do.
+    async fn again_if_closed<T, F: std::future::Future<Output = Result<T, String>>>(&self, to: PeerId, deadline: Instant, once: impl Fn() -> F) -> Result<T, String> {
         let mut last = String::new();
         for _ in 0..3 {
-            match self.ask_once(to, m, deadline).await {
+            match once().await {
                 Err(e) if closed_under(&e) && Instant::now() < deadline => {
                     last = e;
                     wait_until(left(deadline).min(Duration::from_millis(300)), || !self.node.connected(&to)).await;
@@ -52,21 +61,6 @@ impl Peer {
         };
         let _ = s.close().await;
         r
-    }
-
-    /// A message that has no answer (ADD_PROVIDER); sent again when the connection closed under it.
-    async fn tell(&self, to: PeerId, m: &Message, deadline: Instant) -> Result<(), String> {
-        let mut last = String::new();
-        for _ in 0..3 {
-            match self.tell_once(to, m, deadline).await {
-                Err(e) if closed_under(&e) && Instant::now() < deadline => {
-                    last = e;
-                    wait_until(left(deadline).min(Duration::from_millis(300)), || !self.node.connected(&to)).await;
-                }
-                r => return r,
-            }
-        }
-        Err(last)
     }
 
     async fn tell_once(&self, to: PeerId, m: &Message, deadline: Instant) -> Result<(), String> {

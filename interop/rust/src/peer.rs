@@ -342,6 +342,11 @@ impl Peer {
 
     /// A Kademlia bootstrap (the walk that fills the table), waited for within the DHT query deadline.
     pub async fn refresh(&self) {
+        self.walk(ms(self.t.dht_query_timeout_ms)).await
+    }
+
+    /// A Kademlia bootstrap, waited for at most `limit`.
+    pub async fn walk(&self, limit: Duration) {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let mut tx = Some(tx);
         let watch = Box::new(move |_: &libp2p::kad::QueryResult, last: bool| {
@@ -353,7 +358,7 @@ impl Peer {
             last
         });
         if self.node.query(|k| k.bootstrap().ok(), watch).await {
-            let _ = tokio::time::timeout(ms(self.t.dht_query_timeout_ms), rx).await;
+            let _ = tokio::time::timeout(limit, rx).await;
         }
     }
 
