@@ -70,6 +70,10 @@ export interface ScaleResult {
   /** From the first dial until every peer is verified; null when the deadline passed first. */
   convergeMs: number | null
   converged: boolean
+  /** This process's CPU from the first node's start until the verification phase ended. */
+  cpuToVerifyMs: number
+  /** verified ÷ cpuToVerifyMs in minutes. */
+  verifiedPerCoreMinute: number
   verified: number
   connectFailures: number
   dhtReadWriteFailures: number
@@ -119,6 +123,7 @@ export async function measureScale (opts: ScaleOptions): Promise<ScaleResult> {
   process.on('unhandledRejection', onUnhandled)
 
   const baselineRss = process.memoryUsage().rss
+  const cpu0 = process.cpuUsage()
   const sampler = new ResourceSampler().start()
   const peers: PeerState[] = []
   const result: Partial<ScaleResult> = {}
@@ -248,6 +253,10 @@ export async function measureScale (opts: ScaleOptions): Promise<ScaleResult> {
     const verifiedPeers = peers.filter(p => p.verifiedAt != null)
     const converged = verifiedPeers.length === n
     result.convergeMs = converged ? Math.round(Math.max(...verifiedPeers.map(p => p.verifiedAt! - tJoin))) : null
+    // CPU up to here (start, join, verification), before the sampled-pair, findPeer and newcomer phases add theirs.
+    const cpuToVerify = process.cpuUsage(cpu0)
+    result.cpuToVerifyMs = Math.round((cpuToVerify.user + cpuToVerify.system) / 1000)
+    result.verifiedPerCoreMinute = round(verifiedPeers.length / Math.max(1e-9, result.cpuToVerifyMs / 60_000), 1)
     progress(`N=${n}: ${verifiedPeers.length}/${n} verified, converge ${result.convergeMs ?? 'not reached'} ms`)
 
     if (process.env.BENCH_HEAP_SNAPSHOT != null) {
@@ -318,6 +327,8 @@ export async function measureScale (opts: ScaleOptions): Promise<ScaleResult> {
     joinMs: result.joinMs ?? null,
     convergeMs: result.convergeMs ?? null,
     converged: result.converged ?? false,
+    cpuToVerifyMs: result.cpuToVerifyMs ?? 0,
+    verifiedPerCoreMinute: result.verifiedPerCoreMinute ?? 0,
     verified: result.verified ?? 0,
     connectFailures: result.connectFailures ?? n,
     dhtReadWriteFailures: result.dhtReadWriteFailures ?? 0,
