@@ -23,7 +23,7 @@ const { values } = parseArgs({
 })
 // Every Error captures a stack when built, and js-libp2p builds them by the thousand as control flow (noise's length
 // decoder throws a RangeError for each frame it has to wait for, aborted operations an AbortError): with stacks,
-// 30 % more CPU at N = 100 (bench/RESULTS.md). No code under test reads a stack; --stack-traces keeps them.
+// N = 100 took 155 s of CPU instead of 107 s (paired runs, bench/RESULTS.md). No code under test reads a stack; --stack-traces keeps them.
 if (!values['stack-traces']) Error.stackTraceLimit = 0
 const num = (s: string | undefined): number | undefined => s == null ? undefined : Number(s)
 if (!(SCALE_PROFILE_NAMES as string[]).includes(values.profile)) {

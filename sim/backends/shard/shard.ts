@@ -32,7 +32,7 @@ export interface ShardBackendOptions {
   maxOldSpaceMiB?: number
   /**
    * Frames an Error captures in a shard (V8's --stack-trace-limit); default V8's 10. js-libp2p builds errors as
-   * control flow (one per noise frame it waits for), so 0 saves about 30 % of a large population's CPU
+   * control flow (one per noise frame it waits for), so 0 saved 31 % of an in-process population's CPU at N = 100
    * (bench/RESULTS.md) at the price of stack-less errors in the shard's output.
    */
   stackTraceLimit?: number
