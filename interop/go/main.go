@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/libp2p/go-libp2p/p2p/protocol/identify"
 	"io"
 	"os"
 	"os/signal"
@@ -288,7 +289,7 @@ func closeIdle(ctx context.Context, h host.Host, timeout time.Duration) {
 			seen := map[network.Conn]bool{}
 			for _, c := range h.Network().Conns() {
 				seen[c] = true
-				if len(c.GetStreams()) > 0 || !identified(h, c.RemotePeer()) {
+				if len(c.GetStreams()) > 0 || !identifiedOn(h, c) {
 					delete(idleSince, c)
 					continue
 				}
@@ -310,6 +311,21 @@ func closeIdle(ctx context.Context, h host.Host, timeout time.Duration) {
 			}
 		}
 	}
+}
+
+// identifiedOn: identify has run on this connection, as rust-libp2p's idle timeout waits for identify's streams on
+// each connection. The peerstore's agent (identified) also answers for a second connection from a peer seen
+// before, which was then closed within a tick, before its identify: harsher than the node this emulates.
+func identifiedOn(h host.Host, c network.Conn) bool {
+	if withIDs, ok := h.(interface{ IDService() identify.IDService }); ok {
+		select {
+		case <-withIDs.IDService().IdentifyWait(c):
+			return true
+		default:
+			return false
+		}
+	}
+	return identified(h, c.RemotePeer())
 }
 
 // identified: the peerstore holds the agent identify reported, so identify's stream has come and gone.
