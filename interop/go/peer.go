@@ -94,7 +94,7 @@ func categorizeDial(err error, timedOut bool) *categorized {
 	switch {
 	case timedOut || errors.Is(err, context.DeadlineExceeded) || strings.Contains(text, "i/o timeout"):
 		return categorize("timeout", text)
-	case strings.Contains(text, "connection refused"):
+	case strings.Contains(text, "connection refused"), droppedInHandshake(text):
 		return categorize("refused", text)
 	case strings.Contains(text, "no route to host"), strings.Contains(text, "network is unreachable"), strings.Contains(text, "host is unreachable"):
 		return categorize("unreachable", text)
@@ -102,6 +102,21 @@ func categorizeDial(err error, timedOut bool) *categorized {
 		return categorize("protocol", text)
 	}
 	return categorize("unknown", text)
+}
+
+// droppedInHandshake: the remote took the TCP connection and dropped it during the security or muxer handshake
+// (EOF, a reset, a noise message cut short): how a node at its connection limit, or one that is dropping us, says no
+// (the js node reads the same as "refused").
+func droppedInHandshake(text string) bool {
+	if !strings.Contains(text, "failed to negotiate") {
+		return false
+	}
+	for _, cut := range []string{"EOF", "connection reset", "message is too short", "broken pipe"} {
+		if strings.Contains(text, cut) {
+			return true
+		}
+	}
+	return false
 }
 
 type attempt struct {
@@ -631,6 +646,12 @@ func (p *peerNode) connectOnce(ctx context.Context, addr string, timeoutMs int) 
 				// Connections the bootstrap took and closed on us are what it did, even when the deadline then ran out
 				// on the next one: a loaded client's retries must not turn "closed the connection" into "not responding".
 				return rejected()
+			}
+			if closes > 0 && droppedInHandshake(err.Error()) {
+				// A bootstrap that has been closing our connections drops the next one in its handshake (its close of
+				// the earlier ones can reach a new one still upgrading): one more closed connection, not a new cause.
+				closes++
+				continue
 			}
 			c := categorizeDial(err, time.Now().After(deadline))
 			return c.Category, c
