@@ -334,24 +334,49 @@ impl Peer {
         // idle-closing node can close several fresh ones in a row on a loaded machine; any other failure twice is
         // the answer.
         let (mut closed_tries, mut other_tries) = (0, 0);
+        // When the node asked who we are on a connection it then closed under the ping: its libp2p stack answered
+        // (handshake, identify), which is the liveness a ping shows. An idle-0 rust-libp2p node closes a fresh
+        // connection as soon as identify is done and only a negotiating stream keeps it, so on a quiet machine it
+        // can win that race against our ping on every connection of a check: without this a healthy bootstrap was
+        // red. The round trip is then the time to its identify request. A frozen node asks nothing and stays red.
+        let mut answered: Option<Duration> = None;
+        let alive = |answered: Option<Duration>, err: String| match answered {
+            Some(rtt) => Ok((rtt, None)),
+            None => Err(err),
+        };
         while closed_tries < PING_CLOSED_TRIES && other_tries < 2 {
             if Instant::now() >= deadline {
                 break;
             }
+            let attempt_started = Instant::now();
             let (conn, opening) = match self.dial_opening(peer, addr.clone(), deadline, budget_ms, Some(self.node.dht.clone())).await {
                 Ok((conn, opening)) => (conn, opening.expect("a stream was asked for")),
                 Err(c) => return Err(format!("{}: {}", c.category, c.detail)),
             };
-            let hold = match tokio::time::timeout(left(deadline), opening).await {
-                Ok(Ok(Ok(s))) => Some(s),
-                _ => None,
+            // The ping goes out at once, beside the hold stream's negotiation, not after it: an idle-0 rust-libp2p node
+            // counts a stream as keeping the connection only while it is negotiating (a negotiated DHT stream left idle
+            // does not), and closes the connection once identify is done; a ping sent after the hold stream's round
+            // trip lost that race on every fresh connection of a quiet machine ("no ping answer within 5000 ms").
+            let hold = tokio::spawn(async move { opening.await });
+            let pinged = tokio::time::timeout(left(deadline), self.ping_once(peer)).await;
+            let hold = if matches!(pinged, Ok(Ok(_))) {
+                match tokio::time::timeout(left(deadline).min(Duration::from_millis(500)), hold).await {
+                    Ok(Ok(Ok(Ok(s)))) => Some(s),
+                    _ => None,
+                }
+            } else {
+                hold.abort();
+                None
             };
-            match tokio::time::timeout(left(deadline), self.ping_once(peer)).await {
+            match pinged {
                 Ok(Ok(rtt)) => return Ok((rtt, hold)),
                 // The connection carrying the ping went away: an idle close, tried again on a fresh connection.
                 Ok(Err((true, e))) => {
                     closed_tries += 1;
                     last = e;
+                    if let Some(at) = self.node.net().asked.get(&peer).copied().filter(|at| *at >= attempt_started) {
+                        answered = Some(at - attempt_started);
+                    }
                     // Once more on a fresh connection, and the only one: libp2p-stream opens a stream on any connection
                     // to the peer, and one the node is closing (or one asked for before the loop saw it close) would
                     // take the next ping down with it.
@@ -364,7 +389,7 @@ impl Peer {
                     other_tries += 1;
                     last = e
                 }
-                Err(_) => return Err(format!("no ping answer within {budget_ms} ms")),
+                Err(_) => return alive(answered, format!("no ping answer within {budget_ms} ms")),
             }
             // The connection closed under the ping (an idle-closing node): once more on a fresh one. (Another one to
             // the same peer, e.g. the monitor's, may have carried the streams: the check is on any of them closing.)
@@ -373,9 +398,9 @@ impl Peer {
             }
         }
         if Instant::now() >= deadline {
-            return Err(format!("no ping answer within {budget_ms} ms"));
+            return alive(answered, format!("no ping answer within {budget_ms} ms"));
         }
-        Err(last)
+        alive(answered, last)
     }
 
     /// One ping; an error says whether the connection went away under it (true) or the ping itself failed.
