@@ -807,15 +807,24 @@ func exchange(s network.Stream, req *pb.Message) (*pb.Message, error) {
 
 // ask opens a DHT stream to `to` (dialling if needed) and asks it one question.
 func (p *peerNode) ask(ctx context.Context, to peer.ID, req *pb.Message) ([]*peer.AddrInfo, error) {
-	s, err := p.h.NewStream(ctx, to, protocol.ID(p.cfg.dhtProtocol))
+	s, err := p.dhtStream(ctx, to)
 	if err != nil {
 		return nil, err
 	}
 	defer s.Close()
+	return askOn(s, req)
+}
+
+// dhtStream: a DHT stream to `to` (dialling if needed) that ends at ctx's deadline.
+func (p *peerNode) dhtStream(ctx context.Context, to peer.ID) (network.Stream, error) {
+	s, err := p.h.NewStream(ctx, to, protocol.ID(p.cfg.dhtProtocol))
+	if err != nil {
+		return nil, err
+	}
 	if d, ok := ctx.Deadline(); ok {
 		_ = s.SetDeadline(d)
 	}
-	return askOn(s, req)
+	return s, nil
 }
 
 type healthResult struct {
@@ -1024,14 +1033,11 @@ func (p *peerNode) readsBack(ctx context.Context, id peer.ID, c cid.Cid, key, va
 
 // askRecord: one GET_VALUE to `to`, the record of its answer (nil when it has none).
 func (p *peerNode) askRecord(ctx context.Context, to peer.ID, key []byte) (*recpb.Record, error) {
-	s, err := p.h.NewStream(ctx, to, protocol.ID(p.cfg.dhtProtocol))
+	s, err := p.dhtStream(ctx, to)
 	if err != nil {
 		return nil, err
 	}
 	defer s.Close()
-	if d, ok := ctx.Deadline(); ok {
-		_ = s.SetDeadline(d)
-	}
 	res, err := exchange(s, pb.NewMessage(pb.Message_GET_VALUE, key, 0))
 	if err != nil {
 		return nil, err

@@ -357,15 +357,14 @@ impl Peer {
             // counts a stream as keeping the connection only while it is negotiating (a negotiated DHT stream left idle
             // does not), and closes the connection once identify is done; a ping sent after the hold stream's round
             // trip lost that race on every fresh connection of a quiet machine ("no ping answer within 5000 ms").
-            let hold = tokio::spawn(async move { opening.await });
             let pinged = tokio::time::timeout(left(deadline), self.ping_once(peer)).await;
             let hold = if matches!(pinged, Ok(Ok(_))) {
-                match tokio::time::timeout(left(deadline).min(Duration::from_millis(500)), hold).await {
-                    Ok(Ok(Ok(Ok(s)))) => Some(s),
+                match tokio::time::timeout(left(deadline).min(Duration::from_millis(500)), opening).await {
+                    Ok(Ok(Ok(s))) => Some(s),
                     _ => None,
                 }
             } else {
-                hold.abort();
+                opening.abort();
                 None
             };
             match pinged {
