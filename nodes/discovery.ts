@@ -12,6 +12,7 @@ import { otherPeersOf } from './admission.ts'
 import { askHello } from './hello.ts'
 import { findNodeVia } from './find-node.ts'
 import { pingPeer } from './ping.ts'
+import { testPeerDiscovery } from './dht-read-write.ts'
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
@@ -28,54 +29,6 @@ export function routingTableSize (ctx: NodeContext): { size: number, peers: numb
 
 export function listDiscoveredPeerIds (ctx: NodeContext): string[] {
   return [...ctx.discovered.keys()].filter(p => !ctx.bootstrapPeerIds.has(p) && p !== ctx.libp2p.peerId.toString())
-}
-
-/**
- * Plan Step 4: publish `discovery-test-{peerId}` and read it back. kad-dht's put never throws (it yields
- * QUERY_ERROR events), so success is judged by reading the value back, and the writes are counted from the
- * PEER_RESPONSE events.
- */
-export async function testPeerDiscovery (ctx: NodeContext, testContent: string, outer?: AbortSignal): Promise<{ success: boolean, latencyMs: number, error?: string }> {
-  const started = performance.now()
-  if (routingTablePeers(ctx).length === 0) {
-    // kad-dht would wait for a first peer until the deadline; with nobody to store the record on, the answer is now.
-    const result = { success: false, latencyMs: 0, error: 'the DHT routing table is empty: no peer to store the test record on' }
-    ctx.metrics.recordQuery(false)
-    ctx.log.emit({ type: 'dht:test', ...result })
-    return result
-  }
-  const key = encoder.encode(`/${RECORD_NAMESPACE}/${testContent}-${ctx.libp2p.peerId.toString()}`)
-  const value = encoder.encode(String(Date.now()))
-  const { signal, timedOut } = deadline(ctx.timing.dhtQueryTimeoutMs, linked(ctx, outer))
-  const dht = dhtOf(ctx)
-  let stored = 0
-  let error: string | undefined
-  try {
-    for await (const ev of dht.put(key, value, { signal })) {
-      if (ev.type === EventTypes.PEER_RESPONSE) stored++
-      if (ev.type === EventTypes.QUERY_ERROR) error = describeError(ev.error)
-    }
-    ctx.metrics.lastSuccessfulDhtWrite = Date.now()
-    let readBack: string | undefined
-    for await (const ev of dht.get(key, { signal })) {
-      if (ev.type === EventTypes.VALUE) { readBack = decoder.decode(ev.value); break }
-    }
-    const success = readBack === decoder.decode(value)
-    if (success) ctx.metrics.lastSuccessfulDhtRead = Date.now()
-    const latencyMs = Math.round(performance.now() - started)
-    ctx.metrics.recordQuery(success)
-    const result = success
-      ? { success, latencyMs }
-      : { success, latencyMs, error: `record not read back (stored on ${stored} peers${error != null ? `; ${error}` : ''})` }
-    ctx.log.emit({ type: 'dht:test', ...result })
-    return result
-  } catch (err) {
-    const latencyMs = Math.round(performance.now() - started)
-    const result = { success: false, latencyMs, error: timedOut() ? `DHT test timed out after ${ctx.timing.dhtQueryTimeoutMs} ms` : describeError(err) }
-    ctx.metrics.recordQuery(false)
-    ctx.log.emit({ type: 'dht:test', ...result })
-    return result
-  }
 }
 
 /** Plan command `verify_peer_reachable`: dial the peer (through the DHT if its address is unknown) and ping it. */

@@ -10,6 +10,7 @@ import { trackIdentify } from './admission.ts'
 import { connectWithTimeout } from './connect.ts'
 import { dhtOf, routingTableOf, routingTablePeers, type NodeContext } from './context.ts'
 import * as discovery from './discovery.ts'
+import { testPeerDiscovery } from './dht-read-write.ts'
 import { EventLog, type NodeEventListener } from './events.ts'
 import { FileStore } from './files.ts'
 import { checkBootstrapHealth } from './health/check.ts'
@@ -232,7 +233,7 @@ export class LocalNode implements NodeHandle, AsyncDisposable {
         await dhtOf(ctx).refreshRoutingTable({ signal: AbortSignal.any([ctx.stopSignal, AbortSignal.timeout(ctx.timing.dhtQueryTimeoutMs), ...(signal != null ? [signal] : [])]) })
         return discovery.routingTableSize(ctx)
       },
-      testPeerDiscovery: async (req, { signal }) => await discovery.testPeerDiscovery(ctx, req.testContent, signal),
+      testPeerDiscovery: async (req, { signal }) => await testPeerDiscovery(ctx, req.testContent, signal),
       listDiscoveredPeerIds: async () => ({ peerIds: discovery.listDiscoveredPeerIds(ctx) }),
       verifyPeerReachable: async (req, { signal }) => await discovery.verifyPeerReachable(ctx, req.peerId, signal, req.fresh),
       findPeer: async (req, { signal }) => await discovery.findPeer(ctx, req.peerId, signal, req.via),
