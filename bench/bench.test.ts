@@ -122,6 +122,14 @@ describe('sharded bench at a tiny size', () => {
       expect(pair.kadRank).toBeLessThanOrEqual(4)
       expect(pair.miss != null).toBe(pair.mutualMs == null)
     }
+    // Looking each other up, a newcomer and any peer of a 4-peer network find each other.
+    expect(r.newcomerLookups?.mode).toBe('lookup')
+    expect(r.newcomerLookups?.mutual).toBe(2)
+    for (const pair of r.newcomerLookups?.pairs ?? []) {
+      expect(pair.lookup?.newcomerFoundXMs).toBeGreaterThan(0)
+      expect(pair.lookup?.xFoundNewcomerMs).toBeGreaterThan(0)
+      expect(pair.mutualMs).toBeGreaterThanOrEqual(Math.max(pair.lookup!.newcomerFoundXMs!, pair.lookup!.xFoundNewcomerMs!))
+    }
     expect(r.memory.shardPeakRssMiB).toHaveLength(2)
     expect(r.cpu.shardsMs).toBeGreaterThan(0)
     expect(r.verifiedPerCoreMinute).toBeGreaterThan(0)

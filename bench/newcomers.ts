@@ -18,14 +18,26 @@ import { round, summarize, type Summary } from './util.ts'
  * - `newcomer-only` / `x-only`: one side learned the other (from a query result) but no connection opened, so
  *   the other side had nothing to admit;
  * - `connected-not-admitted`: a connection opened and still one side did not add the other (kad-dht admits a
- *   contact after identify and a ping: the admission is what failed or is late).
+ *   contact after identify and a ping: the admission is what failed or is late);
+ * - `lookup-not-found` (lookup mode): a side's DHT lookups did not find the other within the window;
+ * - `join-failed`: the newcomer's connectWithTimeout failed.
  * Each pair also carries X's rank among all peers by Kademlia distance to the newcomer (1 = closest): the
  * newcomer's self-walk ends at its K = 20 closest, so a rank within K is expected to be reached and a larger one
  * is reached only by chance.
  */
 export const NEWCOMER_WINDOW_MS = 15_000
 
-export type NewcomerMiss = 'never-in-contact' | 'newcomer-only' | 'x-only' | 'connected-not-admitted'
+/**
+ * `passive`: nobody looks for anybody; the pair is visible when kad-dht's own traffic (the newcomer's self-walk, the
+ * routing tables) made each discover the other. `lookup`: each side asks the DHT for the other as soon as the
+ * newcomer's connect returned (findPeer, again every 100 ms until found or the window ends), as a user who wants to
+ * reach a particular peer does: the figure is how soon a newcomer can be found by, and can find, any peer.
+ * The two are measured on different newcomers, since a lookup is itself a discovery.
+ */
+export type NewcomerMode = 'passive' | 'lookup'
+export const NEWCOMER_MODES: readonly NewcomerMode[] = ['passive', 'lookup']
+
+export type NewcomerMiss = 'join-failed' | 'lookup-not-found' | 'never-in-contact' | 'newcomer-only' | 'x-only' | 'connected-not-admitted'
 
 export interface NewcomerPair {
   mutualMs: number | null
@@ -34,10 +46,15 @@ export interface NewcomerPair {
   connectedMs: number | null
   /** X's rank among the existing peers by XOR distance of kad keys to the newcomer (1 = closest). */
   kadRank: number
+  /** The newcomer's connectWithTimeout (the join), in ms. */
+  joinMs: number | null
+  /** lookup mode: when each side's findPeer first found the other, and the lookups made (both sides). */
+  lookup?: { newcomerFoundXMs: number | null, xFoundNewcomerMs: number | null, attempts: number }
   miss?: NewcomerMiss
 }
 
 export interface NewcomerResult {
+  mode: NewcomerMode
   tried: number
   mutual: number
   windowMs: number
@@ -85,10 +102,12 @@ export async function measureNewcomers (opts: {
   existing: Member[]
   start: (index: number) => Promise<Member>
   rand: () => number
+  mode?: NewcomerMode
   windowMs?: number
   onProgress?: (msg: string) => void
 }): Promise<NewcomerResult> {
   const windowMs = opts.windowMs ?? NEWCOMER_WINDOW_MS
+  const mode = opts.mode ?? 'passive'
   const existingIds = opts.existing.map(p => p.peerId)
   const pairs: NewcomerPair[] = []
   for (let i = 0; i < opts.count; i++) {
@@ -105,22 +124,43 @@ export async function measureNewcomers (opts: {
       if (seen.nx != null && seen.xn != null) done()
     }, 0)
     const unsubscribe = [watch(newcomer, x.peerId, 'nx'), watch(x, newcomer.peerId, 'xn')]
+    let joinMs: number | null = null
+    const found = { newcomerFoundXMs: null as number | null, xFoundNewcomerMs: null as number | null, attempts: 0 }
+    // One side's lookups of the other until one finds it (its addresses in the answer) or the window ends.
+    const lookUp = async (from: Member, target: string, key: 'newcomerFoundXMs' | 'xFoundNewcomerMs'): Promise<void> => {
+      while (Date.now() - t0 < windowMs) {
+        found.attempts++
+        const r = await from.handle.call('findPeer', { peerId: target }).catch(() => ({ found: false }))
+        if (r.found) { found[key] = Date.now() - t0; return }
+        await new Promise(resolve => setTimeout(resolve, 100))
+      }
+    }
     try {
       const r = await newcomer.handle.call('connectWithTimeout', {})
+      joinMs = r.success ? Date.now() - t0 : null
+      if (r.success && mode === 'lookup') await Promise.all([lookUp(newcomer, x.peerId, 'newcomerFoundXMs'), lookUp(x, newcomer.peerId, 'xFoundNewcomerMs')])
       if (r.success) await withDeadline(both, Math.max(0, windowMs - (Date.now() - t0)), 'window').catch(() => {})
     } finally {
       for (const u of unsubscribe) u()
     }
-    const mutualMs = seen.nx != null && seen.xn != null && Math.max(seen.nx, seen.xn) <= windowMs ? Math.max(seen.nx, seen.xn) : null
-    const pair: NewcomerPair = { mutualMs, newcomerSawXMs: seen.nx, xSawNewcomerMs: seen.xn, connectedMs: seen.conn, kadRank: kadRank(newcomer.peerId, x.peerId, existingIds) }
-    if (mutualMs == null) pair.miss = missOf(seen)
+    // Mutual: each side's own peer:discovered event for the other; in lookup mode each side's lookup found the other too.
+    const ends = mode === 'lookup' ? [seen.nx, seen.xn, found.newcomerFoundXMs, found.xFoundNewcomerMs] : [seen.nx, seen.xn]
+    const last = ends.every(t => t != null) ? Math.max(...(ends as number[])) : null
+    const mutualMs = last != null && last <= windowMs ? last : null
+    const pair: NewcomerPair = { mutualMs, newcomerSawXMs: seen.nx, xSawNewcomerMs: seen.xn, connectedMs: seen.conn, kadRank: kadRank(newcomer.peerId, x.peerId, existingIds), joinMs, ...(mode === 'lookup' ? { lookup: found } : {}) }
+    if (mutualMs == null) {
+      pair.miss = joinMs == null
+        ? 'join-failed'
+        : mode === 'lookup' && (found.newcomerFoundXMs == null || found.xFoundNewcomerMs == null) ? 'lookup-not-found' : missOf(seen)
+    }
     pairs.push(pair)
-    opts.onProgress?.(`newcomer ${i + 1}/${opts.count}: ${mutualMs != null ? `mutually visible in ${mutualMs} ms` : `not within ${windowMs} ms (${pair.miss})`}, X's kad rank ${pair.kadRank}`)
+    opts.onProgress?.(`newcomer ${i + 1}/${opts.count} (${mode}): ${mutualMs != null ? `mutually visible in ${mutualMs} ms` : `not within ${windowMs} ms (${pair.miss})`}, join ${joinMs ?? '—'} ms, X's kad rank ${pair.kadRank}${mode === 'lookup' ? `, ${found.attempts} lookups` : ''}`)
   }
   const count = (list: NewcomerPair[]): { tried: number, mutual: number } => ({ tried: list.length, mutual: list.filter(p => p.mutualMs != null).length })
   const misses: Partial<Record<NewcomerMiss, number>> = {}
   for (const p of pairs) if (p.miss != null) misses[p.miss] = (misses[p.miss] ?? 0) + 1
   return {
+    mode,
     tried: pairs.length,
     mutual: pairs.filter(p => p.mutualMs != null).length,
     windowMs,

@@ -4,7 +4,7 @@ import { prng } from '../sim/seed.ts'
 import { pool, ResourceSampler, round, summarize, waitUntil, type Summary } from './util.ts'
 import { withDeadline } from '../nodes/util.ts'
 import { LagWatch, VerifyGate } from './verify-gate.ts'
-import { measureNewcomers, type NewcomerResult } from './newcomers.ts'
+import { measureNewcomers, NEWCOMER_MODES, type NewcomerResult } from './newcomers.ts'
 
 /**
  * The scale bench: N peers and one bootstrap in this process (memory transport).
@@ -90,8 +90,10 @@ export interface ScaleResult {
   connectionsOpened: number
   visibility: { pairs: number, mutual: number, share: number, afterJoinMs: Summary }
   findPeer: { pairs: number, found: number, share: number, latencyMs: Summary }
-  /** bench/newcomers.ts; absent when none were asked for or the population did not converge. */
+  /** bench/newcomers.ts, passive mode; absent when none were asked for or the population did not all join. */
   newcomers?: NewcomerResult
+  /** The same number of newcomers again, in lookup mode (each side looks the other up). */
+  newcomerLookups?: NewcomerResult
   resources: ReturnType<ResourceSampler['stop']> & { baselineRssMiB: number, /** (peak − baseline) / N */ rssPerPeerMiB: number, cpuSecondsPerPeer: number }
   unhandled: string[]
   error?: string
@@ -248,7 +250,17 @@ export async function measureScale (opts: ScaleOptions): Promise<ScaleResult> {
     result.joinMs = connectFailures === 0 ? Math.round(performance.now() - tJoin) : null
     progress(`N=${n}: joined in ${result.joinMs ?? '—'} ms (${connectFailures} failed twice), ${peers.filter(x => x.verifiedAt != null).length} verified`)
     // A long verification phase says how it goes: verified so far, the gate's limit, failures and how many under overload.
-    const ticker = setInterval(() => { progress(`N=${n}: ${peers.filter(x => x.verifiedAt != null).length} verified at ${Math.round(performance.now() - tJoin)} ms, ${gate.limit} puts at once, ${dhtFailures} failed puts (${dhtOverloadFailures} while overloaded)`) }, 30_000)
+    // …and how busy this process was over the last tick: its CPU (both cores count) and its event loop's verdict.
+    let tickCpu = process.cpuUsage()
+    let tickAt = performance.now()
+    const ticker = setInterval(() => {
+      const cpu = process.cpuUsage(tickCpu)
+      const now = performance.now()
+      const busy = lag.during(tickAt, now)
+      progress(`N=${n}: ${peers.filter(x => x.verifiedAt != null).length} verified at ${Math.round(now - tJoin)} ms, ${gate.limit} puts at once, ${dhtFailures} failed puts (${dhtOverloadFailures} while overloaded); last ${Math.round((now - tickAt) / 1000)} s: CPU ${Math.round((cpu.user + cpu.system) / 10 / (now - tickAt))} %${busy.overloaded ? `, overloaded (${busy.overloadReason})` : ''}`)
+      tickCpu = process.cpuUsage()
+      tickAt = now
+    }, 30_000)
     await Promise.all(verifyQueue).finally(() => { clearInterval(ticker) })
     const verifiedPeers = peers.filter(p => p.verifiedAt != null)
     const converged = verifiedPeers.length === n
@@ -281,18 +293,26 @@ export async function measureScale (opts: ScaleOptions): Promise<ScaleResult> {
     const found = lookups.filter(l => l.found)
     progress(`N=${n}: findPeer ${found.length}/${pairs.length}`)
 
-    if ((opts.newcomers ?? 0) > 0 && converged) {
-      result.newcomers = await measureNewcomers({
-        count: opts.newcomers!,
-        existing: peers.map(p => ({ peerId: p.id, handle: p.node })),
-        rand,
-        start: async i => {
-          const node = await LocalNode.start(config(n + i))
-          stack.defer(async () => { await node.stop().catch(() => {}) })
-          return { peerId: node.peerId.toString(), handle: node }
-        },
-        onProgress: msg => { progress(`N=${n}: ${msg}`) }
-      })
+    // Newcomers once every peer joined, whether or not all were verified by the deadline (the result says how many
+    // were): a joined network is what a newcomer meets. First passive, then as many again looking each other up.
+    if ((opts.newcomers ?? 0) > 0 && result.joinMs != null) {
+      const count = opts.newcomers!
+      for (const mode of NEWCOMER_MODES) {
+        const measured = await measureNewcomers({
+          count,
+          mode,
+          existing: peers.map(p => ({ peerId: p.id, handle: p.node })),
+          rand,
+          start: async i => {
+            const node = await LocalNode.start(config(n + (mode === 'passive' ? i : count + i)))
+            stack.defer(async () => { await node.stop().catch(() => {}) })
+            return { peerId: node.peerId.toString(), handle: node }
+          },
+          onProgress: msg => { progress(`N=${n}: ${msg}`) }
+        })
+        if (mode === 'passive') result.newcomers = measured
+        else result.newcomerLookups = measured
+      }
     }
 
     Object.assign(result, {
@@ -343,6 +363,7 @@ export async function measureScale (opts: ScaleOptions): Promise<ScaleResult> {
     visibility: result.visibility ?? { pairs: 0, mutual: 0, share: 0, afterJoinMs: empty },
     findPeer: result.findPeer ?? { pairs: 0, found: 0, share: 0, latencyMs: empty },
     ...(result.newcomers != null ? { newcomers: result.newcomers } : {}),
+    ...(result.newcomerLookups != null ? { newcomerLookups: result.newcomerLookups } : {}),
     resources: { ...resources, baselineRssMiB: round(baselineRss / 1048576, 1), rssPerPeerMiB: round((resources.peakRssMiB - baselineRss / 1048576) / Math.max(1, n), 2), cpuSecondsPerPeer: round(resources.cpuMs / 1000 / Math.max(1, n), 3) },
     unhandled: unhandled.slice(0, 10),
     ...(error != null ? { error } : {})

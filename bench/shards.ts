@@ -5,43 +5,31 @@
  *
  *   node bench/shards.ts --n 100 --shards 2 [--seed 42] [--deadline-s 120] [--newcomers 20]
  *
- * Prints one JSON object (ShardScaleResult) on stdout; progress on stderr. Figures:
- * - convergeMs: from the first dial until every peer is verified, where verified = connectWithTimeout succeeded &&
- *   routingTablePopulated && dhtReadWrite (testPeerDiscovery put+get), as in bench/scale.ts except that the
- *   bootstrap connection is not re-checked from an event stream (N streams would load the harness, not the nodes);
- * - newcomers: after convergence, newcomers join one at a time, each against a seeded random existing peer
- *   (bench/newcomers.ts: from the nodes' own peer:discovered events, with the reason for each miss);
+ * Prints one JSON object (ShardScaleResult) on stdout; progress on stderr. The population, its verification and its
+ * newcomers are bench/population.ts's (shared with the swarm bench); this file adds what the shards cost:
  * - verifiedPerCoreMinute: verified peers ÷ CPU minutes used by the shards and the harness together;
  * - peakRssPerPeerMiB: the shards' peak RSS (VmHWM) summed, minus an idle shard's RSS each, ÷ (N + 1).
  */
 import { readFileSync } from 'node:fs'
 import os from 'node:os'
 import { parseArgs } from 'node:util'
-import { NodeConfigSchema, type NodeConfigInput } from '../nodes/config.ts'
-import type { StartedNode } from '../sim/backends/backend.ts'
 import { ShardBackend } from '../sim/backends/shard/shard.ts'
 import { prng } from '../sim/seed.ts'
-import { VerifyGate } from './verify-gate.ts'
-import { measureNewcomers, type NewcomerResult } from './newcomers.ts'
-import { round, waitUntil } from './util.ts'
+import { POPULATION_VERIFIED_DEFINITION, runPopulation, type PopulationResult } from './population.ts'
+import { round } from './util.ts'
 
-export interface ShardScaleResult {
+export interface ShardScaleResult extends Partial<PopulationResult> {
   n: number
   shards: number
   seed: number
   deadlineMs: number
   verifiedDefinition: string
   startMs: number
-  /** From the first dial until every peer is verified; null when the deadline passed first. */
   convergeMs: number | null
   verified: number
   connectFailures: number
-  /** Categories of the connects that failed twice. */
   connectErrors: Record<string, number>
-  /** testPeerDiscovery calls that failed (each retried after 1 s) and the first few errors. */
-  dhtReadWrite: { failures: number, errors: string[], /** The verify gate's ceiling is 4 per shard (bench/verify-gate.ts); how low it backed off. */ concurrencyLowest?: number }
-  /** bench/newcomers.ts; absent when none were asked for or the population did not converge. */
-  newcomers?: NewcomerResult
+  dhtReadWrite: PopulationResult['dhtReadWrite']
   cpu: { harnessMs: number, shardsMs: number, totalMs: number }
   verifiedPerCoreMinute: number
   memory: { shardPeakRssMiB: number[], idleShardRssMiB: number, peakRssPerPeerMiB: number }
@@ -49,7 +37,7 @@ export interface ShardScaleResult {
   error?: string
 }
 
-export const SHARD_VERIFIED_DEFINITION = 'connectWithTimeout succeeded && routingTablePopulated && dhtReadWrite (testPeerDiscovery put+get)'
+export const SHARD_VERIFIED_DEFINITION = POPULATION_VERIFIED_DEFINITION
 
 const CLOCK_TICKS = 100
 
@@ -80,91 +68,23 @@ export async function measureShardScale (opts: { n: number, shards: number, seed
   const signal = AbortSignal.timeout(deadlineMs + 600_000)
   const result: Partial<ShardScaleResult> = {}
   let error: string | undefined
-  const peers: Array<{ node: StartedNode, verified: boolean }> = []
   let shardCpuMs = 0
   let shardPeaks: number[] = []
   let idleShardRss = 0
   try {
-    const config = (input: NodeConfigInput): NodeConfigInput & { listen?: string[] } => input
-    const bootConfig = NodeConfigSchema.parse(config({ name: `boot-${tag}`, role: 'bootstrap', transport: 'tcp', identitySeed: `boot/${tag}`, maxPeers: Math.max(1_000, n + 50) }))
-    const { listen } = await backend.place(bootConfig, signal)
-    const t0 = performance.now()
-    const boot = await backend.startNode({ ...bootConfig, listen }, signal)
-    // An idle shard's footprint (node-less runtime + libp2p loaded + one node): subtracted per shard below.
-    idleShardRss = statusMiB(backend.pids[0]!, 'VmRSS')
-    const bootAddrs = [`${listen[0]}/p2p/${boot.peerId}`]
-    const peerConfig = (i: number): ReturnType<typeof NodeConfigSchema.parse> => NodeConfigSchema.parse({
-      name: `p${i}-${tag}`, role: 'peer', transport: 'tcp', identitySeed: `peer/${tag}/${i}`, bootstrapAddrs: bootAddrs, autoMonitor: false
-    })
-    for (let b = 0; b < n; b += 50) {
-      const started = await Promise.all(Array.from({ length: Math.min(50, n - b) }, async (_v, k) => await backend.startNode(peerConfig(b + k), signal)))
-      for (const node of started) peers.push({ node, verified: false })
-    }
-    result.startMs = Math.round(performance.now() - t0)
-    log(`N=${n} K=${shards}: ${n} peers started in ${result.startMs} ms`)
-
-    const tJoin = performance.now()
-    const overall = AbortSignal.timeout(deadlineMs)
-    let connectFailures = 0
-    let dhtFailures = 0
-    const dhtErrors: string[] = []
-    let lastVerifiedAt = 0
-    const gate = new VerifyGate(4 * shards)
-    const deadlineOfPut = peerConfig(0).timing.dhtQueryTimeoutMs
-    const verify = async (p: typeof peers[number]): Promise<void> => {
-      const populated = await waitUntil(async () => (await p.node.handle.call('getDhtRoutingTableSize', {}, { signal: overall }).catch(() => ({ size: 0 }))).size > 0, Math.max(0, deadlineMs - (performance.now() - tJoin)), 100, overall)
-      while (populated && !overall.aborted) {
-        type Attempt = { success: boolean, latencyMs?: number, error?: string }
-        const r = await gate.run<Attempt>(
-          async () => await p.node.handle.call('testPeerDiscovery', { testContent: 'shard-verify' }, { signal: overall }).catch((err: unknown) => ({ success: false, error: String(err) })),
-          r => ({ timedOut: !r.success && (r.latencyMs ?? 0) >= deadlineOfPut, ms: r.latencyMs ?? 0, deadlineMs: deadlineOfPut }))
-        // Past the run's deadline an attempt fails at once: that is the bench stopping, not a failed put.
-        if (!r.success && overall.aborted) break
-        if (r.success) { p.verified = true; lastVerifiedAt = performance.now() - tJoin; break }
-        dhtFailures++
-        if (dhtErrors.length < 5) dhtErrors.push(r.error ?? 'unknown')
-        await new Promise(resolve => setTimeout(resolve, 1_000))
-      }
-    }
-    const verifications: Array<Promise<void>> = []
-    const connectErrors = new Map<string, number>()
-    // Join: batches of dials to the one bootstrap, as bench/scale.ts does; a failed connect is tried once more after
-    // the batches (a busy bootstrap under load), and what failed twice is counted with its category.
-    const connect = async (p: typeof peers[number], last: boolean): Promise<boolean> => {
-      const r: { success: boolean, error?: { category: string } | undefined } = await p.node.handle.call('connectWithTimeout', {}, { signal: overall }).catch(() => ({ success: false, error: { category: 'no answer' } }))
-      if (r.success) verifications.push(verify(p))
-      else if (last) connectErrors.set(r.error?.category ?? 'failed', (connectErrors.get(r.error?.category ?? 'failed') ?? 0) + 1)
-      return r.success
-    }
-    const retry: Array<typeof peers[number]> = []
-    for (let b = 0; b < n && !overall.aborted; b += 25) {
-      const batch = peers.slice(b, b + 25)
-      await Promise.all(batch.map(async p => { if (!await connect(p, false)) retry.push(p) }))
-      if ((b / 25) % 4 === 0) log(`N=${n} K=${shards}: ${Math.min(n, b + 25)} dialled at ${Math.round(performance.now() - tJoin)} ms, ${peers.filter(p => p.verified).length} verified`)
-    }
-    for (const p of retry) if (!overall.aborted && !await connect(p, true)) connectFailures++
-    result.connectErrors = Object.fromEntries(connectErrors)
-    await Promise.all(verifications)
-    const verified = peers.filter(p => p.verified).length
-    result.verified = verified
-    result.connectFailures = connectFailures
-    result.dhtReadWrite = { failures: dhtFailures, errors: dhtErrors, concurrencyLowest: gate.lowest }
-    result.convergeMs = verified === n ? Math.round(lastVerifiedAt) : null
-    log(`N=${n} K=${shards}: ${verified}/${n} verified, converge ${result.convergeMs ?? 'not reached'} ms`)
-
-    // Newcomers: each joins the converged network against a seeded random existing peer (bench/newcomers.ts).
-    if (verified === n && opts.newcomers > 0) {
-      result.newcomers = await measureNewcomers({
-        count: opts.newcomers,
-        existing: peers.map(p => ({ peerId: p.node.peerId, handle: p.node.handle })),
-        rand,
-        start: async i => {
-          const node = await backend.startNode(peerConfig(n + i), signal)
-          return { peerId: node.peerId, handle: node.handle }
-        },
-        onProgress: m => { log(`N=${n} K=${shards}: ${m}`) }
-      })
-    }
+    Object.assign(result, await runPopulation({
+      backend,
+      n,
+      tag,
+      deadlineMs,
+      newcomers: opts.newcomers,
+      verifyCeiling: 4 * shards,
+      rand,
+      signal,
+      log: m => { log(`K=${shards}: ${m}`) },
+      // An idle shard's footprint (node-less runtime + libp2p loaded + one node): subtracted per shard below.
+      afterBootstrap: () => { idleShardRss = statusMiB(backend.pids[0]!, 'VmRSS') }
+    }))
   } catch (err) {
     error = String((err as Error)?.stack ?? err)
   } finally {
@@ -190,6 +110,7 @@ export async function measureShardScale (opts: { n: number, shards: number, seed
     connectErrors: result.connectErrors ?? {},
     dhtReadWrite: result.dhtReadWrite ?? { failures: 0, errors: [] },
     ...(result.newcomers != null ? { newcomers: result.newcomers } : {}),
+    ...(result.newcomerLookups != null ? { newcomerLookups: result.newcomerLookups } : {}),
     cpu: { harnessMs, shardsMs: Math.round(shardCpuMs), totalMs },
     verifiedPerCoreMinute: round((result.verified ?? 0) / Math.max(1e-9, totalMs / 60_000), 1),
     memory: {

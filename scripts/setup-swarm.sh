@@ -28,6 +28,9 @@ WORKER_HOST="unix://$WORKER_SOCK"
 PIDFILE="$STATE/docker.pid"
 LOG=/tmp/chiral-swarm-dockerd.log
 MARKER="$STATE/swarm-made-by-setup"
+# The worker's containers in their own cgroup subtree (the main engine's are under /docker), so that each engine's
+# CPU can be read, and pinned to a core, on its own: bench/swarm.ts gives each engine one core, as one machine each.
+CGROUP_PARENT=/chiral-swarm-worker
 
 if [ "$(id -u)" != 0 ]; then exec sudo -n -E "$0" "$@"; fi
 worker() { docker -H "$WORKER_HOST" "$@"; }
@@ -109,6 +112,7 @@ up() {
   nsenter --net="/var/run/netns/$NS" setsid dockerd \
     --data-root "$DATA_ROOT" --exec-root "$STATE/exec" -H "$WORKER_HOST" --pidfile "$PIDFILE" \
     --storage-driver vfs --bip 172.30.0.1/24 --containerd-namespace chiral-swarm --containerd-plugins-namespace chiral-swarm-plugins \
+    --cgroup-parent "$CGROUP_PARENT" \
     >"$LOG" 2>&1 </dev/null 9>&- &
   for _ in $(seq 1 60); do worker info >/dev/null 2>&1 && break; sleep 1; done
   worker info >/dev/null 2>&1 || { say "the second dockerd did not answer in 60 s:"; tail -20 "$LOG" >&2; down; exit 1; }

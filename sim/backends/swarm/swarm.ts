@@ -58,6 +58,11 @@ export interface SwarmBackendOptions {
   stopTimeoutMs?: number
   /** Deadline for the manager's API; default 15 s. */
   engineTimeoutMs?: number
+  /**
+   * Place nodes on at most this many engines: the manager first, then the others by ID (default: every ready one).
+   * What a scale-out comparison needs (bench/swarm.ts: the same run on one engine and on two).
+   */
+  maxEngines?: number
 }
 
 const SECRET_TARGET = 'chiral-control-token'
@@ -185,8 +190,12 @@ export class SwarmBackend implements SupervisingBackend {
     if (info.Swarm?.ControlAvailable !== true) {
       throw new Error(`swarm mode needs a Docker Swarm manager, and the engine at DOCKER_HOST=${process.env.DOCKER_HOST ?? 'unset'} is ${info.Swarm?.LocalNodeState === 'active' ? 'a swarm worker' : 'not in a swarm'}: point DOCKER_HOST at a manager (docker swarm init; docker swarm join on the other machines), or make a two-engine swarm on this machine with scripts/setup-swarm.sh up`)
     }
-    const engines = await readyEngines(docker)
-    if (engines.length === 0) throw new Error('the swarm has no ready, active engine to place nodes on (docker node ls)')
+    const ready = await readyEngines(docker)
+    if (ready.length === 0) throw new Error('the swarm has no ready, active engine to place nodes on (docker node ls)')
+    const managerId = (info as { Swarm?: { NodeID?: string } }).Swarm?.NodeID
+    const engines = options.maxEngines == null
+      ? ready
+      : [...ready.filter(e => e.id === managerId), ...ready.filter(e => e.id !== managerId)].slice(0, Math.max(1, options.maxEngines))
     const image = options.image ?? (await ensureNodeImage({ client })).tag
     await reapOrphans(docker)
     const runId = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`

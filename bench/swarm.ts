@@ -1,0 +1,171 @@
+/**
+ * The swarm scale-out bench: the same population per engine on one engine of a Docker Swarm, then on two, and each
+ * engine's throughput (peers verified per minute, per engine) compared with the single engine's. Weak scaling: an
+ * engine carries `--per-engine` peers in both runs (the bootstrap is one more node, on the manager).
+ *
+ *   bash scripts/setup-swarm.sh up && node bench/swarm.ts [--per-engine 20] [--engines 2] [--seed 42] [--deadline-s 600]
+ *
+ * One machine stands in for several: each engine gets its own core (`--pin`, default on: the cpuset of the cgroup
+ * its containers run under, /docker for this machine's engine and /chiral-swarm-worker for the one
+ * scripts/setup-swarm.sh starts), so "one engine" is one core's worth of machine and two engines are two, as two
+ * one-core machines would be. Without pinning both runs share every core, and the comparison says how a second engine
+ * on the same machine helps, not how a second machine does. The harness itself (this process, dockerd, containerd)
+ * is not pinned. The cpusets are restored when the bench ends.
+ *
+ * Figures per run: the containers' start (vfs copies the image per container: disk, not CPU), from the first dial
+ * until every peer is verified (bench/population.ts), peers verified per minute of that and per engine, each engine's
+ * CPU (its cgroup's cpuacct), where each node ran. Prints one JSON object on stdout; progress on stderr.
+ */
+import { execFileSync } from 'node:child_process'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import { parseArgs } from 'node:util'
+import { ensureNodeImage } from '../sim/backends/docker-image.ts'
+import { SwarmBackend } from '../sim/backends/swarm/swarm.ts'
+import { prng } from '../sim/seed.ts'
+import { POPULATION_VERIFIED_DEFINITION, runPopulation, type PopulationResult } from './population.ts'
+import { round } from './util.ts'
+
+/** The cgroup each engine's containers run under, in the order engines are used (the manager first). */
+export const ENGINE_CGROUPS = ['/docker', '/chiral-swarm-worker'] as const
+
+const V1_CPUSET = '/sys/fs/cgroup/cpuset'
+const V1_CPUACCT = '/sys/fs/cgroup/cpuacct'
+
+/** cgroup v1 (this machine) or v2: where cpuset.cpus and the CPU counter of a cgroup are. */
+function cgroupFiles (group: string): { cpus: string, mems: string, rootCpus: string, rootMems: string, usage: () => number } {
+  if (existsSync(V1_CPUSET)) {
+    return {
+      cpus: `${V1_CPUSET}${group}/cpuset.cpus`,
+      mems: `${V1_CPUSET}${group}/cpuset.mems`,
+      rootCpus: `${V1_CPUSET}/cpuset.cpus`,
+      rootMems: `${V1_CPUSET}/cpuset.mems`,
+      usage: () => { try { return Number(readFileSync(`${V1_CPUACCT}${group}/cpuacct.usage`, 'utf8')) / 1e6 } catch { return 0 } }
+    }
+  }
+  const dir = `/sys/fs/cgroup${group}`
+  return {
+    cpus: `${dir}/cpuset.cpus`,
+    mems: `${dir}/cpuset.mems`,
+    rootCpus: '/sys/fs/cgroup/cpuset.cpus.effective',
+    rootMems: '/sys/fs/cgroup/cpuset.mems.effective',
+    usage: () => { try { return Number(/usage_usec (\d+)/.exec(readFileSync(`${dir}/cpu.stat`, 'utf8'))?.[1] ?? 0) / 1e3 } catch { return 0 } }
+  }
+}
+
+/** Pins each engine's cgroup to one core (engine i → core i); returns the undo. Throws, saying why, when it cannot. */
+export function pinEngines (engines: number): () => void {
+  if (os.availableParallelism() < engines) throw new Error(`--pin gives each engine its own core, and this machine has ${os.availableParallelism()} for ${engines} engines: use --no-pin`)
+  const undo: Array<() => void> = []
+  for (let i = 0; i < engines; i++) {
+    const f = cgroupFiles(ENGINE_CGROUPS[i]!)
+    const dir = f.cpus.slice(0, f.cpus.lastIndexOf('/'))
+    if (!existsSync(dir)) mkdirSync(dir, { recursive: true })
+    if (readFileSync(f.mems, 'utf8').trim() === '') writeFileSync(f.mems, readFileSync(f.rootMems, 'utf8'))
+    const before = readFileSync(f.cpus, 'utf8').trim() || readFileSync(f.rootCpus, 'utf8').trim()
+    writeFileSync(f.cpus, String(i))
+    undo.push(() => { try { writeFileSync(f.cpus, before) } catch {} })
+  }
+  return () => { for (const u of undo.reverse()) u() }
+}
+
+export interface SwarmRun extends PopulationResult {
+  engines: number
+  n: number
+  pinned: boolean
+  /** Peers verified per minute, from the first dial until all were verified (null: the deadline passed first). */
+  verifiedPerMinute: number | null
+  verifiedPerMinutePerEngine: number | null
+  /** CPU of each engine's containers during the run (its cgroup's counter), in s. */
+  engineCpuS: number[]
+  /** Nodes per engine address, as the manager placed them. */
+  placement: Record<string, number>
+  loadAverage: { start: number, end: number }
+  error?: string
+}
+
+export async function measureSwarmRun (opts: { engines: number, perEngine: number, seed: number, deadlineMs: number, pin: boolean, log: (m: string) => void }): Promise<SwarmRun> {
+  const n = opts.engines * opts.perEngine
+  const tag = `sw${opts.seed}-e${opts.engines}-n${n}`
+  let unpin = (): void => {}
+  const counters = ENGINE_CGROUPS.slice(0, opts.engines).map(g => cgroupFiles(g).usage)
+  const cpu0 = counters.map(c => c())
+  const loadStart = round(os.loadavg()[0] ?? 0, 2)
+  let backend: SwarmBackend | undefined
+  let population: PopulationResult | undefined
+  let error: string | undefined
+  let placement: Record<string, number> = {}
+  try {
+    if (opts.pin) unpin = pinEngines(opts.engines)
+    backend = await SwarmBackend.create({ maxEngines: opts.engines })
+    if (backend.engines.length < opts.engines) throw new Error(`the swarm has ${backend.engines.length} ready engines, and the run wants ${opts.engines}: bash scripts/setup-swarm.sh up`)
+    const signal = AbortSignal.timeout(opts.deadlineMs + 900_000)
+    population = await runPopulation({
+      backend, n, tag, deadlineMs: opts.deadlineMs, newcomers: 0, verifyCeiling: 4 * opts.engines,
+      rand: prng(`swarm/${opts.seed}/${n}`), signal, log: m => { opts.log(`engines=${opts.engines}: ${m}`) }
+    })
+    placement = {}
+    for (const p of backend.placed) placement[p.engine.addr] = (placement[p.engine.addr] ?? 0) + 1
+  } catch (err) {
+    error = String((err as Error)?.stack ?? err)
+  } finally {
+    await backend?.[Symbol.asyncDispose]().catch(() => {})
+    unpin()
+  }
+  const engineCpuS = counters.map((c, i) => round((c() - cpu0[i]!) / 1000, 1))
+  const perMinute = population?.convergeMs != null ? round(population.verified / (population.convergeMs / 60_000), 1) : null
+  return {
+    ...(population ?? { startMs: 0, convergeMs: null, verified: 0, connectFailures: 0, connectErrors: {}, dhtReadWrite: { failures: 0, errors: [] } }),
+    engines: opts.engines,
+    n,
+    pinned: opts.pin,
+    verifiedPerMinute: perMinute,
+    verifiedPerMinutePerEngine: perMinute != null ? round(perMinute / opts.engines, 1) : null,
+    engineCpuS,
+    placement,
+    loadAverage: { start: loadStart, end: round(os.loadavg()[0] ?? 0, 2) },
+    ...(error != null ? { error } : {})
+  }
+}
+
+export interface SwarmScaleResult {
+  seed: number
+  perEngine: number
+  verifiedDefinition: string
+  runs: SwarmRun[]
+  /** The last run's verified per minute per engine ÷ the one-engine run's (target ≥ 0.8). */
+  perEngineRatio: number | null
+  machine: { cpus: number, engines: number }
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({ options: { 'per-engine': { type: 'string' }, engines: { type: 'string' }, seed: { type: 'string' }, 'deadline-s': { type: 'string' }, 'no-pin': { type: 'boolean', default: false } } })
+  const perEngine = Number(values['per-engine'] ?? 20)
+  const engines = Number(values.engines ?? 2)
+  if (!Number.isInteger(perEngine) || perEngine < 2 || !Number.isInteger(engines) || engines < 2) {
+    process.stderr.write('usage: node bench/swarm.ts [--per-engine N (≥ 2)] [--engines K (≥ 2)] [--seed S] [--deadline-s 600] [--no-pin]\n')
+    process.exit(2)
+  }
+  const seed = Number(values.seed ?? 42)
+  const log = (m: string): void => { process.stderr.write(`[swarm] ${m}\n`) }
+  // No registry: the worker gets the node image by docker save | docker load (a no-op when it has it).
+  const tag = (await ensureNodeImage()).tag
+  execFileSync('bash', [new URL('../scripts/setup-swarm.sh', import.meta.url).pathname, 'load', tag], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 600_000 })
+  const runs: SwarmRun[] = []
+  for (const e of [1, engines]) {
+    const run = await measureSwarmRun({ engines: e, perEngine, seed, deadlineMs: Number(values['deadline-s'] ?? 600) * 1000, pin: !values['no-pin'], log })
+    log(`engines=${e}: ${run.verified}/${run.n} verified in ${run.convergeMs ?? '—'} ms (start ${run.startMs} ms), ${run.verifiedPerMinutePerEngine ?? '—'} per minute per engine, CPU ${run.engineCpuS.join(' + ')} s${run.error != null ? `; error: ${run.error.split('\n')[0]}` : ''}`)
+    runs.push(run)
+  }
+  const [one, many] = [runs[0]!, runs.at(-1)!]
+  const result: SwarmScaleResult = {
+    seed,
+    perEngine,
+    verifiedDefinition: POPULATION_VERIFIED_DEFINITION,
+    runs,
+    perEngineRatio: one.verifiedPerMinutePerEngine != null && many.verifiedPerMinutePerEngine != null ? round(many.verifiedPerMinutePerEngine / one.verifiedPerMinutePerEngine, 2) : null,
+    machine: { cpus: os.availableParallelism(), engines }
+  }
+  process.stdout.write(`${JSON.stringify(result)}\n`)
+  process.exit(runs.some(r => r.error != null) ? 1 : 0)
+}
