@@ -165,6 +165,24 @@ describe.skipIf(reason != null)(`the plan in swarm mode on two engines${reason !
     }, 420_000)
   }
 
+  it('places on the manager alone when told to use one engine (the swarm bench\'s baseline), on both otherwise', async () => {
+    const docker = (await getContainerRuntimeClient()).container.dockerode
+    const managerId = ((await docker.info()) as { Swarm?: { NodeID?: string } }).Swarm?.NodeID
+    const one = await SwarmBackend.create({ maxEngines: 1 })
+    try {
+      expect(one.engines.map(e => e.id)).toEqual([managerId])
+    } finally {
+      await one[Symbol.asyncDispose]()
+    }
+    const both = await SwarmBackend.create({ maxEngines: 2 })
+    try {
+      expect(both.engines[0]?.id).toBe(managerId)
+      expect(both.engines).toHaveLength(2)
+    } finally {
+      await both[Symbol.asyncDispose]()
+    }
+  }, 120_000)
+
   it('runs the run\'s Toxiproxy on the overlay, its API published only behind the token', async () => {
     const backend = await SwarmBackend.create()
     try {
