@@ -38,16 +38,19 @@ async function writeJson (stream: Stream, value: unknown, signal?: AbortSignal):
 }
 
 export async function handleHello (libp2p: ChiralLibp2p, maxPeers: number, dhtProtocol: string, onBusy: (peerId: string, peers: number) => void): Promise<void> {
+  // The connected peers that announce the DHT protocol, kept by libp2p's registrar as they identify and disconnect.
+  // Counting them per hello from the peer store decoded a record per connected peer: O(N) per join, O(N²) for a
+  // population, which made a 1000-peer bootstrap spend its time answering hellos.
+  const dhtPeers = new Set<string>()
+  await libp2p.register(dhtProtocol, {
+    onConnect: peer => { dhtPeers.add(peer.toString()) },
+    onDisconnect: peer => { dhtPeers.delete(peer.toString()) }
+  })
   await libp2p.handle(HELLO_PROTOCOL, async (stream: Stream, connection: Connection) => {
     const peers = libp2p.getPeers().length
     const status = peers > maxPeers ? 'busy' : 'ok'
     const asker = connection.remotePeer.toString()
-    let others = 0
-    for (const peer of libp2p.getPeers()) {
-      if (peer.toString() === asker) continue
-      const info = await libp2p.peerStore.get(peer).catch(() => undefined)
-      if (info?.protocols.includes(dhtProtocol) === true) others++
-    }
+    const others = dhtPeers.size - (dhtPeers.has(asker) ? 1 : 0)
     try {
       await writeJson(stream, { status, peers, maxPeers, others } satisfies HelloAnswer, AbortSignal.timeout(5_000))
       await stream.close()
