@@ -13,7 +13,7 @@ import { waitUntil } from './util.ts'
 export const POPULATION_VERIFIED_DEFINITION = 'connectWithTimeout succeeded && routingTablePopulated && dhtReadWrite (testPeerDiscovery: a put read back from another peer)'
 
 export interface PopulationResult {
-  /** From the bootstrap's start until every peer ran (nodes started 50 at a time). */
+  /** From the bootstrap's start until every peer ran (startBatch at a time). */
   startMs: number
   /** From the first dial until every peer is verified; null when the deadline passed first. */
   convergeMs: number | null
@@ -43,6 +43,8 @@ export async function runPopulation (opts: {
   log: (m: string) => void
   /** Called once the bootstrap runs, before any peer starts (the shards bench reads an idle shard's memory then). */
   afterBootstrap?: () => void
+  /** Nodes started at once (default 50; containers on vfs storage want fewer: each copies the image). */
+  startBatch?: number
 }): Promise<PopulationResult> {
   const { backend, n, tag, deadlineMs, signal, log } = opts
   const bootConfig = NodeConfigSchema.parse({ name: `boot-${tag}`, role: 'bootstrap', transport: 'tcp', identitySeed: `boot/${tag}`, maxPeers: Math.max(1_000, n + 50) })
@@ -55,8 +57,9 @@ export async function runPopulation (opts: {
     name: `p${i}-${tag}`, role: 'peer', transport: 'tcp', identitySeed: `peer/${tag}/${i}`, bootstrapAddrs: bootAddrs, autoMonitor: false
   })
   const peers: Array<{ node: StartedNode, verified: boolean }> = []
-  for (let b = 0; b < n; b += 50) {
-    const started = await Promise.all(Array.from({ length: Math.min(50, n - b) }, async (_v, k) => await backend.startNode(peerConfig(b + k), signal)))
+  const startBatch = opts.startBatch ?? 50
+  for (let b = 0; b < n; b += startBatch) {
+    const started = await Promise.all(Array.from({ length: Math.min(startBatch, n - b) }, async (_v, k) => await backend.startNode(peerConfig(b + k), signal)))
     for (const node of started) peers.push({ node, verified: false })
   }
   const startMs = Math.round(performance.now() - t0)

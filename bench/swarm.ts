@@ -1,9 +1,11 @@
 /**
- * The swarm scale-out bench: the same population per engine on one engine of a Docker Swarm, then on two, and each
- * engine's throughput (peers verified per minute, per engine) compared with the single engine's. Weak scaling: an
- * engine carries `--per-engine` peers in both runs (the bootstrap is one more node, on the manager).
+ * The swarm scale-out bench: the same population of `--n` peers (and a bootstrap, on the manager) on one engine of a
+ * Docker Swarm, then spread over two, and each engine's throughput (peers verified per minute, per engine) compared
+ * with the single engine's: ideal scale-out keeps it, so the ratio says what spreading over engines costs.
+ * `--weak` instead gives every engine `--n` peers (the population grows with the engines): that also measures how a
+ * larger DHT costs more per peer (js kad-dht's put walks 20 disjoint paths, reaching most of a small network).
  *
- *   bash scripts/setup-swarm.sh up && node bench/swarm.ts [--per-engine 20] [--engines 2] [--seed 42] [--deadline-s 600]
+ *   bash scripts/setup-swarm.sh up && node bench/swarm.ts [--n 30] [--engines 2] [--weak] [--seed 42] [--deadline-s 600]
  *
  * One machine stands in for several: each engine gets its own core (`--pin`, default on: the cpuset of the cgroup
  * its containers run under, /docker for this machine's engine and /chiral-swarm-worker for the one
@@ -17,7 +19,7 @@
  * CPU (its cgroup's cpuacct), where each node ran. Prints one JSON object on stdout; progress on stderr.
  */
 import { execFileSync } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { parseArgs } from 'node:util'
 import { ensureNodeImage } from '../sim/backends/docker-image.ts'
@@ -53,20 +55,34 @@ function cgroupFiles (group: string): { cpus: string, mems: string, rootCpus: st
   }
 }
 
-/** Pins each engine's cgroup to one core (engine i → core i); returns the undo. Throws, saying why, when it cannot. */
-export function pinEngines (engines: number): () => void {
+/**
+ * What the pinned cgroups' cpusets were, written before they change: a bench killed while pinned would leave every
+ * later container of this machine's engine on one core, so the next bench (or `unpinEngines()`) puts them back.
+ */
+const PIN_STATE = `/tmp/chiral-sim-swarm-bench-cpusets-${process.getuid?.() ?? 'user'}.json`
+
+/** Puts back the cpusets a pinning bench changed, if one did and did not undo it (killed). */
+export function unpinEngines (): void {
+  if (!existsSync(PIN_STATE)) return
+  const saved = JSON.parse(readFileSync(PIN_STATE, 'utf8')) as Array<{ file: string, cpus: string }>
+  for (const { file, cpus } of saved.reverse()) { try { writeFileSync(file, cpus) } catch {} }
+  rmSync(PIN_STATE, { force: true })
+}
+
+/** Pins each engine's cgroup to one core (engine i → core i); undone by unpinEngines(). Throws, saying why, when it cannot. */
+export function pinEngines (engines: number): void {
   if (os.availableParallelism() < engines) throw new Error(`--pin gives each engine its own core, and this machine has ${os.availableParallelism()} for ${engines} engines: use --no-pin`)
-  const undo: Array<() => void> = []
+  unpinEngines()
+  const saved: Array<{ file: string, cpus: string }> = []
   for (let i = 0; i < engines; i++) {
     const f = cgroupFiles(ENGINE_CGROUPS[i]!)
     const dir = f.cpus.slice(0, f.cpus.lastIndexOf('/'))
     if (!existsSync(dir)) mkdirSync(dir, { recursive: true })
     if (readFileSync(f.mems, 'utf8').trim() === '') writeFileSync(f.mems, readFileSync(f.rootMems, 'utf8'))
-    const before = readFileSync(f.cpus, 'utf8').trim() || readFileSync(f.rootCpus, 'utf8').trim()
+    saved.push({ file: f.cpus, cpus: readFileSync(f.cpus, 'utf8').trim() || readFileSync(f.rootCpus, 'utf8').trim() })
+    writeFileSync(PIN_STATE, JSON.stringify(saved))
     writeFileSync(f.cpus, String(i))
-    undo.push(() => { try { writeFileSync(f.cpus, before) } catch {} })
   }
-  return () => { for (const u of undo.reverse()) u() }
 }
 
 export interface SwarmRun extends PopulationResult {
@@ -84,10 +100,9 @@ export interface SwarmRun extends PopulationResult {
   error?: string
 }
 
-export async function measureSwarmRun (opts: { engines: number, perEngine: number, seed: number, deadlineMs: number, pin: boolean, log: (m: string) => void }): Promise<SwarmRun> {
-  const n = opts.engines * opts.perEngine
+export async function measureSwarmRun (opts: { engines: number, n: number, seed: number, deadlineMs: number, pin: boolean, log: (m: string) => void }): Promise<SwarmRun> {
+  const n = opts.n
   const tag = `sw${opts.seed}-e${opts.engines}-n${n}`
-  let unpin = (): void => {}
   const counters = ENGINE_CGROUPS.slice(0, opts.engines).map(g => cgroupFiles(g).usage)
   const cpu0 = counters.map(c => c())
   const loadStart = round(os.loadavg()[0] ?? 0, 2)
@@ -96,12 +111,13 @@ export async function measureSwarmRun (opts: { engines: number, perEngine: numbe
   let error: string | undefined
   let placement: Record<string, number> = {}
   try {
-    if (opts.pin) unpin = pinEngines(opts.engines)
-    backend = await SwarmBackend.create({ maxEngines: opts.engines })
+    if (opts.pin) pinEngines(opts.engines)
+    // vfs copies the image for every container: a task waits its turn on its engine's disk, not on the nodes' CPU.
+    backend = await SwarmBackend.create({ maxEngines: opts.engines, startTimeoutMs: 600_000 })
     if (backend.engines.length < opts.engines) throw new Error(`the swarm has ${backend.engines.length} ready engines, and the run wants ${opts.engines}: bash scripts/setup-swarm.sh up`)
     const signal = AbortSignal.timeout(opts.deadlineMs + 900_000)
     population = await runPopulation({
-      backend, n, tag, deadlineMs: opts.deadlineMs, newcomers: 0, verifyCeiling: 4 * opts.engines,
+      backend, n, tag, deadlineMs: opts.deadlineMs, newcomers: 0, verifyCeiling: 4 * opts.engines, startBatch: 4 * opts.engines,
       rand: prng(`swarm/${opts.seed}/${n}`), signal, log: m => { opts.log(`engines=${opts.engines}: ${m}`) }
     })
     placement = {}
@@ -110,7 +126,7 @@ export async function measureSwarmRun (opts: { engines: number, perEngine: numbe
     error = String((err as Error)?.stack ?? err)
   } finally {
     await backend?.[Symbol.asyncDispose]().catch(() => {})
-    unpin()
+    unpinEngines()
   }
   const engineCpuS = counters.map((c, i) => round((c() - cpu0[i]!) / 1000, 1))
   const perMinute = population?.convergeMs != null ? round(population.verified / (population.convergeMs / 60_000), 1) : null
@@ -130,7 +146,9 @@ export async function measureSwarmRun (opts: { engines: number, perEngine: numbe
 
 export interface SwarmScaleResult {
   seed: number
-  perEngine: number
+  /** Peers in every run (strong scaling), or per engine (`weak`). */
+  n: number
+  weak: boolean
   verifiedDefinition: string
   runs: SwarmRun[]
   /** The last run's verified per minute per engine ÷ the one-engine run's (target ≥ 0.8). */
@@ -139,28 +157,32 @@ export interface SwarmScaleResult {
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({ options: { 'per-engine': { type: 'string' }, engines: { type: 'string' }, seed: { type: 'string' }, 'deadline-s': { type: 'string' }, 'no-pin': { type: 'boolean', default: false } } })
-  const perEngine = Number(values['per-engine'] ?? 20)
+  const { values } = parseArgs({ options: { n: { type: 'string' }, engines: { type: 'string' }, weak: { type: 'boolean', default: false }, seed: { type: 'string' }, 'deadline-s': { type: 'string' }, 'no-pin': { type: 'boolean', default: false } } })
+  const n = Number(values.n ?? 30)
   const engines = Number(values.engines ?? 2)
-  if (!Number.isInteger(perEngine) || perEngine < 2 || !Number.isInteger(engines) || engines < 2) {
-    process.stderr.write('usage: node bench/swarm.ts [--per-engine N (≥ 2)] [--engines K (≥ 2)] [--seed S] [--deadline-s 600] [--no-pin]\n')
+  if (!Number.isInteger(n) || n < 2 || !Number.isInteger(engines) || engines < 2) {
+    process.stderr.write('usage: node bench/swarm.ts [--n N (≥ 2)] [--engines K (≥ 2)] [--weak] [--seed S] [--deadline-s 600] [--no-pin]\n')
     process.exit(2)
   }
   const seed = Number(values.seed ?? 42)
   const log = (m: string): void => { process.stderr.write(`[swarm] ${m}\n`) }
+  // Ctrl-C or a kill: the cpusets go back, and exiting runs the swarm backend's exit hook, which removes the run's
+  // services, secrets and network.
+  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) process.once(signal, () => { unpinEngines(); process.exit(code) })
   // No registry: the worker gets the node image by docker save | docker load (a no-op when it has it).
   const tag = (await ensureNodeImage()).tag
   execFileSync('bash', [new URL('../scripts/setup-swarm.sh', import.meta.url).pathname, 'load', tag], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 600_000 })
   const runs: SwarmRun[] = []
   for (const e of [1, engines]) {
-    const run = await measureSwarmRun({ engines: e, perEngine, seed, deadlineMs: Number(values['deadline-s'] ?? 600) * 1000, pin: !values['no-pin'], log })
+    const run = await measureSwarmRun({ engines: e, n: values.weak ? n * e : n, seed, deadlineMs: Number(values['deadline-s'] ?? 600) * 1000, pin: !values['no-pin'], log })
     log(`engines=${e}: ${run.verified}/${run.n} verified in ${run.convergeMs ?? '—'} ms (start ${run.startMs} ms), ${run.verifiedPerMinutePerEngine ?? '—'} per minute per engine, CPU ${run.engineCpuS.join(' + ')} s${run.error != null ? `; error: ${run.error.split('\n')[0]}` : ''}`)
     runs.push(run)
   }
   const [one, many] = [runs[0]!, runs.at(-1)!]
   const result: SwarmScaleResult = {
     seed,
-    perEngine,
+    n,
+    weak: values.weak,
     verifiedDefinition: POPULATION_VERIFIED_DEFINITION,
     runs,
     perEngineRatio: one.verifiedPerMinutePerEngine != null && many.verifiedPerMinutePerEngine != null ? round(many.verifiedPerMinutePerEngine / one.verifiedPerMinutePerEngine, 2) : null,

@@ -3,7 +3,6 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { CID } from 'multiformats/cid'
 import { categorizeBootstrapError } from './errors.ts'
 import { dhtOf, isConnectedTo, routingTablePeers, type NodeContext } from './context.ts'
-import { RECORD_NAMESPACE } from './libp2p.ts'
 import type { DiscoveryStatus } from './schemas.ts'
 import type { NodeEventType } from './events.ts'
 import { deadline, describeError } from './util.ts'
@@ -14,8 +13,6 @@ import { findNodeVia } from './find-node.ts'
 import { pingPeer } from './ping.ts'
 import { testPeerDiscovery } from './dht-read-write.ts'
 
-const encoder = new TextEncoder()
-const decoder = new TextDecoder()
 
 function linked (ctx: NodeContext, outer?: AbortSignal): AbortSignal {
   return AbortSignal.any([ctx.stopSignal, ...(outer != null ? [outer] : [])])

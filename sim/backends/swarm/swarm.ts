@@ -65,6 +65,9 @@ export interface SwarmBackendOptions {
   maxEngines?: number
 }
 
+/** A task that ended before its container ran: the engine's failure, not the node's (retried once). */
+const CONTAINER_START_FAILED = /^task (failed|rejected): starting container failed/
+
 const SECRET_TARGET = 'chiral-control-token'
 const SECRET_PATH = `/run/secrets/${SECRET_TARGET}`
 const POLL_MS = 250
@@ -446,7 +449,7 @@ export class SwarmBackend implements SupervisingBackend {
    * A service of the run pinned to `engine`, running `script` with the image's Node binary, with a fresh token as
    * its swarm secret, on the run's overlay network, publishing `ports` in host mode; once its task runs.
    */
-  async #createService (init: { name: string, image: string, engine: Engine, script: string, ports: number[], signal: AbortSignal }): Promise<{ serviceId: string, serviceName: string, token: string, task: Task, ip: string }> {
+  async #createService (init: { name: string, image: string, engine: Engine, script: string, ports: number[], signal: AbortSignal, retried?: boolean }): Promise<{ serviceId: string, serviceName: string, token: string, task: Task, ip: string }> {
     const { name, engine } = init
     // Service names are DNS labels: lower case, at most 63 characters; the serial keeps "A" and "a" apart.
     const serviceName = `cs-${this.runId}-${++this.#serial}-${name.toLowerCase().replace(/[^a-z0-9-]+/g, '-')}`.slice(0, 63).replace(/-+$/, '')
@@ -485,6 +488,13 @@ export class SwarmBackend implements SupervisingBackend {
     try {
       task = await this.#waitForTask(serviceId, init.signal)
     } catch (err) {
+      // An engine can fail to start a container it was given (moby, many containers starting at once: "unable to
+      // remount dir as readonly … device or resource busy" on the secrets mount). That task never ran and nobody
+      // knows its address yet, so the node is made once more, as a new service; the failed one goes first.
+      if (init.retried !== true && CONTAINER_START_FAILED.test((err as Error).message)) {
+        await this.#docker.getService(serviceId).remove().catch(() => {})
+        return await this.#createService({ ...init, retried: true })
+      }
       throw new Error(`the service ${serviceName} for "${name}" on ${describe(engine)} did not start: ${(err as Error).message}${await this.#logsSuffix({ serviceId })}`)
     }
     // The constraint decides; the manager's word on where the task runs is what the run records.
