@@ -120,7 +120,6 @@ export async function measureSwarmRun (opts: { engines: number, n: number, seed:
       backend, n, tag, deadlineMs: opts.deadlineMs, newcomers: 0, verifyCeiling: 4 * opts.engines, startBatch: 4 * opts.engines,
       rand: prng(`swarm/${opts.seed}/${n}`), signal, log: m => { opts.log(`engines=${opts.engines}: ${m}`) }
     })
-    placement = {}
     for (const p of backend.placed) placement[p.engine.addr] = (placement[p.engine.addr] ?? 0) + 1
   } catch (err) {
     error = String((err as Error)?.stack ?? err)
