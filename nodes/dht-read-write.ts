@@ -41,7 +41,11 @@ export async function testPeerDiscovery (ctx: NodeContext, testContent: string, 
   const key = encoder.encode(`/${RECORD_NAMESPACE}/${testContent}-${self.toString()}`)
   const value = String(Date.now())
   const parent = outer != null ? AbortSignal.any([ctx.stopSignal, outer]) : ctx.stopSignal
-  const { signal, timedOut } = deadline(ctx.timing.dhtQueryTimeoutMs, parent)
+  const { signal: budget, timedOut } = deadline(ctx.timing.dhtQueryTimeoutMs, parent)
+  // Leaving a walk at the first answer that settles the test must end the walk too: its queries and dials would
+  // otherwise run on until the deadline, in the background of whatever the node does next.
+  const done = new AbortController()
+  const signal = AbortSignal.any([budget, done.signal])
   const dht = dhtOf(ctx)
   let stored = 0
   let provided = 0
@@ -81,5 +85,7 @@ export async function testPeerDiscovery (ctx: NodeContext, testContent: string, 
       return finish(false, `DHT test timed out after ${ctx.timing.dhtQueryTimeoutMs} ms (stored on ${stored} peers, provider record sent to ${provided}; not read back from any other peer)`)
     }
     return finish(false, describeError(err))
+  } finally {
+    done.abort()
   }
 }
