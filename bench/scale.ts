@@ -156,19 +156,22 @@ export async function measureScale (opts: ScaleOptions): Promise<ScaleResult> {
     const config = (i: number): NodeConfigInput => ({
       name: `p${i}-${tag}`, role: 'peer', transport: 'memory', identitySeed: `peer/${tag}/${i}`, bootstrapAddrs: bootAddrs, autoMonitor, dht
     })
+    // Stopped together, not one after another: at N = 1000 stopping the peers in turn took more than 8 minutes, each
+    // stop waiting on its connections' remote ends in the same busy process (bench/RESULTS.md).
+    stack.defer(async () => { await pool(peers, 50, async p => { await p.node.stop().catch(() => {}) }) })
     const startBatches = Math.ceil(n / 50)
     for (let b = 0; b < startBatches; b++) {
-      const started = await Promise.all(Array.from({ length: Math.min(50, n - b * 50) }, async (_v, k) => await LocalNode.start(config(b * 50 + k))))
-      for (const node of started) {
-        const state: PeerState = { node, id: node.peerId.toString(), connectedAt: null, bootstrapOpen: false, verifiedAt: null, saw: new Map() }
-        peers.push(state)
-        stack.defer(async () => { await node.stop().catch(() => {}) })
-      }
+      const started = await Promise.allSettled(Array.from({ length: Math.min(50, n - b * 50) }, async (_v, k) => await LocalNode.start(config(b * 50 + k))))
+      for (const s of started) if (s.status === 'fulfilled') peers.push({ node: s.value, id: s.value.peerId.toString(), connectedAt: null, bootstrapOpen: false, verifiedAt: null, saw: new Map() })
+      const failed = started.find(s => s.status === 'rejected')
+      if (failed != null) throw (failed as PromiseRejectedResult).reason
     }
     result.startMs = Math.round(performance.now() - t0)
     progress(`N=${n}: ${n} peers started in ${result.startMs} ms`)
 
     let connectionsOpened = 0
+    // Open now, both ends counted: what the population holds (each connection's buffers and keep-alive work).
+    let connectionsOpen = 0
     // Watch the sampled partners and the bootstrap connection, from events (no O(N) state dumps).
     const watched = new Map<number, Set<string>>()
     for (const [a, b] of pairs) {
@@ -180,8 +183,8 @@ export async function measureScale (opts: ScaleOptions): Promise<ScaleResult> {
     for (const [i, p] of peers.entries()) {
       const partners = watched.get(i)
       const unsubscribe = p.node.subscribe(ev => {
-        if (ev.type === 'connection:open') { connectionsOpened++; if (ev.peerId === bootId) p.bootstrapOpen = true }
-        else if (ev.type === 'connection:close' && ev.peerId === bootId) p.bootstrapOpen = false
+        if (ev.type === 'connection:open') { connectionsOpened++; connectionsOpen++; if (ev.peerId === bootId) p.bootstrapOpen = true }
+        else if (ev.type === 'connection:close') { connectionsOpen--; if (ev.peerId === bootId) p.bootstrapOpen = false }
         else if (ev.type === 'peer:discovered' && partners?.has(ev.peerId) === true && !p.saw.has(ev.peerId)) p.saw.set(ev.peerId, performance.now())
       })
       stack.defer(unsubscribe)
@@ -257,7 +260,7 @@ export async function measureScale (opts: ScaleOptions): Promise<ScaleResult> {
       const cpu = process.cpuUsage(tickCpu)
       const now = performance.now()
       const busy = lag.during(tickAt, now)
-      progress(`N=${n}: ${peers.filter(x => x.verifiedAt != null).length} verified at ${Math.round(now - tJoin)} ms, ${gate.limit} puts at once, ${dhtFailures} failed puts (${dhtOverloadFailures} while overloaded); last ${Math.round((now - tickAt) / 1000)} s: CPU ${Math.round((cpu.user + cpu.system) / 10 / (now - tickAt))} %${busy.overloaded ? `, overloaded (${busy.overloadReason})` : ''}`)
+      progress(`N=${n}: ${peers.filter(x => x.verifiedAt != null).length} verified at ${Math.round(now - tJoin)} ms, ${gate.limit} puts at once, ${dhtFailures} failed puts (${dhtOverloadFailures} while overloaded); ${connectionsOpen} connection ends open, heap ${Math.round(process.memoryUsage().heapUsed / 1048576)} MiB; last ${Math.round((now - tickAt) / 1000)} s: CPU ${Math.round((cpu.user + cpu.system) / 10 / (now - tickAt))} %${busy.overloaded ? `, overloaded (${busy.overloadReason})` : ''}`)
       tickCpu = process.cpuUsage()
       tickAt = now
     }, 30_000)

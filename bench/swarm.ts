@@ -5,7 +5,7 @@
  * `--weak` instead gives every engine `--n` peers (the population grows with the engines): that also measures how a
  * larger DHT costs more per peer (js kad-dht's put walks 20 disjoint paths, reaching most of a small network).
  *
- *   bash scripts/setup-swarm.sh up && node bench/swarm.ts [--n 30] [--engines 2] [--weak] [--seed 42] [--deadline-s 600]
+ *   bash scripts/setup-swarm.sh up && node bench/swarm.ts [--n 30] [--engines 2] [--weak] [--seed 42] [--deadline-s 600] [--newcomers 20]
  *
  * One machine stands in for several: each engine gets its own core (`--pin`, default on: the cpuset of the cgroup
  * its containers run under, /docker for this machine's engine and /chiral-swarm-worker for the one
@@ -16,7 +16,9 @@
  *
  * Figures per run: the containers' start (vfs copies the image per container: disk, not CPU), from the first dial
  * until every peer is verified (bench/population.ts), peers verified per minute of that and per engine, each engine's
- * CPU (its cgroup's cpuacct), where each node ran. Prints one JSON object on stdout; progress on stderr.
+ * CPU (its cgroup's cpuacct), where each node ran. `--newcomers K`: once the many-engine run's population is all
+ * verified, K newcomers join it, passive and then looking each other up (bench/newcomers.ts), placed over its engines
+ * like the population (the one-engine run has none: it is only the throughput's reference). Prints one JSON object on stdout; progress on stderr.
  */
 import { execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -100,7 +102,7 @@ export interface SwarmRun extends PopulationResult {
   error?: string
 }
 
-export async function measureSwarmRun (opts: { engines: number, n: number, seed: number, deadlineMs: number, pin: boolean, log: (m: string) => void }): Promise<SwarmRun> {
+export async function measureSwarmRun (opts: { engines: number, n: number, seed: number, deadlineMs: number, pin: boolean, newcomers?: number, log: (m: string) => void }): Promise<SwarmRun> {
   const n = opts.n
   const tag = `sw${opts.seed}-e${opts.engines}-n${n}`
   const counters = ENGINE_CGROUPS.slice(0, opts.engines).map(g => cgroupFiles(g).usage)
@@ -117,7 +119,7 @@ export async function measureSwarmRun (opts: { engines: number, n: number, seed:
     if (backend.engines.length < opts.engines) throw new Error(`the swarm has ${backend.engines.length} ready engines, and the run wants ${opts.engines}: bash scripts/setup-swarm.sh up`)
     const signal = AbortSignal.timeout(opts.deadlineMs + 900_000)
     population = await runPopulation({
-      backend, n, tag, deadlineMs: opts.deadlineMs, newcomers: 0, verifyCeiling: 4 * opts.engines, startBatch: 4 * opts.engines,
+      backend, n, tag, deadlineMs: opts.deadlineMs, newcomers: opts.newcomers ?? 0, verifyCeiling: 4 * opts.engines, startBatch: 4 * opts.engines,
       rand: prng(`swarm/${opts.seed}/${n}`), signal, log: m => { opts.log(`engines=${opts.engines}: ${m}`) }
     })
     for (const p of backend.placed) placement[p.engine.addr] = (placement[p.engine.addr] ?? 0) + 1
@@ -156,11 +158,12 @@ export interface SwarmScaleResult {
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({ options: { n: { type: 'string' }, engines: { type: 'string' }, weak: { type: 'boolean', default: false }, seed: { type: 'string' }, 'deadline-s': { type: 'string' }, 'no-pin': { type: 'boolean', default: false } } })
+  const { values } = parseArgs({ options: { n: { type: 'string' }, engines: { type: 'string' }, weak: { type: 'boolean', default: false }, seed: { type: 'string' }, 'deadline-s': { type: 'string' }, 'no-pin': { type: 'boolean', default: false }, newcomers: { type: 'string' } } })
   const n = Number(values.n ?? 30)
   const engines = Number(values.engines ?? 2)
-  if (!Number.isInteger(n) || n < 2 || !Number.isInteger(engines) || engines < 2) {
-    process.stderr.write('usage: node bench/swarm.ts [--n N (≥ 2)] [--engines K (≥ 2)] [--weak] [--seed S] [--deadline-s 600] [--no-pin]\n')
+  const newcomers = Number(values.newcomers ?? 0)
+  if (!Number.isInteger(n) || n < 2 || !Number.isInteger(engines) || engines < 2 || !Number.isInteger(newcomers) || newcomers < 0) {
+    process.stderr.write('usage: node bench/swarm.ts [--n N (≥ 2)] [--engines K (≥ 2)] [--weak] [--seed S] [--deadline-s 600] [--no-pin] [--newcomers K (≥ 0)]\n')
     process.exit(2)
   }
   const seed = Number(values.seed ?? 42)
@@ -173,7 +176,7 @@ if (import.meta.main) {
   execFileSync('bash', [new URL('../scripts/setup-swarm.sh', import.meta.url).pathname, 'load', tag], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 600_000 })
   const runs: SwarmRun[] = []
   for (const e of [1, engines]) {
-    const run = await measureSwarmRun({ engines: e, n: values.weak ? n * e : n, seed, deadlineMs: Number(values['deadline-s'] ?? 600) * 1000, pin: !values['no-pin'], log })
+    const run = await measureSwarmRun({ engines: e, n: values.weak ? n * e : n, seed, deadlineMs: Number(values['deadline-s'] ?? 600) * 1000, pin: !values['no-pin'], newcomers: e === engines ? newcomers : 0, log })
     log(`engines=${e}: ${run.verified}/${run.n} verified in ${run.convergeMs ?? '—'} ms (start ${run.startMs} ms), ${run.verifiedPerMinutePerEngine ?? '—'} per minute per engine, CPU ${run.engineCpuS.join(' + ')} s${run.error != null ? `; error: ${run.error.split('\n')[0]}` : ''}`)
     runs.push(run)
   }

@@ -36,6 +36,14 @@ export interface DiagnosisInput {
  * from the two nodes' own state. Checks run from the most specific evidence to the least, so that a node in client
  * mode is not reported as a join-order gap.
  */
+/**
+ * How a node learns of a peer that joined after it, said once for every join-order verdict. Waiting is not a
+ * promise: a self-query meets only the node's own closest peers, and js kad-dht 16's routing-table refresh never
+ * runs by itself (its RoutingTableRefresh has no start(), so libp2p never calls its afterStart; pinned by
+ * nodes/kad-dht-facts.test.ts).
+ */
+const JOINER_LEARNED = 'A node learns of a later joiner only when one of its own DHT queries meets it or the joiner contacts it; its self-queries meet only its closest peers, and js kad-dht 16 never refreshes its routing table by itself, so waiting does it only for close peers.'
+
 export function diagnose ({ seer, blind, bootstraps, events, settledMs }: DiagnosisInput): Omit<Asymmetry, 'sees' | 'unseen'> {
   const S = seer.name
   const B = blind.name
@@ -88,7 +96,7 @@ export function diagnose ({ seer, blind, bootstraps, events, settledMs }: Diagno
   const blindJoined = joined(B)
   const everConnected = events.some(e => e.node === B && e.type === 'connection:open' && 'peerId' in e && e.peerId === seer.peerId)
   if (!everConnected && seerJoined != null && blindJoined != null && seerJoined > blindJoined) {
-    return { cause: 'join-order', explanation: `${S} joined after ${B} and ${B} has not run a self-query or routing-table refresh since, so ${B} has not learned of ${S} yet; it will at its next refresh.`, evidence: [`${B} joined at +0 ms, ${S} at +${seerJoined - blindJoined} ms`, `${B} never connected to ${S}`] }
+    return { cause: 'join-order', explanation: `${S} joined after ${B}, and ${B} never connected to ${S}: nothing has told ${B} of ${S} yet. ${JOINER_LEARNED} A lookup of ${S} from ${B} (findPeer) finds it.`, evidence: [`${B} joined at +0 ms, ${S} at +${seerJoined - blindJoined} ms`, `${B} never connected to ${S}`] }
   }
   return {
     cause: 'unknown',
@@ -165,7 +173,7 @@ export function diagnoseBlind ({ a, b, bootstrap, answers, events, settledMs }: 
   }
   const carries = answers.aForB?.includes(b.peerId) === true || answers.bForA?.includes(a.peerId) === true
   if (carries) {
-    return { cause: 'join-order', explanation: `${boot}'s answers do carry them now, but neither ${A} nor ${B} has queried the DHT since the other joined: they will see each other at their next self-query or routing-table refresh.`, evidence }
+    return { cause: 'join-order', explanation: `${boot}'s answers do carry them now, but neither ${A} nor ${B} has queried the DHT for the other since the other joined. ${JOINER_LEARNED} A lookup of one by the other (findPeer) finds it.`, evidence }
   }
   const asked = answers.aForB != null || answers.bForA != null || joinedToNobody()
   const bootstrapLacks = table != null && (!table.includes(a.peerId) || !table.includes(b.peerId))
