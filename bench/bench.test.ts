@@ -107,6 +107,11 @@ describe('newcomer visibility', () => {
     expect(missOf({ nx: null, xn: 5, conn: null })).toBe('x-only')
     expect(missOf({ nx: 5, xn: null, conn: 3 })).toBe('connected-not-admitted')
   })
+
+  it('leaves room at the bootstrap for the population and every newcomer of both modes (N + 10 turned 30 of 40 away at N = 1000)', async () => {
+    const { benchBootstrapMaxPeers, NEWCOMER_MODES } = await import('./newcomers.ts')
+    for (const [n, k] of [[1000, 20], [5000, 50], [10, 0]] as const) expect(benchBootstrapMaxPeers(n, k)).toBeGreaterThan(n + NEWCOMER_MODES.length * k)
+  })
 })
 
 describe('sharded bench at a tiny size', () => {

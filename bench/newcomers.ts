@@ -37,6 +37,15 @@ export const NEWCOMER_WINDOW_MS = 15_000
 export type NewcomerMode = 'passive' | 'lookup'
 export const NEWCOMER_MODES: readonly NewcomerMode[] = ['passive', 'lookup']
 
+/**
+ * The bootstrap's "busy" threshold for a bench population: every peer, every newcomer of every mode (they stay
+ * connected), and room for a few redials. A threshold of N + 10 turned all but 10 of 40 newcomers at N = 1000 away as
+ * busy, which the newcomer figures then counted as failed joins.
+ */
+export function benchBootstrapMaxPeers (n: number, newcomers: number): number {
+  return Math.max(1_000, n + NEWCOMER_MODES.length * newcomers + 50)
+}
+
 export type NewcomerMiss = 'join-failed' | 'lookup-not-found' | 'never-in-contact' | 'newcomer-only' | 'x-only' | 'connected-not-admitted'
 
 export interface NewcomerPair {
@@ -48,6 +57,8 @@ export interface NewcomerPair {
   kadRank: number
   /** The newcomer's connectWithTimeout (the join), in ms. */
   joinMs: number | null
+  /** A failed join's error category (the plan's: busy, timeout, refused, …), so a miss says whose fault it was. */
+  joinError?: string
   /** lookup mode: when each side's findPeer first found the other, and the lookups made (both sides). */
   lookup?: { newcomerFoundXMs: number | null, xFoundNewcomerMs: number | null, attempts: number }
   miss?: NewcomerMiss
@@ -135,9 +146,11 @@ export async function measureNewcomers (opts: {
         await new Promise(resolve => setTimeout(resolve, 100))
       }
     }
+    let joinError: string | undefined
     try {
       const r = await newcomer.handle.call('connectWithTimeout', {})
       joinMs = r.success ? Date.now() - t0 : null
+      if (!r.success) joinError = r.error?.category ?? 'unknown'
       if (r.success && mode === 'lookup') await Promise.all([lookUp(newcomer, x.peerId, 'newcomerFoundXMs'), lookUp(x, newcomer.peerId, 'xFoundNewcomerMs')])
       if (r.success) await withDeadline(both, Math.max(0, windowMs - (Date.now() - t0)), 'window').catch(() => {})
     } finally {
@@ -147,14 +160,14 @@ export async function measureNewcomers (opts: {
     const ends = mode === 'lookup' ? [seen.nx, seen.xn, found.newcomerFoundXMs, found.xFoundNewcomerMs] : [seen.nx, seen.xn]
     const last = ends.every(t => t != null) ? Math.max(...(ends as number[])) : null
     const mutualMs = last != null && last <= windowMs ? last : null
-    const pair: NewcomerPair = { mutualMs, newcomerSawXMs: seen.nx, xSawNewcomerMs: seen.xn, connectedMs: seen.conn, kadRank: kadRank(newcomer.peerId, x.peerId, existingIds), joinMs, ...(mode === 'lookup' ? { lookup: found } : {}) }
+    const pair: NewcomerPair = { mutualMs, newcomerSawXMs: seen.nx, xSawNewcomerMs: seen.xn, connectedMs: seen.conn, kadRank: kadRank(newcomer.peerId, x.peerId, existingIds), joinMs, ...(joinError != null ? { joinError } : {}), ...(mode === 'lookup' ? { lookup: found } : {}) }
     if (mutualMs == null) {
       pair.miss = joinMs == null
         ? 'join-failed'
         : mode === 'lookup' && (found.newcomerFoundXMs == null || found.xFoundNewcomerMs == null) ? 'lookup-not-found' : missOf(seen)
     }
     pairs.push(pair)
-    opts.onProgress?.(`newcomer ${i + 1}/${opts.count} (${mode}): ${mutualMs != null ? `mutually visible in ${mutualMs} ms` : `not within ${windowMs} ms (${pair.miss})`}, join ${joinMs ?? '—'} ms, X's kad rank ${pair.kadRank}${mode === 'lookup' ? `, ${found.attempts} lookups` : ''}`)
+    opts.onProgress?.(`newcomer ${i + 1}/${opts.count} (${mode}): ${mutualMs != null ? `mutually visible in ${mutualMs} ms` : `not within ${windowMs} ms (${pair.miss}${joinError != null ? `: ${joinError}` : ''})`}, join ${joinMs ?? '—'} ms, X's kad rank ${pair.kadRank}${mode === 'lookup' ? `, ${found.attempts} lookups` : ''}`)
   }
   const count = (list: NewcomerPair[]): { tried: number, mutual: number } => ({ tried: list.length, mutual: list.filter(p => p.mutualMs != null).length })
   const misses: Partial<Record<NewcomerMiss, number>> = {}

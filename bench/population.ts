@@ -1,7 +1,7 @@
 import { NodeConfigSchema, type NodeConfig } from '../nodes/config.ts'
 import type { Backend, StartedNode } from '../sim/backends/backend.ts'
 import { VerifyGate } from './verify-gate.ts'
-import { measureNewcomers, NEWCOMER_MODES, type NewcomerResult } from './newcomers.ts'
+import { benchBootstrapMaxPeers, measureNewcomers, NEWCOMER_MODES, type NewcomerResult } from './newcomers.ts'
 import { waitUntil } from './util.ts'
 
 /**
@@ -47,7 +47,7 @@ export async function runPopulation (opts: {
   startBatch?: number
 }): Promise<PopulationResult> {
   const { backend, n, tag, deadlineMs, signal, log } = opts
-  const bootConfig = NodeConfigSchema.parse({ name: `boot-${tag}`, role: 'bootstrap', transport: 'tcp', identitySeed: `boot/${tag}`, maxPeers: Math.max(1_000, n + 50) })
+  const bootConfig = NodeConfigSchema.parse({ name: `boot-${tag}`, role: 'bootstrap', transport: 'tcp', identitySeed: `boot/${tag}`, maxPeers: benchBootstrapMaxPeers(n, opts.newcomers) })
   const { listen } = await backend.place(bootConfig, signal)
   const t0 = performance.now()
   const boot = await backend.startNode({ ...bootConfig, listen } as NodeConfig, signal)

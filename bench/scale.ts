@@ -4,7 +4,7 @@ import { prng } from '../sim/seed.ts'
 import { pool, ResourceSampler, round, summarize, waitUntil, type Summary } from './util.ts'
 import { withDeadline } from '../nodes/util.ts'
 import { LagWatch, VerifyGate } from './verify-gate.ts'
-import { measureNewcomers, NEWCOMER_MODES, type NewcomerResult } from './newcomers.ts'
+import { benchBootstrapMaxPeers, measureNewcomers, NEWCOMER_MODES, type NewcomerResult } from './newcomers.ts'
 
 /**
  * The scale bench: N peers and one bootstrap in this process (memory transport).
@@ -135,7 +135,7 @@ export async function measureScale (opts: ScaleOptions): Promise<ScaleResult> {
   try {
     const t0 = performance.now()
     const tag = `s${opts.seed}-n${n}`
-    const boot = await LocalNode.start({ name: `boot-${tag}`, role: 'bootstrap', transport: 'memory', identitySeed: `boot/${tag}`, maxPeers: Math.max(1_000, n + 10), dht })
+    const boot = await LocalNode.start({ name: `boot-${tag}`, role: 'bootstrap', transport: 'memory', identitySeed: `boot/${tag}`, maxPeers: benchBootstrapMaxPeers(n, opts.newcomers ?? 0), dht })
     stack.defer(async () => { await boot.stop().catch(() => {}) })
     const bootAddrs = boot.multiaddrs()
     const bootId = boot.peerId.toString()
