@@ -170,7 +170,7 @@ export async function measureScale (opts: ScaleOptions): Promise<ScaleResult> {
     progress(`N=${n}: ${n} peers started in ${result.startMs} ms`)
 
     let connectionsOpened = 0
-    // Open now, both ends counted: what the population holds (each connection's buffers and keep-alive work).
+    // Open now, both ends counted: what the population holds (memory connections are never pruned; each costs heap).
     let connectionsOpen = 0
     // Watch the sampled partners and the bootstrap connection, from events (no O(N) state dumps).
     const watched = new Map<number, Set<string>>()

@@ -18,7 +18,8 @@
  * until every peer is verified (bench/population.ts), peers verified per minute of that and per engine, each engine's
  * CPU (its cgroup's cpuacct), where each node ran. `--newcomers K`: once the many-engine run's population is all
  * verified, K newcomers join it, passive and then looking each other up (bench/newcomers.ts), placed over its engines
- * like the population (the one-engine run has none: it is only the throughput's reference). Prints one JSON object on stdout; progress on stderr.
+ * like the population (the one-engine run has none: it is only the throughput's reference). Prints one JSON object
+ * on stdout; progress on stderr.
  */
 import { execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'

@@ -78,7 +78,7 @@ export async function createChiralLibp2p (config: NodeConfig): Promise<ChiralLib
     connectionEncrypters: [noise()],
     // yamux pings every connection every 30 s. Nothing acts on it (js-yamux ignores a failed ping and nothing reads
     // its RTT; liveness is the connection monitor's), and the memory transport has no middlebox to keep open, while
-    // N simulated nodes in one process pay for every connection's pings on one thread: 8–10 % of the CPU at N = 1000
+    // N simulated nodes in one process pay for every connection's pings on one thread: 7–11 % of the CPU at N = 1000
     // (bench/RESULTS.md). Real transports keep yamux's default.
     streamMuxers: [yamux({ enableKeepAlive: config.transport !== 'memory' })],
     connectionGater: denyDialGater(config.network.denyDial),

@@ -32,11 +32,6 @@ export interface DiagnosisInput {
 }
 
 /**
- * Why `blind` does not see `seer` although `seer` sees `blind`: the eight causes of the facts notes, told apart
- * from the two nodes' own state. Checks run from the most specific evidence to the least, so that a node in client
- * mode is not reported as a join-order gap.
- */
-/**
  * How a node learns of a peer that joined after it, said once for every join-order verdict. Waiting is not a
  * promise: a self-query meets only the node's own closest peers, and js kad-dht 16's routing-table refresh never
  * runs by itself (its RoutingTableRefresh has no start(), so libp2p never calls its afterStart; pinned by
@@ -44,6 +39,11 @@ export interface DiagnosisInput {
  */
 const JOINER_LEARNED = 'A node learns of a later joiner only when one of its own DHT queries meets it or the joiner contacts it; its self-queries meet only its closest peers, and js kad-dht 16 never refreshes its routing table by itself, so waiting does it only for close peers.'
 
+/**
+ * Why `blind` does not see `seer` although `seer` sees `blind`: the eight causes of the facts notes, told apart
+ * from the two nodes' own state. Checks run from the most specific evidence to the least, so that a node in client
+ * mode is not reported as a join-order gap.
+ */
 export function diagnose ({ seer, blind, bootstraps, events, settledMs }: DiagnosisInput): Omit<Asymmetry, 'sees' | 'unseen'> {
   const S = seer.name
   const B = blind.name
