@@ -7,8 +7,9 @@ import { promisify } from 'node:util'
 import { getContainerRuntimeClient } from 'testcontainers'
 import { afterAll, describe, expect, it } from 'vitest'
 import { DockerBackend } from './docker.ts'
-import { RUN_LABEL } from './docker-reaper.ts'
-import { OWNER_LABELS } from './owner.ts'
+import { reapAbandonedRuns, RUN_LABEL } from './docker-reaper.ts'
+import { ensureNodeImage } from './docker-image.ts'
+import { OWNER_LABELS, ownerLabels } from './owner.ts'
 
 /**
  * Issue 12: a SIGKILLed harness left its containers (a bootstrap still answering) and its network, and the next run
@@ -77,6 +78,22 @@ describe.skipIf(!engine.ok)(`docker reaper${engine.ok ? '' : ` (skipped: ${engin
     await using second = await DockerBackend.create()
     expect(second.runId).not.toBe(live.runId)
     expect((await leftOf({ runId: live.runId, network: live.network.getName() })).networks).toEqual([live.network.getName()])
+  }, 240_000)
+
+  it('removes a dead run\'s swarm task container that no longer runs (its engine may have left the swarm)', async () => {
+    const client = await getContainerRuntimeClient()
+    const docker = client.container.dockerode
+    const runId = `reaper-task-${process.pid}-${Date.now()}`
+    // A dead owner: this machine's labels with a pid no process has.
+    const labels = { ...ownerLabels(), [OWNER_LABELS.pid]: '999999999', [RUN_LABEL]: runId, 'com.docker.swarm.task.id': 'gone' }
+    const created = await docker.createContainer({ Image: (await ensureNodeImage()).tag, Labels: labels, Cmd: ['true'] })
+    const name = (await created.inspect()).Name.replace(/^\//, '')
+    try {
+      expect((await reapAbandonedRuns(client)).containers).toContain(name)
+      expect((await docker.listContainers({ all: true, filters: { label: [`${RUN_LABEL}=${runId}`] } })).length).toBe(0)
+    } finally {
+      await created.remove({ force: true }).catch(() => {})
+    }
   }, 240_000)
 
   it('chiral-sim clean removes a SIGKILLed harness\'s leftovers', async () => {

@@ -47,8 +47,10 @@ export async function reapAbandonedRuns (client: ContainerRuntimeClient, options
   // Node containers before the pause containers whose network namespace they share.
   containers.sort((a, b) => Number(a.Names[0]?.endsWith('-net') ?? false) - Number(b.Names[0]?.endsWith('-net') ?? false))
   for (const c of containers) {
-    // A swarm task's container goes with its service (swarm.ts's reaper): removed alone, the service stays.
-    if (c.Labels?.[SWARM_TASK_LABEL] != null) continue
+    // A running swarm task's container goes with its service (swarm.ts's reaper): removed alone, the service stays
+    // and starts another. One that no longer runs is only history, and nothing else removes it once its engine
+    // has left the swarm (one stayed for hours after `setup-swarm.sh down`).
+    if (c.Labels?.[SWARM_TASK_LABEL] != null && c.State === 'running') continue
     if (!doomed(c.Labels)) continue
     try {
       await docker.getContainer(c.Id).remove({ force: true })
