@@ -1,10 +1,12 @@
+import net from 'node:net'
 import { generateKeyPair } from '@libp2p/crypto/keys'
+import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PeerId } from '@libp2p/interface'
 import { afterEach, describe, expect, it } from 'vitest'
 import { NodeConfigSchema, scaled } from './config.ts'
 import { dhtOf, routingTableOf, routingTablePeers, type NodeContext } from './context.ts'
-import { verifyPeerDiscovery } from './discovery.ts'
+import { verifyPeerDiscovery, verifyPeerReachable } from './discovery.ts'
 import { EventLog } from './events.ts'
 import { createChiralLibp2p } from './libp2p.ts'
 import { MetricsRecorder } from './metrics.ts'
@@ -52,4 +54,34 @@ describe('verifyPeerDiscovery: the routing-table events check', () => {
     await added
     expect(status.eventsWorking).toBe(true)
   }, 60_000)
+})
+
+/**
+ * A dial that times out says only "TimeoutError", and the same deadline can mean a peer that never finished the
+ * handshake or a peer nobody knows an address for (libp2p then looks it up in the DHT). The detail names the step.
+ */
+describe('verifyPeerReachable: a timed-out dial names the step it stopped in', () => {
+  it('says "in the encryption handshake" for a host that accepts and never answers, and "no address known" for a peer with none', async () => {
+    const held = new Set<net.Socket>()
+    const silent = net.createServer(socket => { held.add(socket) })
+    await new Promise<void>(resolve => silent.listen(0, '127.0.0.1', resolve))
+    stops.push(async () => { for (const socket of held) socket.destroy(); await new Promise(resolve => silent.close(resolve)) })
+    const config = NodeConfigSchema.parse({ name: 'probe', role: 'peer', transport: 'tcp', identitySeed: `probe-${process.pid}`, autoMonitor: false, timing: { timeScale: 0.1, peerDialTimeoutMs: 1_000 } })
+    const libp2p = await createChiralLibp2p(config)
+    await libp2p.start()
+    const stop = new AbortController()
+    stops.push(async () => { stop.abort(); await libp2p.stop() })
+    const ctx: NodeContext = {
+      config, timing: scaled(config.timing), libp2p, log: new EventLog('probe'), metrics: new MetricsRecorder(), bootstrapPeerIds: new Set(), discovered: new Map(),
+      dialFailures: [], pingFailures: new Set(), stopSignal: stop.signal, currentBootstrap: null, connectedAt: null, bootstrapLatency: new Map()
+    }
+    const mute = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+    await libp2p.peerStore.merge(mute, { multiaddrs: [multiaddr(`/ip4/127.0.0.1/tcp/${(silent.address() as net.AddressInfo).port}`)] })
+    const handshake = await verifyPeerReachable(ctx, mute.toString())
+    expect(handshake.error).toMatch(/^timeout: .*\((in the encryption handshake|opening a transport connection)\)$/)
+    const nowhere = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+    const unknown = await verifyPeerReachable(ctx, nowhere.toString())
+    expect(unknown.reachable).toBe(false)
+    expect(unknown.error).toMatch(/no address/)
+  }, 30_000)
 })

@@ -12,6 +12,8 @@ import { askHello } from './hello.ts'
 import { findNodeVia } from './find-node.ts'
 import { pingPeer } from './ping.ts'
 import { testPeerDiscovery } from './dht-read-write.ts'
+import { dialProgress } from './dial-progress.ts'
+import { isStaleDial } from './discovery-verdict.ts'
 
 
 function linked (ctx: NodeContext, outer?: AbortSignal): AbortSignal {
@@ -31,8 +33,11 @@ export function listDiscoveredPeerIds (ctx: NodeContext): string[] {
 /** Plan command `verify_peer_reachable`: dial the peer (through the DHT if its address is unknown) and ping it. */
 export async function verifyPeerReachable (ctx: NodeContext, peerId: string, outer?: AbortSignal, fresh = false): Promise<{ reachable: boolean, address?: string, latencyMs?: number, error?: string }> {
   const { signal, timedOut } = deadline(ctx.timing.peerDialTimeoutMs, linked(ctx, outer))
+  const id = peerIdFromString(peerId)
+  const known = await ctx.libp2p.peerStore.get(id).then(p => p.addresses.length > 0, () => false)
+  const progress = dialProgress(known)
   try {
-    const connection = await ctx.libp2p.dial(peerIdFromString(peerId), { signal, force: fresh })
+    const connection = await ctx.libp2p.dial(id, { signal, force: fresh, onProgress: progress.onProgress })
     const latencyMs = await pingPeer(ctx, connection.remotePeer, peerId, signal, { freshAfterStall: true }).catch(() => undefined)
     // Reachable but not answering ping on the standard protocol: kad-dht will not admit it (cause 5).
     if (latencyMs == null) ctx.pingFailures.add(peerId)
@@ -43,6 +48,7 @@ export async function verifyPeerReachable (ctx: NodeContext, peerId: string, out
     return result
   } catch (err) {
     const category = categorizeBootstrapError(err, { timedOut: timedOut() })
+    if (timedOut()) category.detail += ` (${progress.step() ?? 'before libp2p started the dial'})`
     ctx.dialFailures.push({ peerId, category: category.category, detail: category.detail, at: Date.now() })
     ctx.log.emit({ type: 'dial:failed', peerId, category: category.category, detail: category.detail })
     const result = { reachable: false, error: `${category.category}: ${category.detail}` }
@@ -137,15 +143,18 @@ export async function verifyPeerDiscovery (ctx: NodeContext, sharedCids: string[
   const dhtReadWrite = step('dhtReadWrite', dhtTest.success, dhtTest.success ? `read back in ${dhtTest.latencyMs} ms` : dhtTest.error ?? 'failed')
   const peers = listDiscoveredPeerIds(ctx)
   let peerDialing = false
+  const unreachable: Array<{ peerId: string, error: string }> = []
   if (peers.length === 0) {
     skipped.push('peerDialing')
     step('peerDialing', true, 'skipped: no other peer discovered')
   } else {
     const results = await Promise.all(peers.map(async p => await verifyPeerReachable(ctx, p, outer)))
     const reachable = results.filter(r => r.reachable).length
+    results.forEach((r, i) => { if (!r.reachable) unreachable.push({ peerId: peers[i]!, error: r.error ?? 'unreachable' }) })
     // Nothing listening any more means the peer left, and its entry is stale: churn, not a discovery failure.
-    // Any other failure (timeout, reset, denied) means a peer that should be reachable is not.
-    const stale = results.filter(r => !r.reachable && r.error?.startsWith('refused:') === true).length
+    // Any other failure (timeout, reset, denied) means a peer that should be reachable is not, as far as this node
+    // can tell (judgeWithDepartures: the harness, which knows who left, judges those again).
+    const stale = unreachable.filter(u => isStaleDial(u.error)).length
     peerDialing = step('peerDialing', reachable > 0 && reachable + stale === peers.length,
       `${reachable}/${peers.length} discovered peers dialled${stale > 0 ? ` (${stale} stale: left the network)` : ''}`)
   }
@@ -183,7 +192,7 @@ export async function verifyPeerDiscovery (ctx: NodeContext, sharedCids: string[
         ? `⚠️ Partial discovery - some features may not work (${applicable.filter(([, ok]) => !ok).map(([n]) => n).join(', ')} failed)`
         : '❌ Discovery broken - cannot find peers'
   const status: DiscoveryStatus = {
-    ...checks, overall, firstPeer, routingTableSize: table.peers, discoveredPeers: peers, skipped, message
+    ...checks, overall, firstPeer, routingTableSize: table.peers, discoveredPeers: peers, unreachable, skipped, message
   }
   ctx.log.emit({ type: 'discovery:phase', phase: firstPeer ? 'first-peer' : overall, message })
   ctx.log.emit({ type: 'discovery:status', status })

@@ -116,6 +116,11 @@ export const DiscoveryStatusSchema = z.object({
   firstPeer: z.boolean(),
   routingTableSize: z.number().int(),
   discoveredPeers: z.array(z.string()),
+  /**
+   * The discovered peers the peerDialing check could not dial, each with its error (a `refused:` one is a peer that
+   * left: stale, not a failure). Optional: other implementations of the control contract may not say.
+   */
+  unreachable: z.array(z.object({ peerId: z.string(), error: z.string() })).optional(),
   /** Which checks were skipped as not applicable (fileDiscovery with no shared files; peerDialing with no peers). */
   skipped: z.array(z.string()),
   message: z.string()

@@ -174,6 +174,28 @@ describe('discoverySuccessRate', () => {
     expect(kpis.discoverySuccessRate).toMatchObject({ value: 60, samples: 5, met: false })
   })
 
+  it('counts a verification whose only unanswered dial went to a peer the scenario had stopped as verified', () => {
+    // peerA's dial to peerC (stopped at +50, back at +900) timed out: churn, not a discovery failure. Its dial to
+    // peerB timed out too while peerB was up: that one stays a failure.
+    const partialWith = (unreachable: string[]): NodeEventBody => {
+      const body = discoveryStatus('partial', ['12D3KooWpeerB', '12D3KooWpeerC', '12D3KooWpeerD']) as NodeEventBody & { type: 'discovery:status' }
+      return { ...body, status: { ...body.status, routingTablePopulated: true, eventsWorking: true, dhtReadWrite: true, unreachable: unreachable.map(p => ({ peerId: `12D3KooW${p}`, error: 'timeout: TimeoutError' })) } }
+    }
+    const started = (p: string): NodeEventBody => ({ type: 'node:started', peerId: `12D3KooW${p}`, multiaddrs: [] })
+    const run = (unreachable: string[]) => kpisOf(makeScenario('churn', {
+      nodes: nodesOf('peerA', 'peerB', 'peerC', 'peerD'),
+      events: events([
+        ...['peerA', 'peerB', 'peerC', 'peerD'].map(p => [1, p, started(p)] as const),
+        [50, 'peerC', { type: 'node:stopped' }],
+        [100, 'peerA', { type: 'discovery:phase', phase: 'verifying', message: '' }],
+        [300, 'peerA', partialWith(unreachable)],
+        [900, 'peerC', started('peerC')]
+      ])
+    })).discoverySuccessRate
+    expect(run(['peerC'])).toMatchObject({ value: 100, samples: 1, met: true, detail: expect.stringMatching(/1 verification verified although dials to peers the scenario had stopped went unanswered/) })
+    expect(run(['peerC', 'peerB'])).toMatchObject({ value: 0, samples: 1, met: false })
+  })
+
   it('needs 100 %, and leaves out scenarios whose bootstrap is dead on purpose', () => {
     const ok = makeScenario('ok', { events: events([[1, 'peerA', discoveryStatus('verified')]]) })
     const dead = makeScenario('dead', { tags: ['expected-failure'], events: events([[1, 'peerA', discoveryStatus('failed')]]) })

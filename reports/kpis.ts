@@ -3,6 +3,9 @@ import type { NodeEvent, NodeEventOf, NodeEventType } from '../nodes/events.ts'
 import type { RunRecord, ScenarioRecord, StepRecord } from '../scenarios/record.ts'
 import { formatNumber, formatSeconds, plural } from './format.ts'
 import { toPlanMs, toRealMs } from '../nodes/timing.ts'
+import { departures } from './departures.ts'
+import { judgeWithDepartures } from '../nodes/discovery-verdict.ts'
+import type { DiscoveryStatus } from '../nodes/schemas.ts'
 import { bootstrapNames, bootstrapOfAddress, checkIntervals, deliberateOutages, inDeliberateOutage, type Outage } from './outages.ts'
 import {
   ComparatorSchema, KPI_DEFINITIONS, KpiIdSchema, KpiUnitSchema, meets, meetsTarget, type Comparator, type KpiDefinition, type KpiId, type KpiUnit
@@ -272,6 +275,19 @@ function expectedAsymmetries (s: ScenarioRecord, stepIndex: number | undefined):
 const VERIFICATION_PHASES: ReadonlySet<string> = new Set(['connected', 'populating', 'verifying'])
 
 /** When the verification that ended with `status` began: the node's last discovery phase before it (or its end). */
+/**
+ * Each verification of a scenario with its span, judged again with what the record knows of who was down
+ * (nodes/discovery-verdict.ts): a dial that went unanswered because the scenario had stopped its peer is churn, not
+ * a discovery failure.
+ */
+function judgedVerifications (s: ScenarioRecord): Array<{ e: NodeEventOf<'discovery:status'>, span: { start: number, end: number }, status: DiscoveryStatus, departedDials: string[] }> {
+  const departed = departures(s)
+  return eventsOfScenario(s, 'discovery:status').map(e => {
+    const span = { start: verificationStart(s, e), end: e.time }
+    return { e, span, ...judgeWithDepartures(e.status, departed(span)) }
+  })
+}
+
 function verificationStart (s: ScenarioRecord, status: NodeEvent): number {
   let start = status.time
   for (const e of s.events) {
@@ -329,17 +345,19 @@ function discoverySuccessRate (trusted: readonly ScenarioRecord[], note: string)
   let pairs = 0
   let asymmetric = 0
   let byDesign = 0
+  let leftDials = 0
   for (const s of healthy) {
     const outages = deliberateOutages(s)
     const interval = intervalOf(s)
-    for (const e of eventsOfScenario(s, 'discovery:status')) {
-      if (inDeliberateOutage(outages, null, e.node, { start: verificationStart(s, e), end: e.time }, interval)) {
+    for (const { e, span, status, departedDials } of judgedVerifications(s)) {
+      if (inDeliberateOutage(outages, null, e.node, span, interval)) {
         duringOutage++
         continue
       }
       verifications++
       // A first peer alone on the network reports overall 'verified', and counts as a success.
-      if (e.status.overall === 'verified') verified++
+      if (status.overall === 'verified') verified++
+      if (departedDials.length > 0) leftDials++
     }
     const checks = s.assertions.filter(a => a.id.startsWith(BIDIRECTIONAL_ASSERTION_PREFIX))
     bidirectional += checks.length
@@ -351,6 +369,7 @@ function discoverySuccessRate (trusted: readonly ScenarioRecord[], note: string)
   }
   const notes = [
     duringOutage > 0 ? `${plural(duringOutage, 'verification')} made while a bootstrap was down or slowed on purpose not counted` : '',
+    leftDials > 0 ? `${plural(leftDials, 'verification')} verified although dials to peers the scenario had stopped went unanswered` : '',
     byDesign > 0 ? `${byDesign} ${byDesign === 1 ? 'asymmetry' : 'asymmetries'} a scenario reproduces on purpose not counted` : ''
   ].filter(x => x !== '')
   return rateKpi('discoverySuccessRate', verified + mutual + (pairs - asymmetric), verifications + bidirectional + pairs,
@@ -374,7 +393,7 @@ function autoRecoveryRate (trusted: readonly ScenarioRecord[], note: string): Kp
 
 /** A scenario with a failed discovery sample (verification, bidirectional check or unexpected matrix asymmetry). */
 function hadDiscoveryFailure (s: ScenarioRecord): boolean {
-  return eventsOfScenario(s, 'discovery:status').some(e => e.status.overall !== 'verified') ||
+  return judgedVerifications(s).some(v => v.status.overall !== 'verified') ||
     s.assertions.some(a => a.id.startsWith(BIDIRECTIONAL_ASSERTION_PREFIX) && !a.passed) ||
     matrixPairs(s).asymmetric > 0
 }

@@ -148,11 +148,26 @@ export async function stopNode (ctx: RunContext, node: RunNode, how: 'stop' | 'k
   const now = stateOf(node)
   if (now.phase !== 'started' && now.phase !== 'supervised') throw new Error(`node "${node.name}" is not running`)
   const { running } = now
+  const since = Date.now()
   enter(node, how === 'kill' ? (now.phase === 'supervised' ? { phase: 'recovering', supervision: now.supervision } : { phase: 'killed' }) : { phase: 'stopped' })
   if (how === 'kill') await running.node.kill()
   else await running.node.stop()
   // Events emitted while stopping are delivered before we stop listening.
   running.unsubscribe()
+  recordDown(ctx, node, since)
+}
+
+/**
+ * A node that went down without a word of its own (a killed process or container) is recorded as stopped by the
+ * runner, as external nodes are (external.ts): the record must know who was gone, or a dial to it reads as a
+ * discovery failure (reports/departures.ts).
+ */
+function recordDown (ctx: RunContext, node: RunNode, since: number): void {
+  const events = ctx.evidence.events
+  for (let i = events.length - 1; i >= 0 && events[i]!.time >= since; i--) {
+    if (events[i]!.node === node.name && events[i]!.type === 'node:stopped') return
+  }
+  ctx.evidence.emit(node.name, { type: 'node:stopped' })
 }
 
 /** A stop then a start; a node that is not up (never started, stopped, killed, or down under its supervisor) just starts. */

@@ -3,7 +3,8 @@ import { prng } from '../../seed.ts'
 import type { RunContext } from '../context.ts'
 import { startHarnessHealth } from '../harness-health.ts'
 import { bootstrapAddrs, startNode, stopNode } from '../lifecycle.ts'
-import { runningNode } from '../node-state.ts'
+import { runningNode, type Phase } from '../node-state.ts'
+import { judgeWithDepartures } from '../../../nodes/discovery-verdict.ts'
 import { forEach, inProcess, type StepHandlers, type StepOf } from './handler.ts'
 
 /** churn: a seeded population schedule (the release profile's), as a step. */
@@ -19,6 +20,13 @@ function pick<T> (items: T[], n: number, random: () => number): T[] {
   return out
 }
 
+const DOWN: ReadonlySet<Phase> = new Set(['declared', 'stopped', 'killed', 'recovering'])
+
+/** Peer IDs of the run's nodes that are down now: stopped or killed by the schedule, or never started. */
+function departedPeers (ctx: RunContext): Set<string> {
+  return new Set([...ctx.roster.nodes.values()].filter(n => n.peerId != null && DOWN.has(n.state.phase)).map(n => n.peerId!))
+}
+
 /** The verification's checks, in the plan's order, for saying which one failed. */
 const CHECKS = ['bootstrapConnected', 'routingTablePopulated', 'eventsWorking', 'dhtReadWrite', 'peerDialing', 'fileDiscovery'] as const
 
@@ -31,6 +39,7 @@ async function churn (ctx: RunContext, step: StepOf<'churn'>, population: string
   const failures: string[] = []
   const unverified: string[] = []
   const starved: string[] = []
+  const departedNotes: string[] = []
   for (let round = 0; round < step.rounds; round++) {
     const online = population.filter(n => runningNode(ctx.roster.node(n).state) != null)
     const offline = population.filter(n => runningNode(ctx.roster.node(n).state) == null)
@@ -53,8 +62,13 @@ async function churn (ctx: RunContext, step: StepOf<'churn'>, population: string
     // node shares one event loop), and under a loaded runner they timed out each other's DHT tests (issue 10).
     for (const n of sample) {
       const meter = startHarnessHealth()
-      const st = await ctx.roster.handle(n).call('verifyPeerDiscovery', {}, { signal: ctx.signal })
+      const downBefore = departedPeers(ctx)
+      const reported = await ctx.roster.handle(n).call('verifyPeerDiscovery', {}, { signal: ctx.signal })
       const health = meter.stop()
+      // The roster knows who the schedule had taken away; the node only knows who did not answer.
+      const downAfter = departedPeers(ctx)
+      const { status: st, departedDials } = judgeWithDepartures(reported, p => downBefore.has(p) || downAfter.has(p))
+      if (departedDials.length > 0) departedNotes.push(`${n}: ${departedDials.map(p => ctx.roster.nameOfPeer(p)).join(', ')}`)
       const why = `${n} ${st.overall}: ${CHECKS.filter(c => !st[c] && !st.skipped.includes(c)).join(', ') || st.message}`
       if (st.overall !== 'verified' && health.overloaded && inProcess(ctx)) {
         // The harness, not the network, may have failed it: reported, and left out of the measured share.
@@ -75,6 +89,7 @@ async function churn (ctx: RunContext, step: StepOf<'churn'>, population: string
     // and said, and when they are the majority of the sample, nothing was measured and the check fails as such.
     const measurable = verifications >= starved.length
     const starvedNote = starved.length > 0 ? `; ${starved.length} failed while the harness was overloaded, not counted: ${starved.slice(0, 3).join('; ')}` : ''
-    ctx.evidence.expect({ id: `${ctx.evidence.currentStep}-churn-verified`, description: `sampled peers verify discovery at least ${step.expect.verifiedPercent} % of the time (verifications failed while the harness itself was overloaded are left out)`, expected: `≥ ${step.expect.verifiedPercent} %`, actual: `${measurable ? `${pct(verified, verifications)} % of ${verifications}` : `not measurable: the harness was overloaded during ${starved.length} of ${starved.length + verifications} verifications`}${unverified.length > 0 ? ` (failed checks: ${unverified.slice(0, 5).join('; ')})` : ''}${starvedNote}`, passed: measurable && pct(verified, verifications) >= step.expect.verifiedPercent, planRef: step.planRef })
+    const departedNote = departedNotes.length > 0 ? `; verified although dials to peers the schedule had stopped went unanswered (not a discovery failure): ${departedNotes.slice(0, 3).join('; ')}` : ''
+    ctx.evidence.expect({ id: `${ctx.evidence.currentStep}-churn-verified`, description: `sampled peers verify discovery at least ${step.expect.verifiedPercent} % of the time (verifications failed while the harness itself was overloaded are left out)`, expected: `≥ ${step.expect.verifiedPercent} %`, actual: `${measurable ? `${pct(verified, verifications)} % of ${verifications}` : `not measurable: the harness was overloaded during ${starved.length} of ${starved.length + verifications} verifications`}${unverified.length > 0 ? ` (failed checks: ${unverified.slice(0, 5).join('; ')})` : ''}${departedNote}${starvedNote}`, passed: measurable && pct(verified, verifications) >= step.expect.verifiedPercent, planRef: step.planRef })
   }
 }
