@@ -62,6 +62,8 @@ export const AsymmetryCauseSchema = z.enum([
   'empty-answers',
   /** Mutual blindness only: the peers joined through different bootstraps that do not know each other. */
   'no-shared-bootstrap',
+  /** Mutual blindness only: each holds the other in its routing table, and neither can dial it (a fault each way). */
+  'unreachable-both-ways',
   'unknown'
 ])
 export type AsymmetryCause = z.infer<typeof AsymmetryCauseSchema>

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import type { NodeEvent } from '../nodes/events.ts'
 import type { NodeInspection } from '../nodes/schemas.ts'
-import { diagnose } from './diagnosis.ts'
+import { diagnose, diagnoseBlind } from './diagnosis.ts'
 
 const DHT = '/chiral/kad/1.0.0'
 const PING = '/ipfs/ping/1.0.0'
@@ -171,5 +171,33 @@ describe('diagnose', () => {
       diagnose({ seer: seer(), blind: blind(), bootstraps: [boot], events: joinOrderEvents() }).cause
     ])
     expect([...causes].sort()).toEqual(['address-mapper', 'bootstrap-limits', 'client-mode', 'identify', 'join-order', 'one-way-fault', 'ping-check', 'protocol-mismatch'])
+  })
+})
+
+/**
+ * A probed matrix counts a peer as seen only when it is in the routing table and a fresh dial reaches it. Two peers
+ * that hold each other and cannot dial each other are blind both ways, and that is not a discovery gap (CI, fault
+ * one-way under load: "A and B see neither each other: join-order", "neither has queried the DHT for the other",
+ * while each held the other).
+ */
+describe('diagnoseBlind: peers that hold each other but cannot dial', () => {
+  const failedTo = (peerId: string, detail: string): NodeInspection['dialFailures'][number] => ({ peerId, category: 'timeout', detail, at: 1 })
+  const answers = { aForB: [BLIND_ID], bForA: [SEER_ID] }
+
+  it('is unreachable both ways, with each direction\'s failed dial, when each holds the other', () => {
+    const a = seer({ routingTable: [BOOT_ID, BLIND_ID], dialFailures: [failedTo(BLIND_ID, 'TimeoutError (in the encryption handshake)')] })
+    const b = blind({ routingTable: [BOOT_ID, SEER_ID], dialFailures: [failedTo(SEER_ID, 'TimeoutError (dialling /ip4/127.0.0.1/tcp/1)')] })
+    const d = diagnoseBlind({ a, b, bootstrap: { name: 'boot', inspection: boot }, answers, events: joinOrderEvents() })
+    expect(d.cause).toBe('unreachable-both-ways')
+    expect(d.evidence.join('\n')).toMatch(/S holds B in its routing table, and its dial to B failed: timeout: .*encryption handshake/)
+    expect(d.evidence.join('\n')).toMatch(/B holds S in its routing table, and its dial to S failed/)
+  })
+
+  it('does not say "neither has queried" when one of them holds the other', () => {
+    const a = seer({ routingTable: [BOOT_ID, BLIND_ID], dialFailures: [failedTo(BLIND_ID, 'TimeoutError')] })
+    const b = blind({ routingTable: [BOOT_ID] })
+    const d = diagnoseBlind({ a, b, bootstrap: { name: 'boot', inspection: boot }, answers, events: joinOrderEvents() })
+    expect(d.explanation).not.toMatch(/neither S nor B has queried/)
+    expect(d.explanation).toMatch(/S does hold B, and cannot dial it now/)
   })
 })

@@ -143,6 +143,22 @@ export function diagnoseBlind ({ a, b, bootstrap, answers, events, settledMs }: 
     const d = diagnose({ seer, blind, bootstraps: bootstrap.inspection != null ? [bootstrap.inspection] : [], events, ...(settledMs != null ? { settledMs } : {}) })
     if (!['unknown', 'join-order', 'one-way-fault', 'bootstrap-limits'].includes(d.cause)) return d
   }
+  // Discovery did its part when each holds the other: only the dials (the matrix's probes) fail, in both directions.
+  const dialed = (from: NodeInspection, to: NodeInspection): { knows: boolean, failed: NodeInspection['dialFailures'] } =>
+    ({ knows: from.routingTable.includes(to.peerId), failed: from.dialFailures.filter(f => f.peerId === to.peerId) })
+  const ab = dialed(a, b)
+  const ba = dialed(b, a)
+  const dialEvidence = [ab, ba].flatMap((d, i) => {
+    const [from, to] = i === 0 ? [A, B] : [B, A]
+    return d.knows && d.failed.length > 0 ? [`${from} holds ${to} in its routing table, and its dial to ${to} failed: ${d.failed.at(-1)!.category}: ${d.failed.at(-1)!.detail}`] : []
+  })
+  if (ab.knows && ba.knows && ab.failed.length > 0 && ba.failed.length > 0) {
+    return {
+      cause: 'unreachable-both-ways',
+      explanation: `${A} and ${B} hold each other in their routing tables, so discovery worked, but neither can dial the other now: the network path between them fails in both directions (a partition, or a fault each way).`,
+      evidence: dialEvidence
+    }
+  }
   const answered = (who: NodeInspection): string => {
     const ev = [...events].reverse().find(e => e.node === who.name && e.type === 'bootstrap:identified')
     const closer = ev != null && 'closerPeers' in ev ? ev.closerPeers : null
@@ -151,7 +167,8 @@ export function diagnoseBlind ({ a, b, bootstrap, answers, events, settledMs }: 
   const live = (asker: string, target: string, closer: string[] | null, targetId: string): string =>
     closer == null ? `${boot}'s answer to ${asker}'s walk (FIND_NODE of itself) now: not asked` : `${boot}'s answer to ${asker}'s walk (FIND_NODE of itself) now: ${closer.length} peer${closer.length === 1 ? '' : 's'}, ${closer.includes(targetId) ? `${target} among them` : `${target} not among them`}`
   const evidence = [
-    `${A}'s routing table: ${a.routingTable.length} entries; ${B}'s: ${b.routingTable.length}`,
+    `${A}'s routing table: ${a.routingTable.length} entries${ab.knows ? `, ${B} among them` : ''}; ${B}'s: ${b.routingTable.length}${ba.knows ? `, ${A} among them` : ''}`,
+    ...dialEvidence,
     answered(a), answered(b),
     live(A, B, answers.aForB, b.peerId), live(B, A, answers.bForA, a.peerId)
   ]
@@ -172,8 +189,13 @@ export function diagnoseBlind ({ a, b, bootstrap, answers, events, settledMs }: 
     return false
   }
   const carries = answers.aForB?.includes(b.peerId) === true || answers.bForA?.includes(a.peerId) === true
+  // One may know the other and fail to dial it (a fault that way): the other direction is still a discovery gap.
+  const knower = ab.knows ? { who: A, of: B } : ba.knows ? { who: B, of: A } : null
   if (carries) {
-    return { cause: 'join-order', explanation: `${boot}'s answers do carry them now, but neither ${A} nor ${B} has queried the DHT for the other since the other joined. ${JOINER_LEARNED} A lookup of one by the other (findPeer) finds it.`, evidence }
+    const gap = knower == null
+      ? `neither ${A} nor ${B} has queried the DHT for the other since the other joined`
+      : `${knower.of} has not queried the DHT for ${knower.who} since it joined (${knower.who} does hold ${knower.of}, and cannot dial it now)`
+    return { cause: 'join-order', explanation: `${boot}'s answers do carry them now, but ${gap}. ${JOINER_LEARNED} A lookup of one by the other (findPeer) finds it.`, evidence }
   }
   const asked = answers.aForB != null || answers.bForA != null || joinedToNobody()
   const bootstrapLacks = table != null && (!table.includes(a.peerId) || !table.includes(b.peerId))
