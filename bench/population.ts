@@ -1,4 +1,4 @@
-import { NodeConfigSchema, type NodeConfig } from '../nodes/config.ts'
+import { NodeConfigSchema, type DhtOptions, type NodeConfig } from '../nodes/config.ts'
 import type { Backend, StartedNode } from '../sim/backends/backend.ts'
 import { VerifyGate } from './verify-gate.ts'
 import { benchBootstrapMaxPeers, measureNewcomers, NEWCOMER_MODES, type NewcomerResult } from './newcomers.ts'
@@ -43,18 +43,22 @@ export async function runPopulation (opts: {
   log: (m: string) => void
   /** Called once the bootstrap runs, before any peer starts (the shards bench reads an idle shard's memory then). */
   afterBootstrap?: () => void
+  /** Called once every verification has ended, before the newcomers: what the population cost is read then. */
+  afterVerified?: () => void
   /** Nodes started at once (default 50; containers on vfs storage want fewer: each copies the image). */
   startBatch?: number
+  /** DHT settings of every node, the bootstrap's and the newcomers' included (bench/profiles.ts). */
+  dht?: Partial<DhtOptions>
 }): Promise<PopulationResult> {
   const { backend, n, tag, deadlineMs, signal, log } = opts
-  const bootConfig = NodeConfigSchema.parse({ name: `boot-${tag}`, role: 'bootstrap', transport: 'tcp', identitySeed: `boot/${tag}`, maxPeers: benchBootstrapMaxPeers(n, opts.newcomers) })
+  const bootConfig = NodeConfigSchema.parse({ name: `boot-${tag}`, role: 'bootstrap', transport: 'tcp', identitySeed: `boot/${tag}`, maxPeers: benchBootstrapMaxPeers(n, opts.newcomers), dht: opts.dht ?? {} })
   const { listen } = await backend.place(bootConfig, signal)
   const t0 = performance.now()
   const boot = await backend.startNode({ ...bootConfig, listen } as NodeConfig, signal)
   opts.afterBootstrap?.()
   const bootAddrs = [`${listen[0]}/p2p/${boot.peerId}`]
   const peerConfig = (i: number): NodeConfig => NodeConfigSchema.parse({
-    name: `p${i}-${tag}`, role: 'peer', transport: 'tcp', identitySeed: `peer/${tag}/${i}`, bootstrapAddrs: bootAddrs, autoMonitor: false
+    name: `p${i}-${tag}`, role: 'peer', transport: 'tcp', identitySeed: `peer/${tag}/${i}`, bootstrapAddrs: bootAddrs, autoMonitor: false, dht: opts.dht ?? {}
   })
   const peers: Array<{ node: StartedNode, verified: boolean }> = []
   const startBatch = opts.startBatch ?? 50
@@ -106,6 +110,7 @@ export async function runPopulation (opts: {
   }
   for (const p of retry) if (!overall.aborted && !await connect(p, true)) connectFailures++
   await Promise.all(verifications)
+  opts.afterVerified?.()
   const verified = peers.filter(p => p.verified).length
   const convergeMs = verified === n ? Math.round(lastVerifiedAt) : null
   log(`N=${n}: ${verified}/${n} verified, converge ${convergeMs ?? 'not reached'} ms`)

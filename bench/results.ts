@@ -1,5 +1,6 @@
 import type { measureConnectTimeout, measureMutualVisibility, measureToxiproxyOverhead } from './latency.ts'
-import type { ScaleProfile, ScaleResult } from './scale.ts'
+import type { ScaleResult } from './scale.ts'
+import type { ScaleProfile } from './profiles.ts'
 import type { SuiteFigure } from './suite.ts'
 
 /** bench/results/*.json: what bench/main.ts measured, read back by table.ts and render.ts. */

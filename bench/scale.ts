@@ -5,6 +5,7 @@ import { pool, ResourceSampler, round, summarize, waitUntil, type Summary } from
 import { withDeadline } from '../nodes/util.ts'
 import { LagWatch, VerifyGate } from './verify-gate.ts'
 import { benchBootstrapMaxPeers, measureNewcomers, NEWCOMER_MODES, type NewcomerResult } from './newcomers.ts'
+import { SCALE_PROFILES, type ScaleProfile } from './profiles.ts'
 
 /**
  * The scale bench: N peers and one bootstrap in this process (memory transport).
@@ -19,17 +20,6 @@ import { benchBootstrapMaxPeers, measureNewcomers, NEWCOMER_MODES, type Newcomer
  */
 export const VERIFIED_DEFINITION = 'bootstrapConnected && routingTablePopulated && dhtReadWrite (testPeerDiscovery put+get); peerDialing and fileDiscovery are not part of it (O(N²))'
 
-/**
- * DHT settings the scale bench compares. `kad-dht-defaults` is the node as it ships; `alpha3-1path` walks as
- * go-libp2p does (3 queries in flight on one path instead of js kad-dht's 10 on each of 20 disjoint paths), which
- * contacts, and so connects to, far fewer peers per query.
- */
-export const SCALE_PROFILES = {
-  'kad-dht-defaults': {},
-  'alpha3-1path': { alpha: 3, disjointPaths: 1 }
-} as const satisfies Record<string, Partial<DhtOptions>>
-export type ScaleProfile = keyof typeof SCALE_PROFILES
-export const SCALE_PROFILE_NAMES = Object.keys(SCALE_PROFILES) as ScaleProfile[]
 
 export interface ScaleOptions {
   n: number

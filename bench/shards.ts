@@ -3,12 +3,13 @@
  * through each node's control channel exactly as a scenario drives them. K = 1 is "one worker" (every node on one
  * JavaScript thread, as in tcp mode, plus the control channels), K = the machine's cores is "all cores".
  *
- *   node bench/shards.ts --n 100 --shards 2 [--seed 42] [--deadline-s 120] [--newcomers 20]
+ *   node bench/shards.ts --n 100 --shards 2 [--seed 42] [--deadline-s 120] [--newcomers 20] [--profile alpha3-1path]
  *
  * Prints one JSON object (ShardScaleResult) on stdout; progress on stderr. The population, its verification and its
  * newcomers are bench/population.ts's (shared with the swarm bench); this file adds what the shards cost:
- * - verifiedPerCoreMinute: verified peers ÷ CPU minutes used by the shards and the harness together;
- * - peakRssPerPeerMiB: the shards' peak RSS (VmHWM) summed, minus an idle shard's RSS each, ÷ (N + 1).
+ * - verifiedPerCoreMinute: verified peers ÷ CPU minutes used by the shards and the harness together, until the last
+ *   verification ended (the newcomers come after);
+ * - peakRssPerPeerMiB: the shards' peak RSS (VmHWM) summed at that moment, minus an idle shard's RSS each, ÷ (N + 1).
  */
 import { readFileSync } from 'node:fs'
 import os from 'node:os'
@@ -17,11 +18,13 @@ import { ShardBackend } from '../sim/backends/shard/shard.ts'
 import { prng } from '../sim/seed.ts'
 import { POPULATION_VERIFIED_DEFINITION, runPopulation, type PopulationResult } from './population.ts'
 import { round } from './util.ts'
+import { parseProfile, SCALE_PROFILES, type ScaleProfile } from './profiles.ts'
 
 export interface ShardScaleResult extends Partial<PopulationResult> {
   n: number
   shards: number
   seed: number
+  profile: ScaleProfile
   deadlineMs: number
   verifiedDefinition: string
   startMs: number
@@ -57,7 +60,7 @@ function statusMiB (pid: number, field: 'VmHWM' | 'VmRSS'): number {
   } catch { return 0 }
 }
 
-export async function measureShardScale (opts: { n: number, shards: number, seed: number, deadlineMs: number, newcomers: number, stackTraces?: boolean, log: (m: string) => void }): Promise<ShardScaleResult> {
+export async function measureShardScale (opts: { n: number, shards: number, seed: number, deadlineMs: number, newcomers: number, profile?: ScaleProfile, stackTraces?: boolean, log: (m: string) => void }): Promise<ShardScaleResult> {
   const { n, shards, seed, deadlineMs, log } = opts
   const rand = prng(`shards/${seed}/${n}`)
   const tag = `s${seed}-n${n}`
@@ -71,6 +74,9 @@ export async function measureShardScale (opts: { n: number, shards: number, seed
   let shardCpuMs = 0
   let shardPeaks: number[] = []
   let idleShardRss = 0
+  let atVerified: { shardCpuMs: number, harness: NodeJS.CpuUsage, shardPeaks: number[] } | undefined
+  const shardCpu = (): number => backend.pids.reduce((sum, pid) => sum + processCpuMs(pid), 0)
+  const shardPeaksNow = (): number[] => backend.pids.map(pid => statusMiB(pid, 'VmHWM'))
   try {
     Object.assign(result, await runPopulation({
       backend,
@@ -79,21 +85,24 @@ export async function measureShardScale (opts: { n: number, shards: number, seed
       deadlineMs,
       newcomers: opts.newcomers,
       verifyCeiling: 4 * shards,
+      dht: SCALE_PROFILES[opts.profile ?? 'kad-dht-defaults'],
       rand,
       signal,
       log: m => { log(`K=${shards}: ${m}`) },
       // An idle shard's footprint (node-less runtime + libp2p loaded + one node): subtracted per shard below.
-      afterBootstrap: () => { idleShardRss = statusMiB(backend.pids[0]!, 'VmRSS') }
+      afterBootstrap: () => { idleShardRss = statusMiB(backend.pids[0]!, 'VmRSS') },
+      // The population's cost ends with its verifications: the newcomers' quarter of an hour is not counted.
+      afterVerified: () => { atVerified = { shardCpuMs: shardCpu(), harness: process.cpuUsage(harnessCpu0), shardPeaks: shardPeaksNow() } }
     }))
   } catch (err) {
     error = String((err as Error)?.stack ?? err)
   } finally {
     // Read before the shards exit: their CPU and peak RSS go with them.
-    shardCpuMs = backend.pids.reduce((sum, pid) => sum + processCpuMs(pid), 0)
-    shardPeaks = backend.pids.map(pid => statusMiB(pid, 'VmHWM'))
+    shardCpuMs = atVerified?.shardCpuMs ?? shardCpu()
+    shardPeaks = atVerified?.shardPeaks ?? shardPeaksNow()
     await backend[Symbol.asyncDispose]()
   }
-  const harness = process.cpuUsage(harnessCpu0)
+  const harness = atVerified?.harness ?? process.cpuUsage(harnessCpu0)
   const harnessMs = Math.round((harness.user + harness.system) / 1000)
   const totalMs = harnessMs + Math.round(shardCpuMs)
   const population = n + 1
@@ -101,6 +110,7 @@ export async function measureShardScale (opts: { n: number, shards: number, seed
     n,
     shards,
     seed,
+    profile: opts.profile ?? 'kad-dht-defaults',
     deadlineMs,
     verifiedDefinition: SHARD_VERIFIED_DEFINITION,
     startMs: result.startMs ?? 0,
@@ -124,11 +134,11 @@ export async function measureShardScale (opts: { n: number, shards: number, seed
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({ options: { n: { type: 'string' }, shards: { type: 'string' }, seed: { type: 'string' }, 'deadline-s': { type: 'string' }, newcomers: { type: 'string' }, 'stack-traces': { type: 'boolean', default: false } } })
+  const { values } = parseArgs({ options: { n: { type: 'string' }, shards: { type: 'string' }, seed: { type: 'string' }, 'deadline-s': { type: 'string' }, newcomers: { type: 'string' }, profile: { type: 'string' }, 'stack-traces': { type: 'boolean', default: false } } })
   const n = Number(values.n ?? 100)
   const shards = Number(values.shards ?? os.availableParallelism())
   if (!Number.isInteger(n) || n < 2 || !Number.isInteger(shards) || shards < 1) {
-    process.stderr.write('usage: node bench/shards.ts --n N (≥ 2) --shards K (≥ 1) [--seed S] [--deadline-s 120] [--newcomers 20]\n')
+    process.stderr.write('usage: node bench/shards.ts --n N (≥ 2) --shards K (≥ 1) [--seed S] [--deadline-s 120] [--newcomers 20] [--profile kad-dht-defaults|alpha3-1path]\n')
     process.exit(2)
   }
   const result = await measureShardScale({
@@ -137,6 +147,7 @@ if (import.meta.main) {
     seed: Number(values.seed ?? 42),
     deadlineMs: Number(values['deadline-s'] ?? 120) * 1000,
     newcomers: Number(values.newcomers ?? 0),
+    profile: parseProfile(values.profile),
     stackTraces: values['stack-traces'],
     log: m => { process.stderr.write(`[shards] ${m}\n`) }
   })

@@ -5,7 +5,7 @@
  * `--weak` instead gives every engine `--n` peers (the population grows with the engines): that also measures how a
  * larger DHT costs more per peer (js kad-dht's put walks 20 disjoint paths, reaching most of a small network).
  *
- *   bash scripts/setup-swarm.sh up && node bench/swarm.ts [--n 30] [--engines 2] [--weak] [--seed 42] [--deadline-s 600] [--newcomers 20]
+ *   bash scripts/setup-swarm.sh up && node bench/swarm.ts [--n 30] [--engines 2] [--weak] [--seed 42] [--deadline-s 600] [--newcomers 20] [--profile alpha3-1path]
  *
  * One machine stands in for several: each engine gets its own core (`--pin`, default on: the cpuset of the cgroup
  * its containers run under, /docker for this machine's engine and /chiral-swarm-worker for the one
@@ -30,6 +30,7 @@ import { SwarmBackend } from '../sim/backends/swarm/swarm.ts'
 import { prng } from '../sim/seed.ts'
 import { POPULATION_VERIFIED_DEFINITION, runPopulation, type PopulationResult } from './population.ts'
 import { round } from './util.ts'
+import { parseProfile, SCALE_PROFILES, type ScaleProfile } from './profiles.ts'
 
 /** The cgroup each engine's containers run under, in the order engines are used (the manager first). */
 export const ENGINE_CGROUPS = ['/docker', '/chiral-swarm-worker'] as const
@@ -103,7 +104,7 @@ export interface SwarmRun extends PopulationResult {
   error?: string
 }
 
-export async function measureSwarmRun (opts: { engines: number, n: number, seed: number, deadlineMs: number, pin: boolean, newcomers?: number, log: (m: string) => void }): Promise<SwarmRun> {
+export async function measureSwarmRun (opts: { engines: number, n: number, seed: number, deadlineMs: number, pin: boolean, newcomers?: number, profile?: ScaleProfile, log: (m: string) => void }): Promise<SwarmRun> {
   const n = opts.n
   const tag = `sw${opts.seed}-e${opts.engines}-n${n}`
   const counters = ENGINE_CGROUPS.slice(0, opts.engines).map(g => cgroupFiles(g).usage)
@@ -121,6 +122,7 @@ export async function measureSwarmRun (opts: { engines: number, n: number, seed:
     const signal = AbortSignal.timeout(opts.deadlineMs + 900_000)
     population = await runPopulation({
       backend, n, tag, deadlineMs: opts.deadlineMs, newcomers: opts.newcomers ?? 0, verifyCeiling: 4 * opts.engines, startBatch: 4 * opts.engines,
+      dht: SCALE_PROFILES[opts.profile ?? 'kad-dht-defaults'],
       rand: prng(`swarm/${opts.seed}/${n}`), signal, log: m => { opts.log(`engines=${opts.engines}: ${m}`) }
     })
     for (const p of backend.placed) placement[p.engine.addr] = (placement[p.engine.addr] ?? 0) + 1
@@ -148,6 +150,7 @@ export async function measureSwarmRun (opts: { engines: number, n: number, seed:
 
 export interface SwarmScaleResult {
   seed: number
+  profile: ScaleProfile
   /** Peers in every run (strong scaling), or per engine (`weak`). */
   n: number
   weak: boolean
@@ -159,12 +162,13 @@ export interface SwarmScaleResult {
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({ options: { n: { type: 'string' }, engines: { type: 'string' }, weak: { type: 'boolean', default: false }, seed: { type: 'string' }, 'deadline-s': { type: 'string' }, 'no-pin': { type: 'boolean', default: false }, newcomers: { type: 'string' } } })
+  const { values } = parseArgs({ options: { n: { type: 'string' }, engines: { type: 'string' }, weak: { type: 'boolean', default: false }, seed: { type: 'string' }, 'deadline-s': { type: 'string' }, 'no-pin': { type: 'boolean', default: false }, newcomers: { type: 'string' }, profile: { type: 'string' } } })
   const n = Number(values.n ?? 30)
+  const profile = parseProfile(values.profile)
   const engines = Number(values.engines ?? 2)
   const newcomers = Number(values.newcomers ?? 0)
   if (!Number.isInteger(n) || n < 2 || !Number.isInteger(engines) || engines < 2 || !Number.isInteger(newcomers) || newcomers < 0) {
-    process.stderr.write('usage: node bench/swarm.ts [--n N (≥ 2)] [--engines K (≥ 2)] [--weak] [--seed S] [--deadline-s 600] [--no-pin] [--newcomers K (≥ 0)]\n')
+    process.stderr.write('usage: node bench/swarm.ts [--n N (≥ 2)] [--engines K (≥ 2)] [--weak] [--seed S] [--deadline-s 600] [--no-pin] [--newcomers K (≥ 0)] [--profile kad-dht-defaults|alpha3-1path]\n')
     process.exit(2)
   }
   const seed = Number(values.seed ?? 42)
@@ -177,13 +181,14 @@ if (import.meta.main) {
   execFileSync('bash', [new URL('../scripts/setup-swarm.sh', import.meta.url).pathname, 'load', tag], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 600_000 })
   const runs: SwarmRun[] = []
   for (const e of [1, engines]) {
-    const run = await measureSwarmRun({ engines: e, n: values.weak ? n * e : n, seed, deadlineMs: Number(values['deadline-s'] ?? 600) * 1000, pin: !values['no-pin'], newcomers: e === engines ? newcomers : 0, log })
+    const run = await measureSwarmRun({ engines: e, n: values.weak ? n * e : n, seed, deadlineMs: Number(values['deadline-s'] ?? 600) * 1000, pin: !values['no-pin'], newcomers: e === engines ? newcomers : 0, profile, log })
     log(`engines=${e}: ${run.verified}/${run.n} verified in ${run.convergeMs ?? '—'} ms (start ${run.startMs} ms), ${run.verifiedPerMinutePerEngine ?? '—'} per minute per engine, CPU ${run.engineCpuS.join(' + ')} s${run.error != null ? `; error: ${run.error.split('\n')[0]}` : ''}`)
     runs.push(run)
   }
   const [one, many] = [runs[0]!, runs.at(-1)!]
   const result: SwarmScaleResult = {
     seed,
+    profile,
     n,
     weak: values.weak,
     verifiedDefinition: POPULATION_VERIFIED_DEFINITION,

@@ -1,12 +1,14 @@
 import type { DiscoveryStatus } from './schemas.ts'
 
 /**
- * A failed dial that itself says the peer left: nothing listens at its address any more. The node can tell only
- * this case apart on its own; a peer that left can also go unanswered (a dial that times out because the host is
- * gone, or waits on a DHT lookup of an address nobody has any more), and only someone who knows who left can say so.
+ * A failed dial that itself says the peer left: nothing listens at its address any more (a closed port, a memory
+ * address without a listener). Not every `refused` is that: a gater's denial, a reset or a connection closed in
+ * the handshake come from something that is there. A peer that left can also go unanswered (a dial that times out
+ * because the host is gone, or waits on a DHT lookup of an address nobody has any more): only someone who knows
+ * who left can say so (judgeWithDepartures).
  */
 export function isStaleDial (error: string | undefined): boolean {
-  return error?.startsWith('refused:') === true
+  return error?.startsWith('refused:') === true && /\bECONNREFUSED\b|No memory listener found/.test(error)
 }
 
 /**

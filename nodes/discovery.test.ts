@@ -85,3 +85,35 @@ describe('verifyPeerReachable: a timed-out dial names the step it stopped in', (
     expect(unknown.error).toMatch(/no address/)
   }, 30_000)
 })
+
+/**
+ * Behind fault proxies a node knows each other node by its route (the proxied address of its link to it) and never
+ * dials their real addresses. identify replaces a peer's stored addresses with the real ones it announces, and the
+ * route is put back only after that (node.ts, #keepRoutes): a probe by peer ID in between found nothing dialable and
+ * read "unreachable" (CI, fault-one-way: A's probe of B failed, so the pair read as blind both ways).
+ */
+describe('verifyPeerReachable: a routed peer', () => {
+  it('is dialled by its route even while its stored addresses are only the real, denied ones', async () => {
+    const b = await createChiralLibp2p(NodeConfigSchema.parse({ name: 'routed-b', role: 'peer', transport: 'tcp', identitySeed: `routed-b-${process.pid}`, autoMonitor: false, listen: ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0'] }))
+    await b.start()
+    stops.push(async () => { await b.stop() })
+    const [real, routed] = b.getMultiaddrs().map(String) as [string, string]
+    const config = NodeConfigSchema.parse({
+      name: 'routed-a', role: 'peer', transport: 'tcp', identitySeed: `routed-a-${process.pid}`, autoMonitor: false, timing: { timeScale: 0.1, peerDialTimeoutMs: 2_000 },
+      network: { denyDial: [real.split('/p2p/')[0]!], routes: [{ peerId: b.peerId.toString(), addrs: [routed] }] }
+    })
+    const libp2p = await createChiralLibp2p(config)
+    await libp2p.start()
+    const stop = new AbortController()
+    stops.push(async () => { stop.abort(); await libp2p.stop() })
+    const ctx: NodeContext = {
+      config, timing: scaled(config.timing), libp2p, log: new EventLog('routed-a'), metrics: new MetricsRecorder(), bootstrapPeerIds: new Set(), discovered: new Map(),
+      dialFailures: [], pingFailures: new Set(), stopSignal: stop.signal, currentBootstrap: null, connectedAt: null, bootstrapLatency: new Map()
+    }
+    // What identify leaves for a moment: the real address only.
+    await libp2p.peerStore.patch(b.peerId, { multiaddrs: [multiaddr(real.split('/p2p/')[0]!)] })
+    const probe = await verifyPeerReachable(ctx, b.peerId.toString(), undefined, true)
+    expect({ reachable: probe.reachable, error: probe.error }).toEqual({ reachable: true, error: undefined })
+    expect(probe.address).toBe(routed)
+  }, 30_000)
+})

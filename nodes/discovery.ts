@@ -34,11 +34,15 @@ export function listDiscoveredPeerIds (ctx: NodeContext): string[] {
 export async function verifyPeerReachable (ctx: NodeContext, peerId: string, outer?: AbortSignal, fresh = false): Promise<{ reachable: boolean, address?: string, latencyMs?: number, error?: string }> {
   const { signal, timedOut } = deadline(ctx.timing.peerDialTimeoutMs, linked(ctx, outer))
   const id = peerIdFromString(peerId)
-  const known = await ctx.libp2p.peerStore.get(id).then(p => p.addresses.length > 0, () => false)
+  // Behind fault proxies the peer is its route; its stored addresses are not: identify overwrites them with the real
+  // ones (which the gater denies) before #keepRoutes puts the route back, and a dial by ID in between finds nothing.
+  const route = ctx.config.network.routes.find(r => r.peerId === peerId)?.addrs.map(a => multiaddr(a))
+  const known = route != null || await ctx.libp2p.peerStore.get(id).then(p => p.addresses.length > 0, () => false)
   const progress = dialProgress(known)
   try {
-    const connection = await ctx.libp2p.dial(id, { signal, force: fresh, onProgress: progress.onProgress })
-    const latencyMs = await pingPeer(ctx, connection.remotePeer, peerId, signal, { freshAfterStall: true }).catch(() => undefined)
+    const connection = await ctx.libp2p.dial(route ?? id, { signal, force: fresh, onProgress: progress.onProgress })
+    // A ping that has to dial again dials the route too (the address this connection went to).
+    const latencyMs = await pingPeer(ctx, route != null ? connection.remoteAddr : connection.remotePeer, peerId, signal, { freshAfterStall: true }).catch(() => undefined)
     // Reachable but not answering ping on the standard protocol: kad-dht will not admit it (cause 5).
     if (latencyMs == null) ctx.pingFailures.add(peerId)
     const result = { reachable: true, address: connection.remoteAddr.toString(), ...(latencyMs != null ? { latencyMs } : {}) }
