@@ -274,7 +274,6 @@ function expectedAsymmetries (s: ScenarioRecord, stepIndex: number | undefined):
 
 const VERIFICATION_PHASES: ReadonlySet<string> = new Set(['connected', 'populating', 'verifying'])
 
-/** When the verification that ended with `status` began: the node's last discovery phase before it (or its end). */
 /**
  * Each verification of a scenario with its span, judged again with what the record knows of who was down
  * (nodes/discovery-verdict.ts): a dial that went unanswered because the scenario had stopped its peer is churn, not
@@ -288,6 +287,7 @@ function judgedVerifications (s: ScenarioRecord): Array<{ e: NodeEventOf<'discov
   })
 }
 
+/** When the verification that ended with `status` began: the node's last discovery phase before it (or its end). */
 function verificationStart (s: ScenarioRecord, status: NodeEvent): number {
   let start = status.time
   for (const e of s.events) {
