@@ -4,7 +4,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PeerId } from '@libp2p/interface'
 import { afterEach, describe, expect, it } from 'vitest'
-import { NodeConfigSchema, scaled } from './config.ts'
+import { NodeConfigSchema, scaled, type NodeConfig } from './config.ts'
 import { dhtOf, routingTableOf, routingTablePeers, type NodeContext } from './context.ts'
 import { verifyPeerDiscovery, verifyPeerReachable } from './discovery.ts'
 import { EventLog } from './events.ts'
@@ -16,6 +16,22 @@ const stops: Array<() => Promise<void>> = []
 afterEach(async () => { for (const stop of stops.splice(0).reverse()) await stop() })
 
 /**
+ * The node context LocalNode builds, around a bare libp2p node: the verification's functions called directly.
+ * `started: false` leaves libp2p unstarted, for a test that drives the routing table by hand.
+ */
+async function contextFor (config: NodeConfig, opts: { log?: EventLog, started?: boolean } = {}): Promise<NodeContext> {
+  const log = opts.log ?? new EventLog(config.name)
+  const libp2p = await createChiralLibp2p(config)
+  if (opts.started !== false) await libp2p.start()
+  const stop = new AbortController()
+  stops.push(async () => { stop.abort(); await libp2p.stop() })
+  return {
+    config, timing: scaled(config.timing), libp2p, log, metrics: new MetricsRecorder(), bootstrapPeerIds: new Set(), discovered: new Map(),
+    dialFailures: [], pingFailures: new Set(), stopSignal: stop.signal, currentBootstrap: null, connectedAt: null, bootstrapLatency: new Map()
+  }
+}
+
+/**
  * kad-dht puts a contact in its k-bucket, then awaits a peer-store write, and only then dispatches `peer:add`.
  * A verification that read the table in that gap judged "discovery events are broken" for a working node
  * (fault-latency-sweep, tcp, seen under load: "0 routing-table events for 1 entries" in the millisecond the event
@@ -24,14 +40,9 @@ afterEach(async () => { for (const stop of stops.splice(0).reverse()) await stop
 describe('verifyPeerDiscovery: the routing-table events check', () => {
   it('waits for an announcement still on its way instead of calling events broken', async () => {
     const config = NodeConfigSchema.parse({ name: 'gap', role: 'peer', transport: 'memory', identitySeed: `gap-${process.pid}`, autoMonitor: false, timing: { timeScale: 0.1 } })
-    const libp2p = await createChiralLibp2p(config)
-    const stop = new AbortController()
-    stops.push(async () => { stop.abort(); await libp2p.stop() })
     const log = new EventLog('gap')
-    const ctx: NodeContext = {
-      config, timing: scaled(config.timing), libp2p, log, metrics: new MetricsRecorder(), bootstrapPeerIds: new Set(), discovered: new Map(),
-      dialFailures: [], pingFailures: new Set(), stopSignal: stop.signal, currentBootstrap: null, connectedAt: null, bootstrapLatency: new Map()
-    }
+    const ctx = await contextFor(config, { log, started: false })
+    const libp2p = ctx.libp2p
     // The same wiring as LocalNode: a table's peer:add becomes a routing:add event.
     const table = routingTableOf(ctx)
     table.addEventListener('peer:add', ev => { log.emit({ type: 'routing:add', peerId: (ev as CustomEvent<PeerId>).detail.toString(), size: table.size }) })
@@ -67,14 +78,8 @@ describe('verifyPeerReachable: a timed-out dial names the step it stopped in', (
     await new Promise<void>(resolve => silent.listen(0, '127.0.0.1', resolve))
     stops.push(async () => { for (const socket of held) socket.destroy(); await new Promise(resolve => silent.close(resolve)) })
     const config = NodeConfigSchema.parse({ name: 'probe', role: 'peer', transport: 'tcp', identitySeed: `probe-${process.pid}`, autoMonitor: false, timing: { timeScale: 0.1, peerDialTimeoutMs: 1_000 } })
-    const libp2p = await createChiralLibp2p(config)
-    await libp2p.start()
-    const stop = new AbortController()
-    stops.push(async () => { stop.abort(); await libp2p.stop() })
-    const ctx: NodeContext = {
-      config, timing: scaled(config.timing), libp2p, log: new EventLog('probe'), metrics: new MetricsRecorder(), bootstrapPeerIds: new Set(), discovered: new Map(),
-      dialFailures: [], pingFailures: new Set(), stopSignal: stop.signal, currentBootstrap: null, connectedAt: null, bootstrapLatency: new Map()
-    }
+    const ctx = await contextFor(config)
+    const libp2p = ctx.libp2p
     const mute = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
     await libp2p.peerStore.merge(mute, { multiaddrs: [multiaddr(`/ip4/127.0.0.1/tcp/${(silent.address() as net.AddressInfo).port}`)] })
     const handshake = await verifyPeerReachable(ctx, mute.toString())
@@ -102,14 +107,8 @@ describe('verifyPeerReachable: a routed peer', () => {
       name: 'routed-a', role: 'peer', transport: 'tcp', identitySeed: `routed-a-${process.pid}`, autoMonitor: false, timing: { timeScale: 0.1, peerDialTimeoutMs: 2_000 },
       network: { denyDial: [real.split('/p2p/')[0]!], routes: [{ peerId: b.peerId.toString(), addrs: [routed] }] }
     })
-    const libp2p = await createChiralLibp2p(config)
-    await libp2p.start()
-    const stop = new AbortController()
-    stops.push(async () => { stop.abort(); await libp2p.stop() })
-    const ctx: NodeContext = {
-      config, timing: scaled(config.timing), libp2p, log: new EventLog('routed-a'), metrics: new MetricsRecorder(), bootstrapPeerIds: new Set(), discovered: new Map(),
-      dialFailures: [], pingFailures: new Set(), stopSignal: stop.signal, currentBootstrap: null, connectedAt: null, bootstrapLatency: new Map()
-    }
+    const ctx = await contextFor(config)
+    const libp2p = ctx.libp2p
     // What identify leaves for a moment: the real address only.
     await libp2p.peerStore.patch(b.peerId, { multiaddrs: [multiaddr(real.split('/p2p/')[0]!)] })
     const probe = await verifyPeerReachable(ctx, b.peerId.toString(), undefined, true)
